@@ -1,0 +1,134 @@
+"""The canonical Parquet store: table layouts, key-value metadata and checked readers/writers.
+
+Tables (one row per frame, or per frame and camera):
+
+* ``poses3d``: subject, action, sequence, frame, then ``<joint>_x/_y/_z`` float32 columns
+  (world coordinates, mm). ``action`` is the canonical action; ``sequence`` the raw name
+  (e.g. "Waiting 1").
+* ``poses2d``: subject, sequence, camera, source, frame, then ``<joint>_u/_v`` float32 pixel
+  columns (plus ``<joint>_c`` confidences where the source has them).
+* ``cameras``: subject, camera, width, height, fx, fy, cx, cy, k1, k2, k3, p1, p2,
+  qw, qx, qy, qz (camera -> world), tx, ty, tz (camera centre, world, mm).
+
+Layout: wide float32 columns written with zstd and byte_stream_split; dictionary encoding only
+on string columns (pyarrow would otherwise dictionary-encode the floats too). Each file carries
+key-value metadata (``lifting.table``, ``lifting.joint_set``, ``lifting.units``,
+``lifting.frame``, ``lifting.sources``) that :func:`read_table` checks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lifting.errors import DataError
+from lifting.geometry import Camera
+from lifting.io import atomic_path
+from lifting.skeleton import JointSet
+
+METADATA_PREFIX = "lifting."
+
+POSES3D_KEYS = ("subject", "action", "sequence", "frame")
+POSES2D_KEYS = ("subject", "sequence", "camera", "source", "frame")
+CAMERA_COLUMNS = ("subject", "camera", "width", "height", "fx", "fy", "cx", "cy",
+                  "k1", "k2", "k3", "p1", "p2", "qw", "qx", "qy", "qz", "tx", "ty", "tz")
+
+
+def joint_columns(joint_set: JointSet, axes: str) -> list[str]:
+    """Column names of a wide pose table, joint-major: ``["Hip_x", "Hip_y", ..., "RWrist_z"]``."""
+    return [f"{name}_{axis}" for name in joint_set.names for axis in axes]
+
+
+def poses_from_frame(frame: pd.DataFrame, joint_set: JointSet, axes: str) -> np.ndarray:
+    """(N, J, len(axes)) float32 array from the wide joint columns of ``frame``."""
+    columns = joint_columns(joint_set, axes)
+    return frame[columns].to_numpy(np.float32, copy=True).reshape(len(frame), joint_set.num_joints, len(axes))
+
+
+def poses_to_frame(poses: np.ndarray, joint_set: JointSet, axes: str) -> pd.DataFrame:
+    """(N, J, D) array -> a DataFrame of wide float32 joint columns."""
+    poses = np.asarray(poses, dtype=np.float32)
+    if poses.ndim != 3 or poses.shape[1:] != (joint_set.num_joints, len(axes)):
+        raise ValueError(f"expected poses of shape (N, {joint_set.num_joints}, {len(axes)}), got {poses.shape}")
+    return pd.DataFrame(poses.reshape(len(poses), -1), columns=joint_columns(joint_set, axes))
+
+
+def cameras_to_frame(cameras: dict[str, list[Camera]]) -> pd.DataFrame:
+    """{subject: [Camera, ...]} -> the ``cameras`` table."""
+    rows = []
+    for subject, subject_cameras in cameras.items():
+        for cam in subject_cameras:
+            rows.append((subject, cam.id, cam.width, cam.height, *cam.focal, *cam.center,
+                         *cam.radial, *cam.tangential, *cam.orientation, *cam.translation))
+    return pd.DataFrame(rows, columns=list(CAMERA_COLUMNS))
+
+
+def cameras_from_frame(frame: pd.DataFrame) -> dict[tuple[str, str], Camera]:
+    """The ``cameras`` table -> {(subject, camera id): Camera}."""
+    cameras = {}
+    for row in frame.itertuples(index=False):
+        cameras[(row.subject, row.camera)] = Camera(
+            id=row.camera, width=int(row.width), height=int(row.height),
+            focal=(row.fx, row.fy), center=(row.cx, row.cy),
+            radial=(row.k1, row.k2, row.k3), tangential=(row.p1, row.p2),
+            orientation=(row.qw, row.qx, row.qy, row.qz), translation=(row.tx, row.ty, row.tz))
+    return cameras
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, metadata: dict[str, str]) -> None:
+    """Write ``frame`` to Parquet atomically, with ``metadata`` as ``lifting.*`` key-value pairs."""
+    if frame.isna().to_numpy().any():
+        bad = frame.columns[frame.isna().any()].tolist()
+        raise ValueError(f"refusing to write {path}: NaN in columns {bad[:5]}")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    string_columns = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    float_columns = [f.name for f in table.schema if pa.types.is_floating(f.type)]
+    kv = dict(table.schema.metadata or {})
+    kv.update({f"{METADATA_PREFIX}{k}".encode(): str(v).encode() for k, v in metadata.items()})
+    table = table.replace_schema_metadata(kv)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=string_columns or False,
+                       use_byte_stream_split=float_columns or False)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The ``lifting.*`` key-value metadata of a Parquet file (prefix stripped)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "file not found", "run `dvc repro` to build it")
+    try:
+        kv = pq.read_schema(path).metadata or {}
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DataError(path, f"not a readable Parquet file ({err})",
+                        "delete it and run `dvc repro` to rebuild it") from None
+    prefix = METADATA_PREFIX.encode()
+    return {k[len(prefix):].decode(): v.decode() for k, v in kv.items() if k.startswith(prefix)}
+
+
+def read_table(path: str | Path, expect: dict[str, str], columns: list[str] | None = None,
+               filters=None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Read a Parquet table and check its metadata against ``expect``.
+
+    Args:
+        path: the file.
+        expect: metadata values the caller relies on, e.g. ``{"table": "poses3d", "units": "mm"}``.
+        columns, filters: passed to :func:`pandas.read_parquet`.
+    Returns:
+        (the table, its full ``lifting.*`` metadata).
+    Raises:
+        DataError: missing or corrupt file, or metadata that differs from ``expect``.
+    """
+    metadata = read_metadata(path)
+    for key, value in expect.items():
+        if metadata.get(key) != value:
+            raise DataError(path, f"metadata {key}={metadata.get(key)!r}, expected {value!r}",
+                            "rebuild the store with `dvc repro` (it was written by another version or for another source)")
+    try:
+        frame = pd.read_parquet(path, columns=columns, filters=filters)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DataError(path, f"cannot read table ({err})", "delete it and run `dvc repro` to rebuild it") from None
+    return frame, metadata
