@@ -18,6 +18,7 @@ key-value metadata (``lifting.table``, ``lifting.joint_set``, ``lifting.units``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,23 @@ POSES3D_KEYS = ("subject", "action", "sequence", "frame")
 POSES2D_KEYS = ("subject", "sequence", "camera", "source", "frame")
 CAMERA_COLUMNS = ("subject", "camera", "width", "height", "fx", "fy", "cx", "cy",
                   "k1", "k2", "k3", "p1", "p2", "qw", "qx", "qy", "qz", "tx", "ty", "tz")
+
+
+@dataclass
+class StoreTables:
+    """The three canonical tables of one data source, as produced by a source's reader.
+
+    Attributes:
+        poses3d: POSES3D_KEYS + h36m17 ``_x/_y/_z`` columns, world mm.
+        poses2d: POSES2D_KEYS + h36m17 ``_u/_v`` pixel columns (``_c`` confidences optional).
+        cameras: CAMERA_COLUMNS.
+        sources2d: the 2D sources present in ``poses2d``.
+    """
+
+    poses3d: pd.DataFrame
+    poses2d: pd.DataFrame
+    cameras: pd.DataFrame
+    sources2d: list[str]
 
 
 def joint_columns(joint_set: JointSet, axes: str) -> list[str]:

@@ -1,0 +1,86 @@
+"""Typed parameters: params.yaml sections as frozen dataclasses, strictly checked.
+
+The stages read params.yaml and hand the parsed dict to :func:`parse_section`; the library
+never reads files or argv for its configuration. Unknown, missing or mistyped keys fail at
+load time with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+
+
+class ParamsError(ValueError):
+    """A params.yaml value is unknown, missing or of the wrong type."""
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """The ``data`` section.
+
+    Attributes:
+        source: "embedded" (default) or "h36m".
+        h36m_dir: folder holding the user's VideoPose3D-format Human3.6M files.
+        download: fetch missing public detection files (h36m only).
+        inputs2d: the 2D sources trained and scored (the train/evaluate fan-out).
+        train_subjects, test_subjects: the split.
+    """
+
+    source: str
+    h36m_dir: str
+    download: bool
+    inputs2d: tuple[str, ...]
+    train_subjects: tuple[str, ...]
+    test_subjects: tuple[str, ...]
+
+    def __post_init__(self):
+        if self.source not in ("embedded", "h36m"):
+            raise ParamsError(f"data.source must be 'embedded' or 'h36m', got {self.source!r}")
+        if self.source == "embedded" and not set(self.inputs2d) <= {"gt", "noisy"}:
+            raise ParamsError(f"data.inputs2d {list(self.inputs2d)}: the embedded data has 2D sources gt and noisy")
+        if set(self.train_subjects) & set(self.test_subjects):
+            raise ParamsError("data.train_subjects and data.test_subjects overlap")
+
+
+def parse_section(cls, values: dict, where: str):
+    """Build dataclass ``cls`` from ``values``; ``where`` names the section in error messages."""
+    if not isinstance(values, dict):
+        raise ParamsError(f"{where}: expected a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ParamsError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
+    missing = sorted(set(fields) - set(values))
+    if missing:
+        raise ParamsError(f"{where}: missing key(s) {missing}")
+    hints = typing.get_type_hints(cls)
+    converted = {name: _convert(values[name], hints[name], f"{where}.{name}") for name in fields}
+    return cls(**converted)
+
+
+def _convert(value, hint, where: str):
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ParamsError(f"{where}: expected a list, got {value!r}")
+        return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ParamsError(f"{where}: expected a mapping, got {value!r}")
+        return {k: _convert(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(hint):
+        return parse_section(hint, value, where)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
+        raise ParamsError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,208 @@
+"""Aligned tables: camera-frame targets, normalised 2D inputs, the split, protocol flags, statistics.
+
+From the canonical store (world 3D, pixel 2D, cameras) :func:`align_store` computes one row per
+(subject, sequence, camera, frame):
+
+* ``targets``: keys, ``action``, ``split`` ("train", "test" or "unused"), the protocol flags
+  ``s9_damaged`` and ``every50``, the root trajectory ``root_x/_y/_z`` (camera frame, mm) and
+  the root-relative camera-frame joints ``<joint>_x/_y/_z`` (mm; the root is exactly 0);
+* ``inputs`` for each 2D source: the same rows in the same order, screen-normalised
+  ``<joint>_u/_v`` (and ``_c`` confidences where the source has them);
+* ``stats``: per-coordinate mean and standard deviation over the training rows, for the
+  methods that z-score their inputs and targets.
+
+:func:`load_split` hands a method its train/test arrays in memory; each paper's evaluation
+protocol is a filter on the flags (:class:`Protocol`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lifting.data.schema import (StoreTables, cameras_from_frame, joint_columns, poses_from_frame,
+                                 poses_to_frame, read_table, write_table)
+from lifting.errors import DataError
+from lifting.io import write_json
+from lifting.skeleton import H36M16, H36M17, get_joint_set
+
+ROW_KEYS = ["subject", "sequence", "camera", "frame"]
+#: S9 sequences whose 3D ground truth drifts (VideoPose3D naming; the list GridConv excludes
+#: for detector input, and the learnable-triangulation/HGN lineage's Greeting-2,
+#: SittingDown-2, Waiting-1).
+S9_DAMAGED_SEQUENCES = ("Greeting", "SittingDown 1", "Waiting 1")
+SUBSAMPLE_STEP = 50
+
+
+@dataclass
+class AlignedTables:
+    targets: pd.DataFrame
+    inputs: dict[str, pd.DataFrame]
+    stats: dict
+
+
+def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTables:
+    """Compute the aligned tables (see module docstring) from a source's canonical tables."""
+    cameras = cameras_from_frame(tables.cameras)
+    world = poses_from_frame(tables.poses3d, H36M17, "xyz").astype(np.float64)
+    target_parts = []
+    for (subject, camera_id), camera in sorted(cameras.items()):
+        rows = (tables.poses3d["subject"] == subject).to_numpy()
+        if not rows.any():
+            continue
+        in_camera = camera.world_to_camera(world[rows])
+        root = in_camera[:, :1]
+        keys = tables.poses3d.loc[rows, ["subject", "action", "sequence", "frame"]].reset_index(drop=True)
+        keys.insert(2, "camera", camera_id)
+        part = pd.concat([keys, pd.DataFrame(root[:, 0].astype(np.float32), columns=["root_x", "root_y", "root_z"]),
+                          poses_to_frame(in_camera - root, H36M17, "xyz")], axis=1)
+        target_parts.append(part)
+    targets = pd.concat(target_parts, ignore_index=True).sort_values(ROW_KEYS, ignore_index=True)
+    split = np.full(len(targets), "unused", dtype=object)
+    split[targets["subject"].isin(list(train_subjects)).to_numpy()] = "train"
+    split[targets["subject"].isin(list(test_subjects)).to_numpy()] = "test"
+    targets.insert(5, "split", split)
+    targets.insert(6, "s9_damaged", (targets["subject"] == "S9") & targets["sequence"].isin(S9_DAMAGED_SEQUENCES))
+    targets.insert(7, "every50", targets["frame"] % SUBSAMPLE_STEP == 0)
+
+    inputs = {source: _normalised_inputs(tables.poses2d, source, targets[ROW_KEYS], cameras)
+              for source in tables.sources2d}
+    train = (targets["split"] == "train").to_numpy()
+    stats = {"targets": _moments(targets.loc[train, joint_columns(H36M17, "xyz")]),
+             "inputs": {source: _moments(frame.loc[train, joint_columns(H36M17, "uv")])
+                        for source, frame in inputs.items()}}
+    return AlignedTables(targets, inputs, stats)
+
+
+def _normalised_inputs(poses2d: pd.DataFrame, source: str, row_keys: pd.DataFrame, cameras) -> pd.DataFrame:
+    """Screen-normalised 2D of ``source`` in the row order of ``row_keys``."""
+    of_source = poses2d[poses2d["source"] == source].drop(columns="source")
+    merged = row_keys.merge(of_source, on=ROW_KEYS, how="left", validate="one_to_one")
+    uv = joint_columns(H36M17, "uv")
+    missing = merged[uv[0]].isna().to_numpy()
+    if missing.any():
+        first = merged.loc[missing, ROW_KEYS].iloc[0].to_dict()
+        raise DataError(None, f"2D source {source!r} lacks {int(missing.sum())} frames that have 3D (first: {first})",
+                        "re-run `dvc repro normalize`; every 2D source must cover every 3D frame")
+    pixels = poses_from_frame(merged, H36M17, "uv")
+    width = merged["camera"].map({cam: c.width for (_, cam), c in cameras.items()}).to_numpy(np.float64)
+    height = merged["camera"].map({cam: c.height for (_, cam), c in cameras.items()}).to_numpy(np.float64)
+    normalised = pixels / width[:, None, None] * 2.0 - np.stack([np.ones_like(width), height / width], -1)[:, None, :]
+    out = pd.concat([merged[ROW_KEYS], poses_to_frame(normalised, H36M17, "uv")], axis=1)
+    confidence = joint_columns(H36M17, "c")
+    if confidence[0] in merged.columns:
+        out = pd.concat([out, merged[confidence].astype(np.float32)], axis=1)
+    return out
+
+
+def _moments(frame: pd.DataFrame) -> dict[str, list[float]]:
+    values = frame.to_numpy(np.float64)
+    return {"columns": list(frame.columns), "mean": values.mean(0).round(6).tolist(),
+            "std": values.std(0).round(6).tolist()}
+
+
+def write_aligned(aligned: AlignedTables, out_dir: Path, source_name: str) -> None:
+    """Write ``targets.parquet``, ``inputs2d_<source>.parquet`` and ``stats.json`` into ``out_dir``."""
+    common = {"joint_set": H36M17.name, "data_source": source_name}
+    write_table(aligned.targets, out_dir / "targets.parquet",
+                {**common, "table": "targets", "units": "mm", "frame": "camera, root-relative"})
+    for source, frame in aligned.inputs.items():
+        write_table(frame, out_dir / f"inputs2d_{source}.parquet",
+                    {**common, "table": "inputs2d", "units": "screen-normalised", "frame": "image", "source2d": source})
+    write_json(aligned.stats, out_dir / "stats.json")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Which rows a paper's protocol trains and tests on.
+
+    Attributes:
+        exclude_s9_damaged: drop the S9 sequences with drifting 3D (GridConv on detections, HGN).
+        test_every50: test only on every 50th frame (HGN).
+        train_stride: keep every n-th training frame of each sequence (a budget knob: adjacent
+            50 fps frames are near-duplicates).
+    """
+
+    exclude_s9_damaged: bool = False
+    test_every50: bool = False
+    train_stride: int = 1
+
+
+@dataclass
+class LiftingData:
+    """In-memory arrays for one 2D source and joint set.
+
+    Attributes:
+        train_inputs, test_inputs: (N, J, 2) float32 screen-normalised 2D.
+        train_targets, test_targets: (N, J, 3) float32 root-relative camera-frame mm.
+        train_meta, test_meta: one row per sample: subject, action, sequence, camera, frame.
+        input_mean, input_std: (J, 2) training statistics of the inputs (all training rows).
+        target_mean, target_std: (J, 3) training statistics of the targets (mm).
+        joint_set: the joint set's name.
+    """
+
+    train_inputs: np.ndarray
+    train_targets: np.ndarray
+    test_inputs: np.ndarray
+    test_targets: np.ndarray
+    train_meta: pd.DataFrame
+    test_meta: pd.DataFrame
+    input_mean: np.ndarray
+    input_std: np.ndarray
+    target_mean: np.ndarray
+    target_std: np.ndarray
+    joint_set: str
+
+
+def load_split(aligned_dir: str | Path, source2d: str, joint_set: str = "h36m17",
+               protocol: Protocol = Protocol()) -> LiftingData:
+    """Train/test arrays of one 2D source, filtered by ``protocol``, in ``joint_set`` order."""
+    aligned_dir = Path(aligned_dir)
+    targets, _ = read_table(aligned_dir / "targets.parquet", {"table": "targets", "joint_set": H36M17.name})
+    inputs, _ = read_table(aligned_dir / f"inputs2d_{source2d}.parquet",
+                           {"table": "inputs2d", "joint_set": H36M17.name, "source2d": source2d})
+    if not targets[ROW_KEYS].equals(inputs[ROW_KEYS]):
+        raise DataError(aligned_dir / f"inputs2d_{source2d}.parquet", "rows do not match targets.parquet",
+                        "re-run `dvc repro align`")
+    stats = _read_stats(aligned_dir / "stats.json", source2d)
+    keep = _joint_indices(joint_set)
+    x = poses_from_frame(inputs, H36M17, "uv")[:, keep]
+    y = poses_from_frame(targets, H36M17, "xyz")[:, keep]
+    meta = targets[["subject", "action", "sequence", "camera", "frame"]]
+    split = targets["split"].to_numpy()
+    train = (split == "train") & (targets["frame"].to_numpy() % protocol.train_stride == 0)
+    test = split == "test"
+    if protocol.exclude_s9_damaged:
+        test &= ~targets["s9_damaged"].to_numpy()
+    if protocol.test_every50:
+        test &= targets["every50"].to_numpy()
+    return LiftingData(
+        train_inputs=x[train], train_targets=y[train], test_inputs=x[test], test_targets=y[test],
+        train_meta=meta[train].reset_index(drop=True), test_meta=meta[test].reset_index(drop=True),
+        input_mean=stats["inputs"][0][keep], input_std=stats["inputs"][1][keep],
+        target_mean=stats["targets"][0][keep], target_std=stats["targets"][1][keep], joint_set=joint_set)
+
+
+def _joint_indices(joint_set: str) -> list[int]:
+    names = get_joint_set(joint_set).names
+    if joint_set not in (H36M17.name, H36M16.name):
+        raise ValueError(f"aligned data is stored as h36m17 and can be read as h36m17 or h36m16, not {joint_set!r}")
+    return [H36M17.index(name) for name in names]
+
+
+def _read_stats(path: Path, source2d: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    try:
+        stats = json.loads(path.read_text())
+        inputs = stats["inputs"][source2d]
+        return {"inputs": (np.asarray(inputs["mean"], np.float32).reshape(-1, 2),
+                           np.asarray(inputs["std"], np.float32).reshape(-1, 2)),
+                "targets": (np.asarray(stats["targets"]["mean"], np.float32).reshape(-1, 3),
+                            np.asarray(stats["targets"]["std"], np.float32).reshape(-1, 3))}
+    except FileNotFoundError:
+        raise DataError(path, "file not found", "run `dvc repro align`") from None
+    except (ValueError, KeyError) as err:
+        raise DataError(path, f"unreadable statistics ({err!r})", "re-run `dvc repro align`") from None

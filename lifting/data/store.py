@@ -1,0 +1,32 @@
+"""Write and read the canonical Parquet store of one data source (data/parquet/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lifting.data.schema import StoreTables, read_table, write_table
+from lifting.skeleton import H36M17
+
+_POSES3D = {"table": "poses3d", "joint_set": H36M17.name, "units": "mm", "frame": "world"}
+_POSES2D = {"table": "poses2d", "joint_set": H36M17.name, "units": "px", "frame": "image"}
+_CAMERAS = {"table": "cameras", "units": "px, mm", "frame": "orientation camera->world (w,x,y,z), translation = centre"}
+
+
+def write_store(tables: StoreTables, out_dir: str | Path, data_source: str) -> None:
+    """Write poses3d/poses2d/cameras.parquet with their key-value metadata into ``out_dir``."""
+    out_dir = Path(out_dir)
+    common = {"data_source": data_source}
+    write_table(tables.poses3d, out_dir / "poses3d.parquet", {**_POSES3D, **common})
+    write_table(tables.poses2d, out_dir / "poses2d.parquet",
+                {**_POSES2D, **common, "sources2d": ",".join(tables.sources2d)})
+    write_table(tables.cameras, out_dir / "cameras.parquet", {**_CAMERAS, **common})
+
+
+def read_store(store_dir: str | Path, data_source: str) -> StoreTables:
+    """Read the store back, checking that every table was written for ``data_source``."""
+    store_dir = Path(store_dir)
+    common = {"data_source": data_source}
+    poses3d, _ = read_table(store_dir / "poses3d.parquet", {**_POSES3D, **common})
+    poses2d, meta2d = read_table(store_dir / "poses2d.parquet", {**_POSES2D, **common})
+    cameras, _ = read_table(store_dir / "cameras.parquet", {**_CAMERAS, **common})
+    return StoreTables(poses3d, poses2d, cameras, meta2d["sources2d"].split(","))

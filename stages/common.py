@@ -1,0 +1,47 @@
+"""What every stage shares: reading params.yaml and reporting errors as one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import yaml
+
+from lifting.config import DataParams, ParamsError, parse_section
+from lifting.errors import DataError
+
+
+def read_params(path: str | Path) -> dict:
+    """params.yaml as a dict."""
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise DataError(path, "params file not found", "run the stage from the repository root") from None
+    except yaml.YAMLError as err:
+        raise DataError(path, f"not valid YAML ({err})", "fix the syntax (dvc exp run -S writes valid YAML)") from None
+    if not isinstance(params, dict):
+        raise DataError(path, "expected a mapping of sections", "restore params.yaml from git")
+    return params
+
+
+def data_params(params: dict) -> DataParams:
+    return parse_section(DataParams, params.get("data", {}), "data")
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(description=description)
+    cli.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
+    return cli
+
+
+def run(main) -> None:
+    """Run a stage's ``main()``; bad input ends it with one clear error line and exit status 1."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        main()
+    except (DataError, ParamsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,29 @@
+"""Stage fetch: make the raw inputs of ``data.source`` available under data/raw/<source>/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lifting.data import deepmimic
+from lifting.io import atomic_dir, write_json
+from stages.common import data_params, parser, read_params, run
+
+
+def main(argv=None) -> None:
+    cli = parser(__doc__)
+    cli.add_argument("--out", default="data/raw", help="raw data folder")
+    args = cli.parse_args(argv)
+    data = data_params(read_params(args.params))
+    with atomic_dir(Path(args.out)) as out:
+        raw = out / data.source
+        if data.source == "embedded":
+            manifest = deepmimic.copy_clips(raw / "motions")
+        else:
+            from lifting.data.h36m import fetch_h36m
+
+            manifest = fetch_h36m(Path(data.h36m_dir), list(data.inputs2d), raw, data.download)
+        write_json(manifest, raw / "manifest.json")
+
+
+if __name__ == "__main__":
+    run(main)

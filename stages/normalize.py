@@ -1,0 +1,35 @@
+"""Stage normalize: raw files of ``data.source`` -> the canonical Parquet store (data/parquet/)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from lifting.data.embedded import build_embedded
+from lifting.data.store import write_store
+from lifting.io import atomic_dir
+from stages.common import data_params, parser, read_params, run
+
+log = logging.getLogger("normalize")
+
+
+def main(argv=None) -> None:
+    cli = parser(__doc__)
+    cli.add_argument("--raw", default="data/raw", help="raw data folder (fetch's output)")
+    cli.add_argument("--out", default="data/parquet", help="store folder")
+    args = cli.parse_args(argv)
+    data = data_params(read_params(args.params))
+    raw = Path(args.raw) / data.source
+    if data.source == "embedded":
+        tables = build_embedded(raw / "motions")
+    else:
+        from lifting.data.h36m import read_h36m
+
+        tables = read_h36m(raw, list(data.inputs2d))
+    with atomic_dir(args.out) as out:
+        write_store(tables, out, data.source)
+    log.info("%d 3D frames, %d 2D rows (%s)", len(tables.poses3d), len(tables.poses2d), ", ".join(tables.sources2d))
+
+
+if __name__ == "__main__":
+    run(main)
