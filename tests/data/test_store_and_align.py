@@ -1,0 +1,103 @@
+"""The Parquet store, the aligned tables and the loader that hands methods their arrays."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lifting.data.align import Protocol, align_store, load_split, write_aligned
+from lifting.data.schema import (cameras_from_frame, joint_columns, poses_from_frame, read_metadata,
+                                 read_table, write_table)
+from lifting.data.store import read_store, write_store
+from lifting.errors import DataError
+from lifting.skeleton import H36M17
+
+
+@pytest.fixture(scope="module")
+def aligned_dir(embedded_tables, tmp_path_factory):
+    out = tmp_path_factory.mktemp("aligned")
+    aligned = align_store(embedded_tables, ("S1", "S5", "S6", "S7", "S8"), ("S9", "S11"))
+    write_aligned(aligned, out, "embedded")
+    return out
+
+
+def test_store_round_trip_keeps_values_and_metadata(embedded_tables, tmp_path):
+    write_store(embedded_tables, tmp_path, "embedded")
+    back = read_store(tmp_path, "embedded")
+    assert back.sources2d == ["gt", "noisy"]
+    pd.testing.assert_frame_equal(back.poses3d, embedded_tables.poses3d, check_dtype=False)
+    assert back.poses3d[joint_columns(H36M17, "xyz")].dtypes.eq(np.float32).all()
+    meta = read_metadata(tmp_path / "poses3d.parquet")
+    assert meta["units"] == "mm" and meta["joint_set"] == "h36m17" and meta["frame"] == "world"
+    with pytest.raises(DataError, match="poses3d.parquet: metadata data_source='embedded', expected 'h36m'"):
+        read_store(tmp_path, "h36m")
+
+
+def test_parquet_layout_uses_byte_stream_split_and_string_dictionaries(embedded_tables, tmp_path):
+    import pyarrow.parquet as pq
+
+    write_store(embedded_tables, tmp_path, "embedded")
+    column_chunks = pq.ParquetFile(tmp_path / "poses3d.parquet").metadata.row_group(0)
+    encodings = {column_chunks.column(i).path_in_schema: column_chunks.column(i).encodings
+                 for i in range(column_chunks.num_columns)}
+    assert "BYTE_STREAM_SPLIT" in encodings["Hip_x"]
+    assert not any("DICTIONARY" in e for e in encodings["Hip_x"])
+    assert any("DICTIONARY" in e for e in encodings["subject"])
+    assert column_chunks.column(0).compression == "ZSTD"
+
+
+def test_bad_files_give_one_clear_error(tmp_path):
+    with pytest.raises(DataError, match="missing.parquet: file not found"):
+        read_table(tmp_path / "missing.parquet", {})
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataError, match="corrupt.parquet: not a readable Parquet file"):
+        read_table(corrupt, {})
+    with pytest.raises(ValueError, match="NaN"):
+        write_table(pd.DataFrame({"x": [1.0, np.nan]}), tmp_path / "nan.parquet", {})
+    assert not (tmp_path / "nan.parquet").exists()
+    assert list(tmp_path.glob(".*tmp")) == []  # no temporary left behind
+
+
+def test_targets_are_root_relative_camera_frame(embedded_tables, aligned_dir):
+    targets, _ = read_table(aligned_dir / "targets.parquet", {"table": "targets"})
+    rel = poses_from_frame(targets, H36M17, "xyz")
+    assert np.abs(rel[:, 0]).max() == 0.0
+    # Bone lengths in the camera frame equal those in the world frame (a rigid transform).
+    row = targets.iloc[123]
+    world_row = embedded_tables.poses3d[(embedded_tables.poses3d["subject"] == row.subject)
+                                        & (embedded_tables.poses3d["sequence"] == row.sequence)
+                                        & (embedded_tables.poses3d["frame"] == row.frame)]
+    camera = cameras_from_frame(embedded_tables.cameras)[(row.subject, row.camera)]
+    in_camera = camera.world_to_camera(poses_from_frame(world_row, H36M17, "xyz")[0])
+    np.testing.assert_allclose(rel[123], in_camera - in_camera[0], atol=1e-3)
+    np.testing.assert_allclose(row[["root_x", "root_y", "root_z"]].to_numpy(float), in_camera[0], atol=1e-3)
+    assert set(targets["split"]) == {"train", "test"}
+    assert targets.loc[targets["split"] == "test", "subject"].unique().tolist() == ["S11", "S9"]
+    assert targets["every50"].sum() == (targets["frame"] % 50 == 0).sum() > 0
+    assert not targets["s9_damaged"].any()  # the embedded data has no drifting sequences
+
+
+def test_load_split_shapes_statistics_and_protocol_filters(aligned_dir):
+    data = load_split(aligned_dir, "gt")
+    assert data.train_inputs.shape[1:] == (17, 2) and data.train_targets.shape[1:] == (17, 3)
+    assert len(data.test_inputs) == len(data.test_meta) and set(data.test_meta["subject"]) == {"S9", "S11"}
+    np.testing.assert_allclose(data.target_mean, data.train_targets.mean(0), atol=1e-2)
+    assert np.abs(data.train_inputs).max() < 1.5  # screen-normalised
+    strided = load_split(aligned_dir, "gt", protocol=Protocol(train_stride=2, test_every50=True))
+    assert len(strided.train_inputs) == pytest.approx(len(data.train_inputs) / 2, rel=0.01)
+    assert (strided.test_meta["frame"] % 50 == 0).all()
+    assert len(strided.test_meta) == (data.test_meta["frame"] % 50 == 0).sum()
+    sixteen = load_split(aligned_dir, "noisy", joint_set="h36m16")
+    assert sixteen.train_inputs.shape[1:] == (16, 2) and sixteen.target_mean.shape == (16, 3)
+    np.testing.assert_array_equal(sixteen.train_targets[:, 9], data.train_targets[:, 10])  # Head after the nose
+
+
+def test_2d_inputs_match_the_camera_projection(embedded_tables, aligned_dir):
+    data = load_split(aligned_dir, "gt")
+    row = data.test_meta.iloc[0]
+    cameras = cameras_from_frame(embedded_tables.cameras)
+    camera = cameras[(row.subject, row.camera)]
+    p2 = embedded_tables.poses2d
+    pixels = poses_from_frame(p2[(p2.subject == row.subject) & (p2.camera == row.camera) & (p2.sequence == row.sequence)
+                                 & (p2.frame == row.frame) & (p2.source == "gt")], H36M17, "uv")[0]
+    np.testing.assert_allclose(data.test_inputs[0], camera.normalize(pixels), atol=1e-6)
