@@ -1,0 +1,72 @@
+"""End to end: the DVC pipeline runs in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def repo_files() -> list[str]:
+    """Files git would carry: tracked plus untracked-but-not-ignored."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO, check=True, capture_output=True, text=True).stdout.split()
+    return [f for f in listed if (REPO / f).is_file()]
+
+
+def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def pipeline_copy(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("repo")
+    for name in repo_files():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    for stale in ("dvc.lock",):
+        (root / stale).unlink(missing_ok=True)
+    run(["git", "init", "-q"], root)
+    return root
+
+
+@pytest.mark.slow
+def test_dvc_repro_builds_the_data_stages_then_is_a_no_op(pipeline_copy):
+    root = pipeline_copy
+    run(["dvc", "repro", "fetch", "normalize", "align"], root)
+    for path in ("data/raw/embedded/manifest.json", "data/parquet/poses3d.parquet", "data/parquet/poses2d.parquet",
+                 "data/parquet/cameras.parquet", "data/aligned/targets.parquet", "data/aligned/inputs2d_gt.parquet",
+                 "data/aligned/inputs2d_noisy.parquet", "data/aligned/stats.json"):
+        assert (root / path).is_file(), path
+    again = run(["dvc", "repro", "fetch", "normalize", "align"], root)
+    assert "didn't change, skipping" in again.stdout and "Running stage" not in again.stdout
+
+
+@pytest.mark.slow
+def test_a_failing_stage_reports_one_clear_error_and_leaves_no_output(pipeline_copy):
+    root = pipeline_copy
+    params = root / "params.yaml"
+    original = params.read_text()
+    try:
+        params.write_text(original.replace("source: embedded", "source: h36m").replace(
+            "h36m_dir: data/h36m", "h36m_dir: no/such/folder").replace("download: true", "download: false"))
+        env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        failed = subprocess.run(["python", "-m", "stages.fetch", "--out", "data/raw_try"], cwd=root, env=env,
+                                capture_output=True, text=True)
+        assert failed.returncode == 1
+        assert "no/such/folder" in failed.stderr and "Fix:" in failed.stderr
+        assert "Traceback" not in failed.stderr
+        assert not (root / "data/raw_try").exists()
+    finally:
+        params.write_text(original)
