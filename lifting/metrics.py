@@ -1,0 +1,231 @@
+"""Pose-error metrics for 3D human pose lifting: pure numpy, poses in millimetres.
+
+Protocols (methods.md §1.5); every function takes ``(N, J, 3)`` arrays of N frames, J joints, mm:
+
+* **P1 / MPJPE**: Euclidean joint error after subtracting the root joint from BOTH poses. The root
+  stays in the joint average (its error is then 0), as in VideoPose3D, RIE, GridConv and HGN.
+* **P2 / P-MPJPE**: per-frame similarity Procrustes (rotation, translation, uniform scale;
+  reflections excluded) of the prediction onto the ground truth, then the joint error.
+* **P3 / N-MPJPE**: per-frame scale-only alignment ``s = <pred, gt> / <pred, pred>`` of the
+  root-aligned prediction (VideoPose3D ``n_mpjpe``), then the joint error.
+* **MPJVE**: joint error of the first time difference of the root-aligned poses, in mm/frame,
+  taken only between consecutive rows of the same sequence (never across a sequence boundary).
+
+Averages: ``action_mean`` is the unweighted mean over actions of the frame-weighted per-action
+means (the papers' headline); ``frame_mean`` pools all frames (MMPose's headline). The raw
+functions are exact; :func:`round_metrics` rounds a finished result dict, and nothing else does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from lifting.geometry import similarity_procrustes
+
+
+def _as_poses(poses, name: str) -> np.ndarray:
+    """Return ``poses`` as float64 (N, J, 3), or raise ValueError on a bad shape or NaN/inf."""
+    arr = np.asarray(poses, dtype=np.float64)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (N, J, 3) in mm, got {arr.shape}")
+    finite = np.isfinite(arr).all(axis=(1, 2))
+    if not finite.all():
+        raise ValueError(f"{name} has NaN or inf values in {int((~finite).sum())} frame(s), "
+                         f"first at row {int(np.flatnonzero(~finite)[0])}")
+    return arr
+
+
+def _check_pair(pred, gt) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a prediction/ground-truth pair: both finite (N, J, 3) arrays of the same shape."""
+    pred, gt = _as_poses(pred, "pred"), _as_poses(gt, "gt")
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred and gt shapes differ: {pred.shape} vs {gt.shape}")
+    return pred, gt
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, J, 3), (N, J, 3) -> (N, J) Euclidean distance per joint, same unit as the input."""
+    return np.linalg.norm(a - b, axis=-1)
+
+
+def root_align(poses, root: int = 0) -> np.ndarray:
+    """Subtract the root joint from every joint.
+
+    Args:
+        poses: (..., J, 3) poses, mm.
+        root: index of the root joint, 0 <= root < J (0 = pelvis in h36m17/h36m16).
+    Returns:
+        (..., J, 3) root-relative poses in mm; joint ``root`` becomes exactly 0.
+    """
+    poses = np.asarray(poses, dtype=np.float64)
+    if not 0 <= root < poses.shape[-2]:
+        raise ValueError(f"root index {root} out of range for {poses.shape[-2]} joints")
+    return poses - poses[..., root:root + 1, :]
+
+
+def joint_errors_mpjpe(pred, gt, root: int = 0) -> np.ndarray:
+    """P1 errors: (N, J, 3) pred, (N, J, 3) gt in mm -> (N, J) distances in mm, both root-aligned."""
+    pred, gt = _check_pair(pred, gt)
+    return _distance(root_align(pred, root), root_align(gt, root))
+
+
+def joint_errors_p_mpjpe(pred, gt) -> np.ndarray:
+    """P2 errors: (N, J, 3) pred, (N, J, 3) gt in mm -> (N, J) distances in mm after a per-frame
+    similarity Procrustes of pred onto gt (rotation, translation, uniform scale, no reflection)."""
+    pred, gt = _check_pair(pred, gt)
+    return _distance(similarity_procrustes(pred, gt), gt)
+
+
+def joint_errors_n_mpjpe(pred, gt, root: int = 0) -> np.ndarray:
+    """P3 errors: (N, J, 3) pred, (N, J, 3) gt in mm -> (N, J) distances in mm.
+
+    Both poses are root-aligned, then each predicted frame is scaled by
+    ``s = <pred, gt> / <pred, pred>`` (sums over joints and coordinates; s = 1 for an all-zero
+    prediction), the least-squares scale of VideoPose3D ``n_mpjpe``.
+    """
+    pred, gt = _check_pair(pred, gt)
+    pred, gt = root_align(pred, root), root_align(gt, root)
+    dot_pp = np.sum(pred * pred, axis=(1, 2), keepdims=True)
+    dot_pg = np.sum(pred * gt, axis=(1, 2), keepdims=True)
+    scale = np.divide(dot_pg, dot_pp, out=np.ones_like(dot_pp), where=dot_pp > 0)
+    return _distance(scale * pred, gt)
+
+
+def velocity_rows(sequence_ids) -> np.ndarray:
+    """Rows that have a predecessor in the same sequence.
+
+    Args:
+        sequence_ids: (N,) labels (int or str); rows with equal labels form one sequence, which
+            must be contiguous and in time order.
+    Returns:
+        (M,) int indices ``i`` such that rows ``i - 1`` and ``i`` are consecutive frames of one
+        sequence (M = N minus the number of sequences).
+    """
+    ids = np.asarray(sequence_ids)
+    if ids.ndim != 1:
+        raise ValueError(f"sequence_ids must have shape (N,), got {ids.shape}")
+    same = ids[1:] == ids[:-1]
+    starts = np.flatnonzero(np.concatenate([[True], ~same]))
+    if len(np.unique(ids[starts])) != len(starts):
+        raise ValueError("sequence_ids are not contiguous: a sequence id occurs in two separate "
+                         "runs of rows; sort rows by sequence, then by frame")
+    return np.flatnonzero(same) + 1
+
+
+def joint_errors_mpjve(pred, gt, sequence_ids, root: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-joint velocity errors, differencing only within each sequence.
+
+    Args:
+        pred, gt: (N, J, 3) poses in mm, rows in time order within each sequence.
+        sequence_ids: (N,) sequence label of every row (see :func:`velocity_rows`).
+        root: root joint index; both poses are root-aligned before differencing.
+    Returns:
+        errors: (M, J) ``|(p_i - p_{i-1}) - (g_i - g_{i-1})|`` in mm/frame.
+        rows: (M,) the index ``i`` (the later frame) of each differenced pair.
+    """
+    pred, gt = _check_pair(pred, gt)
+    if len(sequence_ids) != len(pred):
+        raise ValueError(f"sequence_ids has {len(sequence_ids)} rows, poses have {len(pred)}")
+    rows = velocity_rows(sequence_ids)
+    pred, gt = root_align(pred, root), root_align(gt, root)
+    return _distance(pred[rows] - pred[rows - 1], gt[rows] - gt[rows - 1]), rows
+
+
+def mpjve(pred, gt, sequence_ids, root: int = 0) -> float:
+    """MPJVE: (N, J, 3) pred, gt in mm and (N,) sequence ids -> mean velocity error in mm/frame."""
+    errors, _ = joint_errors_mpjve(pred, gt, sequence_ids, root)
+    if errors.size == 0:
+        raise ValueError("no sequence has two consecutive frames: MPJVE is undefined")
+    return float(errors.mean())
+
+
+def summarize(errors: np.ndarray, actions: np.ndarray, joint_names: Sequence[str]) -> dict:
+    """Average (M, J) joint errors (mm) labelled by (M,) actions into the headline statistics.
+
+    Returns:
+        ``{"action_mean", "by_action": {action: mean}, "by_joint": {joint: mean}, "frame_mean"}``,
+        unrounded floats in the unit of ``errors``. ``by_joint`` pools all rows, like
+        ``frame_mean``; ``action_mean`` is the unweighted mean of ``by_action``.
+    """
+    actions = np.asarray(actions)
+    per_frame = errors.mean(axis=1)
+    by_action = {str(a): float(per_frame[actions == a].mean()) for a in sorted(set(actions))}
+    by_joint = dict(sorted(zip(joint_names, errors.mean(axis=0).tolist())))
+    return {
+        "action_mean": float(np.mean(list(by_action.values()))),
+        "by_action": by_action,
+        "by_joint": by_joint,
+        "frame_mean": float(per_frame.mean()),
+    }
+
+
+def _labels(values, n: int, name: str) -> np.ndarray:
+    """(N,) labels as a str array, or ValueError if the length is not ``n``."""
+    arr = np.asarray(values).astype(str)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    return arr
+
+
+def _joint_names(joint_names: Sequence[str] | None, num_joints: int) -> list[str]:
+    """Given names checked for length and uniqueness, or zero-padded indices "00", "01", ..."""
+    if joint_names is None:
+        return [f"{j:02d}" for j in range(num_joints)]
+    names = [str(name) for name in joint_names]
+    if len(names) != num_joints or len(set(names)) != num_joints:
+        raise ValueError(f"joint_names must be {num_joints} unique names, got {names}")
+    return names
+
+
+def round_metrics(result, decimals: int = 2):
+    """Round every float in a (nested) metrics dict to ``decimals``; ints and keys are kept."""
+    if isinstance(result, dict):
+        return {key: round_metrics(value, decimals) for key, value in result.items()}
+    if isinstance(result, (bool, int, np.integer)):
+        return int(result)
+    return round(float(result), decimals)
+
+
+def evaluate(pred, gt, actions, sequence_ids=None, joint_names: Sequence[str] | None = None,
+             root: int = 0, decimals: int | None = 2) -> dict:
+    """All metrics, averaged per action, per frame and per joint.
+
+    Args:
+        pred, gt: (N, J, 3) poses in mm, N >= 1.
+        actions: (N,) action label of every row.
+        sequence_ids: optional (N,) sequence label of every row (contiguous, time-ordered, one
+            action per sequence); given, MPJVE is added under ``mpjve_mm_per_frame``.
+        joint_names: J names for ``by_joint`` (e.g. ``H36M17.names``); default "00", "01", ...
+        root: root joint index for P1, P3 and MPJVE.
+        decimals: rounding applied at the very end by :func:`round_metrics`; None keeps raw floats.
+    Returns:
+        A dict with sorted keys: ``mpjpe_mm``, ``n_mpjpe_mm``, ``p_mpjpe_mm`` (and
+        ``mpjve_mm_per_frame``), each as returned by :func:`summarize`, plus ``num_actions`` and
+        ``num_frames``.
+    """
+    pred, gt = _check_pair(pred, gt)
+    num_frames, num_joints = pred.shape[:2]
+    if num_frames == 0:
+        raise ValueError("cannot evaluate zero frames")
+    actions = _labels(actions, num_frames, "actions")
+    names = _joint_names(joint_names, num_joints)
+    result = {
+        "mpjpe_mm": summarize(joint_errors_mpjpe(pred, gt, root), actions, names),
+        "n_mpjpe_mm": summarize(joint_errors_n_mpjpe(pred, gt, root), actions, names),
+        "num_actions": len(set(actions)),
+        "num_frames": int(num_frames),
+        "p_mpjpe_mm": summarize(joint_errors_p_mpjpe(pred, gt), actions, names),
+    }
+    if sequence_ids is not None:
+        errors, rows = joint_errors_mpjve(pred, gt, sequence_ids, root)
+        if np.any(actions[rows] != actions[rows - 1]):
+            raise ValueError("a sequence spans more than one action; give each its own sequence id")
+        missing = sorted(str(a) for a in set(actions) - set(actions[rows]))
+        if missing:
+            raise ValueError(f"no two consecutive frames of one sequence for actions {missing}: "
+                             "MPJVE is undefined there")
+        result["mpjve_mm_per_frame"] = summarize(errors, actions[rows], names)
+    result = dict(sorted(result.items()))
+    return result if decimals is None else round_metrics(result, decimals)
