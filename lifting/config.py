@@ -69,6 +69,10 @@ def _convert(value, hint, where: str):
             return None
         inner = [a for a in args if a is not type(None)]
         return _convert(value, inner[0], where)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ParamsError(f"{where}: expected one of {list(args)}, got {value!r}")
+        return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ParamsError(f"{where}: expected a list, got {value!r}")
@@ -84,3 +88,42 @@ def _convert(value, hint, where: str):
     if hint in (int, float, str, bool) and not (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
         raise ParamsError(f"{where}: expected {hint.__name__}, got {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class BudgetParams:
+    """The ``budget`` section: caps that keep the default run short (see params.yaml)."""
+
+    max_epochs: int | None
+    batch_size: int | None
+    train_stride: int
+
+    def __post_init__(self):
+        if self.max_epochs is not None and self.max_epochs < 1:
+            raise ParamsError("budget.max_epochs must be >= 1 or null (the paper's schedule)")
+        if self.train_stride < 1:
+            raise ParamsError("budget.train_stride must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """The ``train`` section."""
+
+    seed: int
+    threads: int
+    val_fraction: float
+    checkpoint: str
+
+    def __post_init__(self):
+        if self.checkpoint not in ("last", "val_best", "test_best"):
+            raise ParamsError(f"train.checkpoint must be last, val_best or test_best, got {self.checkpoint!r}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ParamsError("train.val_fraction must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    """The ``eval`` section: the evaluation protocol (written into every metrics file)."""
+
+    exclude_s9_damaged: bool
+    test_every50: bool

@@ -70,3 +70,48 @@ def test_a_failing_stage_reports_one_clear_error_and_leaves_no_output(pipeline_c
         assert not (root / "data/raw_try").exists()
     finally:
         params.write_text(original)
+
+
+def set_params(root: Path, **updates) -> None:
+    """Set dotted keys in the copy's params.yaml (as `dvc exp run -S` would)."""
+    import yaml
+
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in updates.items():
+        section = params
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            section = section[key]
+        assert leaf in section, dotted
+        section[leaf] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.mark.slow
+def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_changed_one(pipeline_copy):
+    import json
+
+    root = pipeline_copy
+    set_params(root, **{"budget.max_epochs": 1, "budget.train_stride": 25})
+    run(["dvc", "repro"], root)
+    methods = ["knn", "simple_baseline", "semgcn", "modulated_gcn"]
+    for method in methods:
+        for input2d in ("gt", "noisy"):
+            result = json.loads((root / f"metrics/{method}-{input2d}.json").read_text())
+            assert result["method"] == method and result["input2d"] == input2d
+            p1 = result["metrics"]["mpjpe_mm"]["action_mean"]
+            assert 20.0 < p1 < 1000.0, (method, input2d, p1)
+            assert result["protocol"]["comparable_with_published_h36m"] is False
+            assert (root / f"data/predictions/{method}-{input2d}.parquet").is_file()
+    shown = run(["dvc", "metrics", "show"], root).stdout
+    assert all(f"metrics/{m}-gt.json" in shown for m in methods)
+
+    run(["git", "add", "-A"], root)
+    run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", "commit", "-qm", "baseline"], root)
+    set_params(root, **{"model.semgcn.hidden": 64})
+    reran = run(["dvc", "repro"], root).stdout
+    assert "Running stage 'train@semgcn-gt'" in reran and "Running stage 'train@knn-gt'" not in reran
+    diff = run(["dvc", "metrics", "diff", "--json"], root).stdout
+    changed_files = set(json.loads(diff))
+    assert changed_files and all("semgcn" in name for name in changed_files), changed_files

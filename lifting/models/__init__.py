@@ -1,0 +1,14 @@
+"""The methods: one module per method, registered by name in a plain dict.
+
+Each module exposes ``Config``, ``build(cfg, num_joints)``, ``INPUT_SPEC`` and ``PAPER_SCHEDULE``
+(see :mod:`lifting.models.spec`); ``PAPER_SCHEDULE is None`` marks a lookup method with no training.
+"""
+
+from lifting.models import knn, modulated_gcn, semgcn, simple_baseline
+
+METHODS = {
+    "knn": knn,
+    "simple_baseline": simple_baseline,
+    "semgcn": semgcn,
+    "modulated_gcn": modulated_gcn,
+}

@@ -1,0 +1,62 @@
+"""Stage evaluate@<method>-<input2d>: score a trained method on the test subjects.
+
+Writes ``metrics/<method>-<input2d>.json`` (small, stable, no timestamps or paths) and
+``data/predictions/<method>-<input2d>.parquet``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from lifting.config import EvalParams, TrainParams, parse_section
+from lifting.data.align import Protocol, load_split
+from lifting.data.schema import write_table
+from lifting.evaluation import predictions_frame, protocol_block, score
+from lifting.io import write_json
+from lifting.models import METHODS
+from lifting.runner import load_method, parameter_count
+from stages.common import data_params, parser, read_params, run
+
+
+def main(argv=None) -> None:
+    cli = parser(__doc__)
+    cli.add_argument("--model", required=True, help="model.pt written by the train stage")
+    cli.add_argument("--input2d", required=True)
+    cli.add_argument("--aligned", default="data/aligned")
+    cli.add_argument("--metrics", required=True, help="metrics JSON to write")
+    cli.add_argument("--predictions", required=True, help="predictions Parquet to write")
+    args = cli.parse_args(argv)
+    params = read_params(args.params)
+    data_cfg = data_params(params)
+    evaluation = parse_section(EvalParams, params.get("eval", {}), "eval")
+    training = parse_section(TrainParams, params.get("train", {}), "train")
+    saved, predictor = load_method(Path(args.model))
+    method = saved["method"]
+    protocol = Protocol(exclude_s9_damaged=evaluation.exclude_s9_damaged, test_every50=evaluation.test_every50,
+                        train_stride=params["budget"]["train_stride"])
+    data = load_split(args.aligned, args.input2d, saved["joint_set"], protocol)
+    started = time.perf_counter()
+    predicted = predictor(data.test_inputs)
+    inference_seconds = time.perf_counter() - started
+    record = saved["record"]
+    result = {
+        "method": method,
+        "input2d": args.input2d,
+        "protocol": protocol_block(data_cfg.source, data, protocol, data_cfg.test_subjects,
+                                   METHODS[method].INPUT_SPEC.flip_test, training.checkpoint, params["budget"]),
+        "metrics": score(predicted, data),
+        "parameters": parameter_count(saved),
+        "training": {"seconds": record["train_seconds"], "epochs": record["epochs"],
+                     "selected_epoch": record["selected_epoch"], "samples": record["train_samples"],
+                     "samples_per_s": record["samples_per_s"], "schedule": record["schedule"]},
+        "inference_samples_per_s": round(len(predicted) / max(inference_seconds, 1e-9), 1),
+    }
+    write_table(predictions_frame(predicted, data), args.predictions,
+                {"table": "predictions", "joint_set": data.joint_set, "units": "mm",
+                 "frame": "camera, root-relative", "method": method, "source2d": args.input2d})
+    write_json(result, args.metrics)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,139 @@
+"""The shared training loop: schedules, codec, determinism, resuming, and that it learns."""
+
+import csv
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from lifting import train
+from lifting.codec import Codec
+from lifting.models import simple_baseline
+from lifting.models.spec import InputSpec, Schedule
+
+SCHEDULE = Schedule(optimizer="adam", lr=3e-3, lr_decay=0.5, lr_decay_every=2, lr_decay_unit="epoch",
+                    batch_size=32, epochs=4, loss="mse", grad_clip=1.0)
+
+
+def synthetic_arrays(n=256, seed=0):
+    """A learnable toy problem: 3D = a fixed linear function of the 2D, root at 0."""
+    rng = np.random.default_rng(seed)
+    inputs = rng.normal(scale=0.3, size=(n, 17, 2)).astype(np.float32)
+    mixing = rng.normal(size=(34, 51)).astype(np.float32)
+    targets = (inputs.reshape(n, -1) @ mixing).reshape(n, 17, 3) * 100.0
+    targets -= targets[:, :1]
+    return inputs, targets
+
+
+def make_setup(init_seed=0):
+    inputs, targets = synthetic_arrays()
+    spec = InputSpec(joint_set="h36m17", input_norm="zscore", target="zscore")
+    codec = Codec(spec, inputs.mean(0), inputs.std(0), targets.mean(0), targets.std(0))
+    arrays = train.TrainArrays(*(torch.as_tensor(a) for a in (inputs[:200], targets[:200], inputs[200:], targets[200:])))
+    torch.manual_seed(init_seed)
+    model = simple_baseline.build(simple_baseline.Config(hidden=64, dropout=0.1), 17)
+    return model, codec, arrays
+
+
+def fit(tmp_path, model, codec, arrays, schedule=SCHEDULE, name="run"):
+    return train.fit(model, codec, arrays, schedule, seed=7, checkpoint_path=tmp_path / f"{name}.pt",
+                     log_path=tmp_path / f"{name}.csv", snapshot={"run": name}, progress=False)
+
+
+def test_learning_rate_steps_down_by_epoch_and_by_step():
+    assert train.learning_rate(SCHEDULE, step=999, epoch=0) == pytest.approx(3e-3)
+    assert train.learning_rate(SCHEDULE, step=0, epoch=2) == pytest.approx(1.5e-3)
+    assert train.learning_rate(SCHEDULE, step=0, epoch=5) == pytest.approx(0.75e-3)
+    by_step = dataclasses.replace(SCHEDULE, lr_decay=0.96, lr_decay_every=100_000, lr_decay_unit="step")
+    assert train.learning_rate(by_step, step=250_000, epoch=0) == pytest.approx(3e-3 * 0.96**2)
+
+
+def test_budget_caps_epochs_and_null_restores_the_paper():
+    paper = simple_baseline.PAPER_SCHEDULE
+    budgeted = train.budgeted_schedule(paper, max_epochs=5, batch_size=256)
+    assert (budgeted.epochs, budgeted.batch_size, budgeted.lr) == (5, 256, paper.lr)
+    assert train.budgeted_schedule(paper, max_epochs=None, batch_size=256) == paper
+
+
+def test_codec_round_trips_and_keeps_the_root_at_zero():
+    inputs, targets = synthetic_arrays()
+    for target in ("zscore", "metres"):
+        codec = Codec(InputSpec("h36m17", "zscore", target), inputs.mean(0), inputs.std(0), targets.mean(0), targets.std(0))
+        y = torch.as_tensor(targets)
+        decoded = codec.decode_outputs(codec.encode_targets(y))
+        torch.testing.assert_close(decoded, y, atol=1e-3, rtol=1e-5)
+        assert torch.all(codec.decode_outputs(torch.zeros(1, 17, 3))[:, 0] == 0) or target == "metres"
+    x = torch.as_tensor(inputs)
+    torch.testing.assert_close(codec.mirror_inputs(codec.mirror_inputs(x)), x)
+    mirrored = codec.mirror_inputs(x)
+    torch.testing.assert_close(mirrored[:, 4, 0], -x[:, 1, 0])  # LHip takes the mirrored RHip
+
+
+def test_training_lowers_the_validation_error_and_logs_each_epoch(tmp_path):
+    model, codec, arrays = make_setup()
+    before = train.mean_joint_error_mm(train.predict(model, codec, arrays.val_inputs), arrays.val_targets)
+    result = fit(tmp_path, model, codec, arrays)
+    after = train.mean_joint_error_mm(train.predict(model, codec, arrays.val_inputs), arrays.val_targets)
+    assert after < 0.7 * before
+    rows = list(csv.DictReader(open(tmp_path / "run.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert float(rows[2]["lr"]) == pytest.approx(1.5e-3)
+    assert result.epochs_run == 4 and result.selected_epoch == 4
+
+
+def test_same_seed_same_weights(tmp_path):
+    states = []
+    for name in ("a", "b"):
+        model, codec, arrays = make_setup()
+        states.append(fit(tmp_path, model, codec, arrays, name=name).state_dict)
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    model, codec, arrays = make_setup()
+    reference = fit(tmp_path, model, codec, arrays, name="reference").state_dict
+
+    model, codec, arrays = make_setup()
+
+    def interrupt(progress):
+        if progress >= 2.5:
+            raise Interrupted
+
+    model.set_epoch_progress = interrupt
+    with pytest.raises(Interrupted):
+        fit(tmp_path, model, codec, arrays, name="resumed")
+    checkpoint = torch.load(tmp_path / "resumed.pt", weights_only=True)
+    assert checkpoint["epoch"] == 1  # epochs 0 and 1 completed
+
+    model, codec, arrays = make_setup(init_seed=123)  # different initial weights: all state must come from the checkpoint
+    resumed = fit(tmp_path, model, codec, arrays, name="resumed").state_dict
+    for key in reference:
+        assert torch.equal(reference[key], resumed[key]), key
+    assert len(list(csv.DictReader(open(tmp_path / "resumed.csv")))) == 4
+
+
+def test_a_checkpoint_for_other_params_is_not_resumed(tmp_path):
+    model, codec, arrays = make_setup()
+    fit(tmp_path, model, codec, arrays, name="run")
+    checkpoint = torch.load(tmp_path / "run.pt", weights_only=True)
+    assert train._load_checkpoint(tmp_path / "run.pt", {"run": "run"}) is not None
+    assert train._load_checkpoint(tmp_path / "run.pt", {"run": "other"}) is None
+    assert checkpoint["epoch"] == 3
+
+
+def test_loss_variants():
+    a, b = torch.zeros(2, 3, 3), torch.zeros(2, 3, 3)
+    b[..., 0] = 3.0
+    b[..., 1] = 4.0
+    mse = dataclasses.replace(SCHEDULE, loss="mse")
+    assert float(train.pose_loss(a, b, mse)) == pytest.approx(25.0 / 3)
+    assert float(train.pose_loss(a, b, dataclasses.replace(SCHEDULE, loss="mpjpe"))) == pytest.approx(5.0)
+    mixed = dataclasses.replace(SCHEDULE, loss="mpjpe", l1_weight=0.1)
+    assert float(train.pose_loss(a, b, mixed)) == pytest.approx(0.9 * 5.0 + 0.1 * 7.0 / 3)
