@@ -1,0 +1,44 @@
+"""Stage report: execute reports/comparison.ipynb with papermill and render it to HTML (code hidden).
+
+Reads only artefacts (metrics JSON, training logs, predictions, aligned data, cameras). Writes
+``reports/comparison.html`` and ``reports/results.md`` (the leaderboard as Markdown, committed).
+The notebook receives the params.yaml keys its ``parameters`` cell declares (methods, data,
+report) and the artefact paths below.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from lifting.report import notebook_parameters, render_report
+from stages.common import parser, read_params, run
+
+log = logging.getLogger("stages.report")
+
+
+def main(argv=None) -> None:
+    cli = parser(__doc__)
+    cli.add_argument("--notebook", default="reports/comparison.ipynb", help="the report notebook")
+    cli.add_argument("--html", default="reports/comparison.html", help="the HTML to write")
+    cli.add_argument("--results-md", default="reports/results.md", help="the Markdown leaderboard to write")
+    cli.add_argument("--metrics", default="metrics", help="folder of <method>-<input2d>.json")
+    cli.add_argument("--train-logs", default="metrics/train", help="folder of <method>-<input2d>.csv")
+    cli.add_argument("--predictions", default="data/predictions", help="folder of <method>-<input2d>.parquet")
+    cli.add_argument("--aligned", default="data/aligned")
+    cli.add_argument("--cameras", default="data/parquet/cameras.parquet")
+    args = cli.parse_args(argv)
+    params = read_params(args.params)
+    paths = {"metrics_dir": args.metrics, "train_logs_dir": args.train_logs, "predictions_dir": args.predictions,
+             "aligned_dir": args.aligned, "cameras_path": args.cameras, "results_md": args.results_md}
+    # The kernel runs in this directory, so relative paths mean the same there as here.
+    paths = {name: str(Path(value).resolve()) for name, value in paths.items()}
+    started = time.perf_counter()
+    size = render_report(args.notebook, args.html, notebook_parameters(args.notebook, params, paths), cwd=Path.cwd())
+    log.info("wrote %s (%.1f MB) and %s in %.1f s", args.html, size / 1e6, args.results_md,
+             time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    run(main)

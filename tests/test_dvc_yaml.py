@@ -1,0 +1,44 @@
+"""Lint of the pipeline definition: stages list their own code and only keys that exist."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+from lifting.models import METHODS
+from lifting.runner import is_lookup
+
+REPO = Path(__file__).resolve().parents[1]
+PIPELINE = yaml.safe_load((REPO / "dvc.yaml").read_text())
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_every_stage_depends_on_its_own_stage_module():
+    for name, stage in PIPELINE["stages"].items():
+        module = re.search(r"python -m stages\.(\w+)", stage["cmd"]).group(1)
+        assert f"stages/{module}.py" in stage["deps"], name
+
+
+def test_every_declared_param_key_exists():
+    for name, stage in PIPELINE["stages"].items():
+        for key in stage.get("params", []):
+            if "${" in key:
+                continue
+            node = PARAMS
+            for part in key.split("."):
+                assert part in node, f"{name}: params key {key} is not in params.yaml"
+                node = node[part]
+
+
+def test_every_method_has_a_knob_section_and_a_module():
+    for method in PARAMS["methods"]:
+        assert method in METHODS
+        assert method in PARAMS["model"], f"model.{method} is missing from params.yaml"
+
+
+def test_the_overlay_plots_cover_every_trained_method_and_input():
+    expected = {f"metrics/train/{m}-{i}.csv" for m in PARAMS["methods"] if not is_lookup(m)
+                for i in PARAMS["data"]["inputs2d"]}
+    for plot in PIPELINE["plots"]:
+        (definition,) = plot.values()
+        assert set(definition["y"]) == expected
