@@ -58,7 +58,12 @@ def parse_section(cls, values: dict, where: str):
         raise ParamsError(f"{where}: missing key(s) {missing}")
     hints = typing.get_type_hints(cls)
     converted = {name: _convert(values[name], hints[name], f"{where}.{name}") for name in fields}
-    return cls(**converted)
+    try:
+        return cls(**converted)
+    except ValueError as err:
+        if isinstance(err, ParamsError):
+            raise
+        raise ParamsError(f"{where}: {err}") from None
 
 
 def _convert(value, hint, where: str):
@@ -67,8 +72,13 @@ def _convert(value, hint, where: str):
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        inner = [a for a in args if a is not type(None)]
-        return _convert(value, inner[0], where)
+        errors = []
+        for alternative in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, alternative, where)
+            except ParamsError as err:
+                errors.append(str(err))
+        raise ParamsError(" / ".join(errors))
     if origin is typing.Literal:
         if value not in args:
             raise ParamsError(f"{where}: expected one of {list(args)}, got {value!r}")

@@ -44,9 +44,17 @@ class RunSettings:
     checkpoint: str
 
 
-def method_config(method: str, values: dict):
-    """The method's Config from its ``model.<method>`` params."""
+def method_config(method: str, model_params: dict, overrides: dict | None = None):
+    """The method's Config from the ``model`` params section.
+
+    A method reads its own ``model.<method>`` mapping, plus every plain (non-mapping) ``model``
+    key that names one of its Config fields (``model.padding`` reaches GridConv this way), then
+    ``overrides`` (a stage's fixed choices, e.g. one GridConv SGT variant per stage).
+    """
     module = _module(method)
+    fields = {f.name for f in dataclasses.fields(module.Config)}
+    shared = {k: v for k, v in model_params.items() if not isinstance(v, dict) and k in fields}
+    values = {**shared, **model_params.get(method, {}), **(overrides or {})}
     return parse_section(module.Config, values, f"model.{method}")
 
 
@@ -71,8 +79,11 @@ def validation_mask(meta, fraction: float) -> np.ndarray:
 
 
 def train_method(method: str, cfg, data: LiftingData, settings: RunSettings, out_dir: Path, log_path: Path,
-                 snapshot: dict, progress: bool = True) -> dict:
-    """Train ``method`` and write ``out_dir/model.pt``; returns the training record."""
+                 snapshot: dict, name: str | None = None, progress: bool = True) -> dict:
+    """Train ``method`` and write ``out_dir/model.pt``; returns the training record.
+
+    ``name`` labels the run in metrics and reports (default: the method), e.g. one GridConv variant.
+    """
     module = _module(method)
     device = train.pick_device(settings.threads)
     val = validation_mask(data.train_meta, settings.val_fraction)
@@ -81,7 +92,7 @@ def train_method(method: str, cfg, data: LiftingData, settings: RunSettings, out
         fit_x, fit_y, val_x, val_y = inputs, targets, data.test_inputs, data.test_targets
     else:
         fit_x, fit_y, val_x, val_y = inputs[~val], targets[~val], inputs[val], targets[val]
-    saved = {"method": method, "config": dataclasses.asdict(cfg), "joint_set": data.joint_set,
+    saved = {"method": method, "name": name or method, "config": dataclasses.asdict(cfg), "joint_set": data.joint_set,
              "stats": {name: torch.as_tensor(getattr(data, name)) for name in
                        ("input_mean", "input_std", "target_mean", "target_std")}}
     if is_lookup(method):  # the nearest-neighbour floor: fitting is storing the library

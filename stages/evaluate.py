@@ -41,7 +41,8 @@ def main(argv=None) -> None:
     inference_seconds = time.perf_counter() - started
     record = saved["record"]
     result = {
-        "method": method,
+        "method": saved["name"],
+        "architecture": method,
         "input2d": args.input2d,
         "protocol": protocol_block(data_cfg.source, data, protocol, data_cfg.test_subjects,
                                    METHODS[method].INPUT_SPEC.flip_test, training.checkpoint, params["budget"]),
@@ -54,7 +55,7 @@ def main(argv=None) -> None:
     }
     write_table(predictions_frame(predicted, data), args.predictions,
                 {"table": "predictions", "joint_set": data.joint_set, "units": "mm",
-                 "frame": "camera, root-relative", "method": method, "source2d": args.input2d})
+                 "frame": "camera, root-relative", "method": saved["name"], "source2d": args.input2d})
     write_json(result, args.metrics)
 
 

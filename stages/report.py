@@ -30,6 +30,8 @@ def main(argv=None) -> None:
     cli.add_argument("--cameras", default="data/parquet/cameras.parquet")
     args = cli.parse_args(argv)
     params = read_params(args.params)
+    # GridConv's SGT variants are runs of their own (train_gridconv stages), reported beside the methods.
+    params["methods"] = list(params["methods"]) + [f"gridconv_{sgt}" for sgt in params.get("gridconv_sgt", [])]
     paths = {"metrics_dir": args.metrics, "train_logs_dir": args.train_logs, "predictions_dir": args.predictions,
              "aligned_dir": args.aligned, "cameras_path": args.cameras, "results_md": args.results_md}
     # The kernel runs in this directory, so relative paths mean the same there as here.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -18,6 +19,9 @@ def main(argv=None) -> None:
     cli = parser(__doc__)
     cli.add_argument("--method", required=True, choices=sorted(METHODS))
     cli.add_argument("--input2d", required=True, help="2D source (gt, noisy, cpn_ft_h36m_dbb, ...)")
+    cli.add_argument("--name", help="run name in metrics and reports (default: the method)")
+    cli.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="fix one config field for this stage (e.g. sgt=learnable); repeatable")
     cli.add_argument("--aligned", default="data/aligned")
     cli.add_argument("--out", required=True, help="folder for checkpoint.pt and model.pt")
     cli.add_argument("--log", required=True, help="per-epoch CSV log")
@@ -25,17 +29,18 @@ def main(argv=None) -> None:
     params = read_params(args.params)
     budget = parse_section(BudgetParams, params.get("budget", {}), "budget")
     training = parse_section(TrainParams, params.get("train", {}), "train")
-    model_params = params.get("model", {}).get(args.method, {})
-    cfg = method_config(args.method, model_params)
+    overrides = dict(item.split("=", 1) for item in args.set)
+    cfg = method_config(args.method, params.get("model", {}), overrides)
     joint_set = METHODS[args.method].INPUT_SPEC.joint_set
     data = load_split(args.aligned, args.input2d, joint_set, Protocol(train_stride=budget.train_stride))
     settings = RunSettings(seed=training.seed, threads=training.threads, max_epochs=budget.max_epochs,
                            batch_size=budget.batch_size, val_fraction=training.val_fraction,
                            checkpoint=training.checkpoint)
-    snapshot = {"budget": params.get("budget"), "train": params.get("train"), "model": model_params,
+    name = args.name or args.method
+    snapshot = {"budget": params.get("budget"), "train": params.get("train"), "config": dataclasses.asdict(cfg),
                 "input2d": args.input2d}
-    record = train_method(args.method, cfg, data, settings, Path(args.out), Path(args.log), snapshot)
-    log.info("%s on %s: %s", args.method, args.input2d, record)
+    record = train_method(args.method, cfg, data, settings, Path(args.out), Path(args.log), snapshot, name=name)
+    log.info("%s on %s: %s", name, args.input2d, record)
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ def test_every_method_has_a_knob_section_and_a_module():
 
 
 def test_the_overlay_plots_cover_every_trained_method_and_input():
-    expected = {f"metrics/train/{m}-{i}.csv" for m in PARAMS["methods"] if not is_lookup(m)
-                for i in PARAMS["data"]["inputs2d"]}
+    runs = [m for m in PARAMS["methods"] if not is_lookup(m)] + [f"gridconv_{s}" for s in PARAMS["gridconv_sgt"]]
+    expected = {f"metrics/train/{run}-{i}.csv" for run in runs for i in PARAMS["data"]["inputs2d"]}
     for plot in PIPELINE["plots"]:
         (definition,) = plot.values()
         assert set(definition["y"]) == expected

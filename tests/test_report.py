@@ -166,7 +166,8 @@ def test_published_numbers_sit_beside_the_matching_method_and_input_kind(runs):
     assert pd.isna(board.loc[("semgcn", "noisy"), "published P1"])  # our synthetic detector matches no paper's
     assert pd.isna(board.loc[("knn", "gt"), "published P1"])
     assert R.published_for("modulated_gcn", "cpn_ft_h36m_dbb").p1 == "49.39"
-    assert R.published_for("gridconv", "gt").variant.startswith("D-GridConv")
+    assert R.published_for("gridconv_learnable", "gt").variant == "D-GridConv, learnable SGT"
+    assert R.published_for("gridconv_handcrafted", "gt").variant == "D-GridConv, handcrafted SGT"
 
 
 def test_published_table_holds_only_rows_with_numbers_and_filters_by_method():

@@ -4,11 +4,12 @@ Each module exposes ``Config``, ``build(cfg, num_joints)``, ``INPUT_SPEC`` and `
 (see :mod:`lifting.models.spec`); ``PAPER_SCHEDULE is None`` marks a lookup method with no training.
 """
 
-from lifting.models import knn, modulated_gcn, semgcn, simple_baseline
+from lifting.models import gridconv, knn, modulated_gcn, semgcn, simple_baseline
 
 METHODS = {
     "knn": knn,
     "simple_baseline": simple_baseline,
     "semgcn": semgcn,
     "modulated_gcn": modulated_gcn,
+    "gridconv": gridconv,
 }

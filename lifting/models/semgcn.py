@@ -29,6 +29,11 @@ initialised to 0 (the block starts as the identity).
 Parameter counts (16 joints, exact, pinned in ``tests/models/test_semgcn.py``): 267,343 plain
 (paper/README 0.27M) and 434,703 with non-local (0.43M).
 
+Configurations: ``Config()`` with ``PAPER_SCHEDULE`` is the plain model (README GT 42.14/33.53 mm,
+50 epochs), the default because it is the paper's basic SemGCN; :data:`NON_LOCAL` with
+:data:`NON_LOCAL_SCHEDULE` is the README's best GT model (40.78/31.46 mm, 30 epochs). The
+Stacked-Hourglass run (non-local, 100 epochs) has no constant here.
+
 Deliberate differences from upstream:
 
 * Hidden layers run joint-major ``(J, B, C)`` so each graph convolution is two GEMMs
@@ -39,7 +44,8 @@ Deliberate differences from upstream:
   concatenation projection is split into its θ and φ halves, so no ``(B, 2C', J, G)`` tensor is
   built. Pooling by explicit groups also allows groups of unequal size, which the 17-joint
   grouping needs (:data:`JOINT_GROUPS_17`).
-* Upstream supports only 16 joints (the SH-detector layout); ``build`` also accepts 17.
+* Upstream's data pipeline and joint groups are 16-joint only (the Stacked-Hourglass layout);
+  ``build`` also accepts 17 joints, with the groups of :data:`JOINT_GROUPS_17`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,558 @@
+"""GridConv (Kang et al., AAAI 2023): 2D-to-3D lifting by convolution on a 5x5 semantic grid.
+
+Re-implemented from the description in ``reference/methods.md`` §2 (no upstream code is copied).
+
+Pipeline: a *semantic grid transformation* (SGT) arranges the 17 H36M joints on a 5x5 grid
+(``(B, 17, 2) -> 25 cells x 2 channels``); the *grid lifting network* (GLN) maps that grid to a
+5x5x3 grid with two-branch 3x3 grid convolutions; the inverse SGT reads the 17 joints back
+(``-> (B, 17, 3)``, root-relative metres, the units of ``INPUT_SPEC.target``).
+
+Variants (``Config``):
+
+* ``dynamic=True`` (paper default): D-GridConv. Each two-branch convolution has a dynamic
+  attention computed from its own input (global average pool -> 1x1 conv ``Cin -> max(Cin // 16,
+  16)`` without bias -> BN -> ReLU -> 1x1 conv with bias -> ``9 * 25`` values -> ``sigmoid(a / T)``)
+  giving one weight per kernel tap and grid cell, shared by all channels and both branches.
+  ``dynamic=False``: plain GridConv (no attention). Upstream's plain GridConv relied on PyTorch
+  1.4 halving circular padding; here every branch pads by exactly 1, as D-GridConv does.
+* ``padding``: the two branches' padding modes, ``c`` circular, ``z`` zeros, ``r`` replicate
+  (``("c", "r")`` is the paper's choice for GT 2D, ``("c", "z")`` for HRNet 2D). One mode sets
+  both branches. Unknown modes raise ``ValueError`` naming the valid ones.
+* ``sgt="handcrafted"``: the fixed table of methods.md §2.1 (including the thorax-nose midpoint
+  in cell (2, 2)). As in the paper, the L2 loss is computed on the 25 grid cells (targets are
+  grid-transformed too, so duplicated joints weigh more and the midpoint is supervised). See the
+  training contract below.
+* ``sgt="learnable"`` ("AutoGrids"): a (25, 17) parameter initialised from the ``standard``
+  prior (the handcrafted layout mirrored left<->right, with joint 9 in cell (2, 2)); each cell
+  takes the joint of its row's argmax. The loss is on the 17 joints (the loop's default).
+
+Training contract (what ``lifting/train.py`` may call; every method is optional):
+
+* ``model.set_epoch_progress(epoch)``: call before every training step with the fractional
+  epoch ``epoch_index + step_in_epoch / steps_per_epoch`` (0 at the start of training). It sets
+  the attention temperature ``T = max(1, T0 - (T0 - 1) * epoch / E)`` with ``T0 = 30`` and
+  ``E = 10`` epochs (``temperature_at``): T(0) = 30, T(5) = 15.5, T(>= 10) = 1. Upstream anneals
+  linearly per iteration over the first 10 epochs; the fractional epoch gives the same ramp.
+  The temperature is a buffer, so it is saved with the state dict and a model restored from a
+  checkpoint evaluates with the temperature it was trained to; a freshly built model has
+  T = T0 (epoch 0). A loop that never calls it trains the whole run at T = 30.
+* ``model.training_loss(inputs, targets) -> scalar``: present only on the handcrafted-SGT model
+  (``HandcraftedGridLiftingNet``). The loop calls it, when present, instead of its own loss on
+  the ``(B, J, 3)`` output: it is the paper's MSE on the 25 grid cells. ``forward`` always
+  returns ``(B, 17, 3)`` joints for evaluation; ``forward_grid`` and ``grid_targets`` expose
+  the grid-space tensors the loss compares.
+
+Learnable SGT and the upstream bug: upstream's training step called the model with its default
+``is_training=False``, so the hard one-hot mapping carried no gradient and the "learnable" SGT
+never moved from its prior. Here the paper's intent is implemented: in ``train()`` mode the
+forward uses the hard one-hot of each row's argmax with a straight-through gradient (the
+gradient of the row softmax), in ``eval()`` mode the plain one-hot. The inverse is the mean over
+the cells assigned to each joint (the counts are taken from the hard one-hot, without gradient).
+A joint that no cell selects is predicted at the origin (the root position, 0 m); its error
+still reaches the logits through the straight-through inverse, which pulls cells toward it.
+
+Speed (DESIGN.md §6): activations are kept *cells-major*, ``(25, B, C)``, so every 3x3 tap is
+a row gather of whole ``(B, C)`` blocks followed by a ``[rows * B, Cin] @ [Cin, Cout]`` product,
+and the attention (one weight per tap and cell, shared across channels) scales rows. No patch
+is unfolded. Two exact savings on top: (1) where both branches read the same source cell (every
+tap whose neighbour lies inside the grid, 169 of the 225 tap-cell pairs), the two branches are
+one product with the summed kernel ``W1[k] + W2[k]``; only the 56 border pairs are computed per
+branch (and not at all for zero padding). (2) Products of equal row count are batched into one
+``bmm``. For ``("c", "r")`` this is 281 row blocks of GEMM instead of 450 (0.62x the FLOPs of
+two separate convolutions), ``("c", "z")`` 225 (0.5x).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lifting.models.spec import InputSpec, Schedule
+
+__all__ = [
+    "Config",
+    "INPUT_SPEC",
+    "PAPER_SCHEDULE",
+    "PADDING_MODES",
+    "HANDCRAFTED_GRID",
+    "STANDARD_PRIOR",
+    "build",
+    "temperature_at",
+    "handcrafted_sgt_matrices",
+    "HandcraftedSGT",
+    "LearnableSGT",
+    "GridAttention",
+    "ShiftPlan",
+    "shifted_grid_conv",
+    "TwoBranchGridConv",
+    "GridLiftingNet",
+    "HandcraftedGridLiftingNet",
+]
+
+GRID = 5
+NUM_JOINTS = 17
+TAPS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))  # k = 3 * (dy + 1) + (dx + 1)
+
+PADDING_MODES = {"c": "circular", "z": "zeros", "r": "replicate"}
+_MODE_ALIASES = {"c": "c", "circular": "c", "z": "z", "zeros": "z", "zero": "z", "r": "r",
+                 "replicate": "r"}
+
+# Handcrafted SGT (methods.md §2.1), row-major over the 5x5 grid; None = mean of joints 8 and 9.
+HANDCRAFTED_GRID: tuple[tuple[int | None, ...], ...] = (
+    (7, 7, 7, 7, 7),
+    (0, 8, 8, 8, 0),
+    (1, 14, None, 11, 4),
+    (2, 15, 9, 12, 5),
+    (3, 16, 10, 13, 6),
+)
+# Learnable-SGT ``standard`` prior: the handcrafted grid mirrored left<->right, 9 in cell (2, 2).
+STANDARD_PRIOR: tuple[tuple[int, ...], ...] = (
+    (7, 7, 7, 7, 7),
+    (0, 8, 8, 8, 0),
+    (4, 11, 9, 14, 1),
+    (5, 12, 9, 15, 2),
+    (6, 13, 10, 16, 3),
+)
+
+
+def _normalise_padding(padding: str | Sequence[str]) -> tuple[str, str]:
+    """``"c"``, ``"circular"``, ``"cr"``, ``("c", "r")`` or ``["c", "r"]`` -> ``("c", "r")``."""
+    valid = ", ".join(f"{k!r} ({v})" for k, v in PADDING_MODES.items())
+    if isinstance(padding, str):
+        key = padding.strip().lower()
+        if key in _MODE_ALIASES:
+            modes: Sequence[str] = (key, key)
+        elif len(key) == 2 and all(ch in PADDING_MODES for ch in key):
+            modes = (key[0], key[1])
+        else:
+            raise ValueError(f"unknown GridConv padding {padding!r}: give one mode for both "
+                             f"branches or a pair of modes; valid modes are {valid}")
+    else:
+        modes = tuple(padding)
+        if len(modes) not in (1, 2):
+            raise ValueError(f"GridConv padding needs one or two modes, got {padding!r}; "
+                             f"valid modes are {valid}")
+        if len(modes) == 1:
+            modes = (modes[0], modes[0])
+    out = []
+    for mode in modes:
+        key = str(mode).strip().lower()
+        if key not in _MODE_ALIASES:
+            raise ValueError(f"unknown GridConv padding mode {mode!r}; valid modes are {valid}")
+        out.append(_MODE_ALIASES[key])
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class Config:
+    """GridConv configuration; the defaults are the paper's D-GridConv for GT 2D input.
+
+    Attributes:
+        padding: the two branches' padding modes (``c`` circular, ``z`` zeros, ``r``
+            replicate). One mode (``"c"``) sets both; ``"cr"`` and ``["c", "r"]`` also work.
+            Normalised to a tuple of two letters.
+        sgt: ``"handcrafted"`` (fixed table, loss on the 25 grid cells) or ``"learnable"``.
+        dynamic: True = D-GridConv (dynamic attention), False = plain GridConv.
+        hidden: channels of the hidden grid layers. num_blocks: residual blocks.
+        dropout: Dropout2d probability (whole channels are dropped per sample).
+        grid: grid side; only the paper's 5 is defined (the SGT tables are 5x5).
+        max_temperature, temperature_epochs: the attention temperature starts at
+            ``max_temperature`` and reaches 1 after ``temperature_epochs`` epochs.
+    """
+
+    padding: str | tuple[str, str] = ("c", "r")
+    sgt: Literal["handcrafted", "learnable"] = "handcrafted"
+    dynamic: bool = True
+    hidden: int = 256
+    num_blocks: int = 2
+    dropout: float = 0.25
+    grid: int = GRID
+    max_temperature: float = 30.0
+    temperature_epochs: float = 10.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "padding", _normalise_padding(self.padding))
+        if self.sgt not in ("handcrafted", "learnable"):
+            raise ValueError(f"unknown GridConv sgt {self.sgt!r}; use 'handcrafted' or "
+                             "'learnable'")
+        if self.grid != GRID:
+            raise ValueError(f"GridConv grid must be {GRID} (the SGT tables are 5x5), "
+                             f"got {self.grid}")
+        if self.hidden < 1 or self.num_blocks < 0:
+            raise ValueError(f"GridConv needs hidden >= 1 and num_blocks >= 0, got "
+                             f"hidden={self.hidden}, num_blocks={self.num_blocks}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GridConv dropout must be in [0, 1), got {self.dropout}")
+        if self.max_temperature < 1.0 or self.temperature_epochs <= 0:
+            raise ValueError("GridConv needs max_temperature >= 1 and temperature_epochs > 0")
+
+
+INPUT_SPEC = InputSpec(joint_set="h36m17", input_norm="screen", target="metres", flip_test=False)
+
+# Adam 1e-3, x0.96 every 10 epochs, batch 200, 100 epochs (README), MSE in metres.
+PAPER_SCHEDULE = Schedule(
+    optimizer="adam",
+    lr=1e-3,
+    lr_decay=0.96,
+    lr_decay_every=10,
+    lr_decay_unit="epoch",
+    batch_size=200,
+    epochs=100,
+    loss="mse",
+)
+
+
+def temperature_at(epoch: float, max_temperature: float = 30.0, epochs: float = 10.0) -> float:
+    """Attention temperature after ``epoch`` (fractional) epochs: ``max(1, T0 - (T0-1) e / E)``."""
+    if epoch <= 0:
+        return float(max_temperature)
+    return float(max(1.0, max_temperature - (max_temperature - 1.0) * epoch / epochs))
+
+
+# --------------------------------------------------------------------------------------------
+# Semantic grid transformations. Both map (B, 17, C) joints to cells-major (25, B, C) grids and
+# back; ``grid_cells(x)`` gives the (B, 25, C) view used for losses.
+
+
+def handcrafted_sgt_matrices() -> tuple[torch.Tensor, torch.Tensor]:
+    """The handcrafted SGT as matrices: forward (25, 17) and inverse (17, 25), float32.
+
+    Forward: one-hot rows, except cell (2, 2) = 0.5 * (joint 8 + joint 9). Inverse: each joint is
+    the mean of the cells holding it alone (joint 7: row 0; joint 0: cells (1, 0) and (1, 4);
+    joint 8: cells (1, 1)-(1, 3)); the midpoint cell (2, 2) is discarded.
+    """
+    fwd = torch.zeros(GRID * GRID, NUM_JOINTS)
+    for cell, joint in enumerate(j for row in HANDCRAFTED_GRID for j in row):
+        if joint is None:
+            fwd[cell, 8] = fwd[cell, 9] = 0.5
+        else:
+            fwd[cell, joint] = 1.0
+    pure = (fwd == 1.0).float()  # cells holding a single joint
+    inv = pure.t() / pure.sum(0).unsqueeze(1)
+    return fwd, inv
+
+
+def _to_cells(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``matrix`` (G, J) applied to joints (B, J, C) -> cells-major (G, B, C), one matmul."""
+    b, j, c = x.shape
+    return (matrix.to(x.dtype) @ x.transpose(0, 1).reshape(j, b * c)).view(-1, b, c)
+
+
+def _from_cells(matrix: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``matrix`` (J, G) applied to a cells-major grid (G, B, C) -> joints (B, J, C)."""
+    g, b, c = grid.shape
+    return (matrix.to(grid.dtype) @ grid.reshape(g, b * c)).view(-1, b, c).transpose(0, 1)
+
+
+class HandcraftedSGT(nn.Module):
+    """Fixed 17-joint <-> 5x5 grid mapping (methods.md §2.1), as two constant matrices."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        fwd, inv = handcrafted_sgt_matrices()
+        self.register_buffer("forward_matrix", fwd, persistent=False)
+        self.register_buffer("inverse_matrix", inv, persistent=False)
+
+    def to_grid(self, joints: torch.Tensor) -> torch.Tensor:
+        """(B, 17, C) -> cells-major (25, B, C)."""
+        return _to_cells(self.forward_matrix, joints)
+
+    def from_grid(self, grid: torch.Tensor) -> torch.Tensor:
+        """Cells-major (25, B, C) -> (B, 17, C)."""
+        return _from_cells(self.inverse_matrix, grid)
+
+
+class LearnableSGT(nn.Module):
+    """Learnable SGT: logits (25, 17); cell g holds joint argmax_j logits[g, j].
+
+    Initialised from the ``standard`` prior as one-hot logits (1 for the prior's joint, 0
+    elsewhere). ``train()`` mode: hard one-hot forward, straight-through gradient of the row
+    softmax (so the mapping learns). ``eval()`` mode: hard one-hot, no gradient path needed.
+    """
+
+    def __init__(self, prior: Sequence[Sequence[int]] = STANDARD_PRIOR) -> None:
+        super().__init__()
+        cells = torch.tensor([j for row in prior for j in row])
+        if cells.numel() != GRID * GRID or cells.min() < 0 or cells.max() >= NUM_JOINTS:
+            raise ValueError("a learnable-SGT prior is 5 rows of 5 joint indices in [0, 17)")
+        self.logits = nn.Parameter(F.one_hot(cells, NUM_JOINTS).float())
+
+    def mapping(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (25, 17) cell->joint matrix used in this mode, and the per-joint cell counts."""
+        hard = F.one_hot(self.logits.argmax(dim=1), NUM_JOINTS).to(self.logits.dtype)
+        counts = hard.sum(0).clamp(min=1.0)  # a joint without cells is read as 0 (the origin)
+        if self.training:
+            soft = self.logits.softmax(dim=1)
+            hard = hard + (soft - soft.detach())  # value: the hard one-hot; gradient: softmax's
+        return hard, counts
+
+    def to_grid(self, joints: torch.Tensor) -> torch.Tensor:
+        return _to_cells(self.mapping()[0], joints)
+
+    def from_grid(self, grid: torch.Tensor) -> torch.Tensor:
+        mat, counts = self.mapping()
+        return _from_cells(mat.t() / counts.unsqueeze(1), grid)
+
+    def assignment(self) -> torch.Tensor:
+        """The current 5x5 layout as joint indices (the row argmax)."""
+        return self.logits.detach().argmax(dim=1).view(GRID, GRID)
+
+
+# --------------------------------------------------------------------------------------------
+# Two-branch grid convolution as shifted GEMMs.
+
+
+def _source_cell(mode: str, cell: int, dy: int, dx: int) -> int | None:
+    """Cell read by tap (dy, dx) at ``cell`` after padding by 1 with ``mode`` (None: a zero)."""
+    i, j = divmod(cell, GRID)
+    a, b = i + dy, j + dx
+    if 0 <= a < GRID and 0 <= b < GRID:
+        return a * GRID + b
+    if mode == "c":
+        return (a % GRID) * GRID + b % GRID
+    if mode == "r":
+        return min(max(a, 0), GRID - 1) * GRID + min(max(b, 0), GRID - 1)
+    return None
+
+
+class ShiftPlan(nn.Module):
+    """Index tables for one pair of padding modes: which cell rows each GEMM reads and writes.
+
+    A *job* is ``(weight, tap, output cells, source cells)``; weight 0 / 1 is a branch's kernel
+    and 2 their sum (used where both branches read the same source). Jobs are sorted by size so
+    that equal-size jobs form one ``bmm``. All tables are concatenated in job order:
+
+    * ``source`` (R,): rows gathered from the input; ``target`` (R,): output rows they add to;
+    * ``attention_rows`` (R,): ``tap * 25 + target`` (the attention weight of each row);
+    * ``weight_index`` (jobs,): ``weight * 9 + tap`` into the stacked ``[W1; W2; W1 + W2]``.
+    """
+
+    def __init__(self, modes: tuple[str, str]) -> None:
+        super().__init__()
+        jobs = []
+        for k, (dy, dx) in enumerate(TAPS):
+            groups: dict[int, tuple[list[int], list[int]]] = {w: ([], []) for w in range(3)}
+            for cell in range(GRID * GRID):
+                s1, s2 = (_source_cell(m, cell, dy, dx) for m in modes)
+                if s1 is not None and s1 == s2:
+                    groups[2][0].append(cell)
+                    groups[2][1].append(s1)
+                    continue
+                for w, s in ((0, s1), (1, s2)):
+                    if s is not None:
+                        groups[w][0].append(cell)
+                        groups[w][1].append(s)
+            jobs += [(w, k, p, s) for w, (p, s) in groups.items() if p]
+        jobs.sort(key=lambda job: (-len(job[2]), job[0], job[1]))
+        self.modes = modes
+        self.groups: list[tuple[int, int]] = []  # (cells per job, jobs)
+        for job in jobs:
+            if self.groups and self.groups[-1][0] == len(job[2]):
+                self.groups[-1] = (len(job[2]), self.groups[-1][1] + 1)
+            else:
+                self.groups.append((len(job[2]), 1))
+        self.rows = sum(len(job[2]) for job in jobs)
+        target = torch.tensor([c for job in jobs for c in job[2]])
+        self.register_buffer("source", torch.tensor([c for job in jobs for c in job[3]]),
+                             persistent=False)
+        self.register_buffer("target", target, persistent=False)
+        self.register_buffer("attention_rows",
+                             torch.tensor([job[1] * GRID * GRID + c for job in jobs for c in job[2]]),
+                             persistent=False)
+        self.register_buffer("weight_index", torch.tensor([job[0] * 9 + job[1] for job in jobs]),
+                             persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"modes={self.modes}, rows={self.rows} of {2 * 9 * GRID * GRID}"
+
+
+def shifted_grid_conv(x: torch.Tensor, weight1: torch.Tensor, weight2: torch.Tensor,
+                      bias: torch.Tensor | None, plan: ShiftPlan,
+                      attention: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum of two padded 3x3 convolutions of a cells-major grid, with optional tap attention.
+
+    Args:
+        x: (25, B, Cin), cells-major (cell = 5 * row + col).
+        weight1, weight2: (Cout, Cin, 3, 3) kernels of the branches padded with ``plan.modes``.
+        bias: (Cout,) summed bias of both branches, or None.
+        attention: (225, B, 1) weight of tap k at cell p in row ``k * 25 + p`` (shared across
+            channels and branches), or None for a plain convolution.
+
+    Returns (25, B, Cout); equal to ``conv2d(pad(x, m1), W1 * a) + conv2d(pad(x, m2), W2 * a)``
+    where each tap's contribution at each output cell is scaled by its attention weight.
+    """
+    cells, batch, cin = x.shape
+    cout = weight1.shape[0]
+    taps1 = weight1.permute(2, 3, 1, 0).reshape(9, cin, cout)
+    taps2 = weight2.permute(2, 3, 1, 0).reshape(9, cin, cout)
+    weights = torch.cat([taps1, taps2, taps1 + taps2]).index_select(0, plan.weight_index)
+    rows = x.index_select(0, plan.source)  # (R, B, Cin): each tap's shifted input
+    scale = None
+    if attention is not None:
+        scale = attention.index_select(0, plan.attention_rows)  # (R, B, 1)
+        if cin <= cout:  # scale the narrower side: (a * X) @ W == a * (X @ W) row by row
+            rows = rows * scale
+            scale = None
+    out = None
+    first_row, first_job = 0, 0
+    sizes = [n * g for n, g in plan.groups]
+    scales = scale.split(sizes) if scale is not None else [None] * len(sizes)
+    for block, block_scale, (n, g) in zip(rows.split(sizes), scales, plan.groups):
+        y = torch.bmm(block.reshape(g, n * batch, cin), weights[first_job:first_job + g])
+        y = y.view(g * n, batch, cout)
+        if block_scale is not None:
+            y = y * block_scale
+        if out is None:  # accumulate in at least fp32 (under autocast y is bf16)
+            out = y.new_zeros(cells, batch, cout, dtype=torch.promote_types(y.dtype, torch.float32))
+        out.index_add_(0, plan.target[first_row:first_row + g * n], y.to(out.dtype))
+        first_row, first_job = first_row + g * n, first_job + g
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+class GridAttention(nn.Module):
+    """Dynamic tap attention of D-GridConv: (25, B, Cin) -> (225, B, 1) in (0, 1).
+
+    GAP over the cells -> 1x1 conv Cin -> max(Cin // 16, 16) without bias -> BN -> ReLU ->
+    1x1 conv (with bias) -> 9 * 25 logits -> ``sigmoid(logits / T)``. (1x1 convolutions of a
+    pooled 1x1 map are linear layers; the parameters are the same.)
+    """
+
+    def __init__(self, cin: int, cells: int = GRID * GRID) -> None:
+        super().__init__()
+        hidden = max(cin // 16, 16)
+        self.reduce = nn.Linear(cin, hidden, bias=False)
+        self.norm = nn.BatchNorm1d(hidden)
+        self.expand = nn.Linear(hidden, 9 * cells)
+
+    def forward(self, x: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
+        z = self.expand(F.relu(self.norm(self.reduce(x.mean(dim=0)))))  # (B, 9 * 25)
+        return torch.sigmoid(z / temperature).t().unsqueeze(-1)
+
+
+class TwoBranchGridConv(nn.Module):
+    """Two 3x3 kernels (own biases), each branch padded by 1 with its mode; outputs summed.
+
+    With ``dynamic=True`` a ``GridAttention`` computed from the input scales every tap at every
+    cell. Input and output are cells-major ``(25, B, C)``. Kernels are stored in ``nn.Conv2d``
+    layout ``(Cout, Cin, 3, 3)`` with ``nn.Conv2d``'s default initialisation.
+    """
+
+    def __init__(self, cin: int, cout: int, padding: str | Sequence[str] = ("c", "r"),
+                 bias: bool = True, dynamic: bool = True) -> None:
+        super().__init__()
+        self.weight1 = nn.Parameter(torch.empty(cout, cin, 3, 3))
+        self.weight2 = nn.Parameter(torch.empty(cout, cin, 3, 3))
+        self.bias1 = nn.Parameter(torch.empty(cout)) if bias else None
+        self.bias2 = nn.Parameter(torch.empty(cout)) if bias else None
+        self.attention = GridAttention(cin) if dynamic else None
+        self.plan = ShiftPlan(_normalise_padding(padding))
+        for weight, b in ((self.weight1, self.bias1), (self.weight2, self.bias2)):
+            nn.init.kaiming_uniform_(weight, a=5 ** 0.5)
+            if b is not None:
+                bound = 1.0 / (cin * 9) ** 0.5
+                nn.init.uniform_(b, -bound, bound)
+
+    def forward(self, x: torch.Tensor, temperature: torch.Tensor | float = 1.0) -> torch.Tensor:
+        att = self.attention(x, temperature) if self.attention is not None else None
+        bias = self.bias1 + self.bias2 if self.bias1 is not None else None
+        return shifted_grid_conv(x, self.weight1, self.weight2, bias, self.plan, att)
+
+
+class _Norm(nn.BatchNorm1d):
+    """BatchNorm2d of a cells-major grid: per-channel statistics over all cells and samples."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.reshape(-1, x.shape[-1])).view(x.shape)
+
+
+def _channel_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout2d of a cells-major grid: zero whole channels of a sample, rescale the rest."""
+    if not training or p == 0.0:
+        return x
+    keep = x.new_empty(1, x.shape[1], x.shape[2]).bernoulli_(1.0 - p).div_(1.0 - p)
+    return x * keep
+
+
+class GridLiftingNet(nn.Module):
+    """SGT -> GLN -> inverse SGT: (B, 17, 2) screen-normalised 2D -> (B, 17, 3) metres.
+
+    GLN: ``w1`` two-branch conv 2 -> hidden, BN, ReLU, Dropout2d; ``num_blocks`` residual blocks
+    of (conv -> BN -> ReLU -> Dropout2d) x 2 plus the skip; ``w2`` two-branch conv hidden -> 3
+    without bias.
+    """
+
+    def __init__(self, cfg: Config, sgt: nn.Module) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.sgt = sgt
+
+        def conv(cin: int, cout: int, bias: bool = True) -> TwoBranchGridConv:
+            return TwoBranchGridConv(cin, cout, cfg.padding, bias=bias, dynamic=cfg.dynamic)
+
+        self.w1 = conv(2, cfg.hidden)
+        self.norm1 = _Norm(cfg.hidden)
+        self.convs = nn.ModuleList(conv(cfg.hidden, cfg.hidden) for _ in range(2 * cfg.num_blocks))
+        self.norms = nn.ModuleList(_Norm(cfg.hidden) for _ in range(2 * cfg.num_blocks))
+        self.w2 = conv(cfg.hidden, 3, bias=False)
+        self.register_buffer("temperature", torch.tensor(temperature_at(
+            0.0, cfg.max_temperature, cfg.temperature_epochs)))
+
+    def set_epoch_progress(self, epoch: float) -> float:
+        """Set the attention temperature for fractional epoch ``epoch``; returns it."""
+        t = temperature_at(epoch, self.cfg.max_temperature, self.cfg.temperature_epochs)
+        self.temperature.fill_(t)
+        return t
+
+    def _gln(self, grid: torch.Tensor) -> torch.Tensor:
+        t = self.temperature
+        p, training = self.cfg.dropout, self.training
+        y = _channel_dropout(F.relu(self.norm1(self.w1(grid, t))), p, training)
+        for i in range(0, len(self.convs), 2):
+            h = _channel_dropout(F.relu(self.norms[i](self.convs[i](y, t))), p, training)
+            h = _channel_dropout(F.relu(self.norms[i + 1](self.convs[i + 1](h, t))), p, training)
+            y = y + h
+        return self.w2(y, t)
+
+    def _check(self, x: torch.Tensor, channels: int) -> None:
+        if x.dim() != 3 or x.shape[1:] != (NUM_JOINTS, channels):
+            raise ValueError(f"GridConv expects (B, {NUM_JOINTS}, {channels}) poses, "
+                             f"got {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x, 2)
+        return self.sgt.from_grid(self._gln(self.sgt.to_grid(x)))
+
+    def forward_grid(self, x: torch.Tensor) -> torch.Tensor:
+        """Grid-space prediction (B, 25, 3), cell = 5 * row + col."""
+        self._check(x, 2)
+        return self._gln(self.sgt.to_grid(x)).transpose(0, 1)
+
+
+class HandcraftedGridLiftingNet(GridLiftingNet):
+    """The handcrafted-SGT model: adds the paper's grid-space L2 loss for the training loop."""
+
+    def grid_targets(self, targets: torch.Tensor) -> torch.Tensor:
+        """(B, 17, 3) targets -> the grid the loss compares with (B, 25, 3)."""
+        self._check(targets, 3)
+        return self.sgt.to_grid(targets).transpose(0, 1)
+
+    def training_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """MSE over the 25 grid cells x 3 coordinates (mean over all elements), in metres^2."""
+        return F.mse_loss(self.forward_grid(inputs), self.grid_targets(targets))
+
+
+def build(cfg: Config, num_joints: int) -> GridLiftingNet:
+    """The GridConv model for ``cfg``; GridConv's grid is defined for the 17 H36M joints."""
+    if num_joints != NUM_JOINTS:
+        raise ValueError(f"GridConv's semantic grid is defined for the {NUM_JOINTS}-joint h36m17 "
+                         f"set, got num_joints={num_joints}")
+    if cfg.sgt == "handcrafted":
+        return HandcraftedGridLiftingNet(cfg, HandcraftedSGT())
+    return GridLiftingNet(cfg, LearnableSGT())
