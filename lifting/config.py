@@ -100,9 +100,15 @@ def _convert(value, hint, where: str):
     return value
 
 
+def for_method(section: dict, method: str) -> dict:
+    """A section's plain keys overlaid with its ``<method>`` mapping (a per-method override)."""
+    plain = {k: v for k, v in section.items() if not isinstance(v, dict)}
+    return {**plain, **section.get(method, {})}
+
+
 @dataclass(frozen=True)
 class BudgetParams:
-    """The ``budget`` section: caps that keep the default run short (see params.yaml)."""
+    """The ``budget`` section as it applies to one method (see :func:`for_method` and params.yaml)."""
 
     max_epochs: int | None
     batch_size: int | None

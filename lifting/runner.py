@@ -31,7 +31,8 @@ class RunSettings:
 
     Attributes:
         seed: seeds everything. threads: CPU threads.
-        max_epochs, batch_size: the budget (``max_epochs=None``: the paper's schedule).
+        max_epochs, batch_size, train_stride: the budget (``max_epochs=None``: the paper's schedule;
+            the stride is applied when the data is loaded and only recorded here).
         val_fraction: share of training sequences held out for validation.
         checkpoint: "last", "val_best" or "test_best" (selection on the test set, labelled).
     """
@@ -40,6 +41,7 @@ class RunSettings:
     threads: int
     max_epochs: int | None
     batch_size: int | None
+    train_stride: int
     val_fraction: float
     checkpoint: str
 
@@ -115,6 +117,9 @@ def train_method(method: str, cfg, data: LiftingData, settings: RunSettings, out
                   "selected_epoch": result.selected_epoch, "train_samples": len(fit_x),
                   "samples_per_s": round(result.samples_per_s, 1), "schedule": dataclasses.asdict(schedule)}
         saved["state_dict"] = {k: v.detach().cpu() for k, v in result.state_dict.items()}
+    record["checkpoint"] = settings.checkpoint
+    record["budget"] = {"max_epochs": settings.max_epochs, "batch_size": settings.batch_size,
+                        "train_stride": settings.train_stride}
     saved["record"] = record
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save(saved, tmp)

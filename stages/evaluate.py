@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lifting.config import EvalParams, TrainParams, parse_section
+from lifting.config import EvalParams, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.data.schema import write_table
 from lifting.evaluation import predictions_frame, protocol_block, score
@@ -30,11 +30,11 @@ def main(argv=None) -> None:
     params = read_params(args.params)
     data_cfg = data_params(params)
     evaluation = parse_section(EvalParams, params.get("eval", {}), "eval")
-    training = parse_section(TrainParams, params.get("train", {}), "train")
     saved, predictor = load_method(Path(args.model))
     method = saved["method"]
+    budget = saved["record"]["budget"]
     protocol = Protocol(exclude_s9_damaged=evaluation.exclude_s9_damaged, test_every50=evaluation.test_every50,
-                        train_stride=params["budget"]["train_stride"])
+                        train_stride=budget["train_stride"])
     data = load_split(args.aligned, args.input2d, saved["joint_set"], protocol)
     started = time.perf_counter()
     predicted = predictor(data.test_inputs)
@@ -45,7 +45,7 @@ def main(argv=None) -> None:
         "architecture": method,
         "input2d": args.input2d,
         "protocol": protocol_block(data_cfg.source, data, protocol, data_cfg.test_subjects,
-                                   METHODS[method].INPUT_SPEC.flip_test, training.checkpoint, params["budget"]),
+                                   METHODS[method].INPUT_SPEC.flip_test, saved["record"]["checkpoint"], budget),
         "metrics": score(predicted, data),
         "parameters": parameter_count(saved),
         "training": {"seconds": record["train_seconds"], "epochs": record["epochs"],

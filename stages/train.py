@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from lifting.config import BudgetParams, TrainParams, parse_section
+from lifting.config import BudgetParams, TrainParams, for_method, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.models import METHODS
 from lifting.runner import RunSettings, method_config, train_method
@@ -27,17 +27,18 @@ def main(argv=None) -> None:
     cli.add_argument("--log", required=True, help="per-epoch CSV log")
     args = cli.parse_args(argv)
     params = read_params(args.params)
-    budget = parse_section(BudgetParams, params.get("budget", {}), "budget")
+    budget_values = for_method(params.get("budget", {}), args.method)
+    budget = parse_section(BudgetParams, budget_values, "budget")
     training = parse_section(TrainParams, params.get("train", {}), "train")
     overrides = dict(item.split("=", 1) for item in args.set)
     cfg = method_config(args.method, params.get("model", {}), overrides)
     joint_set = METHODS[args.method].INPUT_SPEC.joint_set
     data = load_split(args.aligned, args.input2d, joint_set, Protocol(train_stride=budget.train_stride))
     settings = RunSettings(seed=training.seed, threads=training.threads, max_epochs=budget.max_epochs,
-                           batch_size=budget.batch_size, val_fraction=training.val_fraction,
+                           batch_size=budget.batch_size, train_stride=budget.train_stride, val_fraction=training.val_fraction,
                            checkpoint=training.checkpoint)
     name = args.name or args.method
-    snapshot = {"budget": params.get("budget"), "train": params.get("train"), "config": dataclasses.asdict(cfg),
+    snapshot = {"budget": budget_values, "train": params.get("train"), "config": dataclasses.asdict(cfg),
                 "input2d": args.input2d}
     record = train_method(args.method, cfg, data, settings, Path(args.out), Path(args.log), snapshot, name=name)
     log.info("%s on %s: %s", name, args.input2d, record)

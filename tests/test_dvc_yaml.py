@@ -42,3 +42,10 @@ def test_the_overlay_plots_cover_every_trained_method_and_input():
     for plot in PIPELINE["plots"]:
         (definition,) = plot.values()
         assert set(definition["y"]) == expected
+
+
+def test_every_per_method_budget_override_is_a_declared_dependency():
+    declared = {key for stage in PIPELINE["stages"].values() for key in stage.get("params", [])}
+    for method, value in PARAMS["budget"].items():
+        if isinstance(value, dict):
+            assert f"budget.{method}" in declared, f"budget.{method} overrides a budget no stage depends on"

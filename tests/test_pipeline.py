@@ -2,43 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from repo_copy import copy_repository, run, set_params
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def repo_files() -> list[str]:
-    """Files git would carry: tracked plus untracked-but-not-ignored."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                            cwd=REPO, check=True, capture_output=True, text=True).stdout.split()
-    return [f for f in listed if (REPO / f).is_file()]
-
-
-def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
-    return result
+#: A budget that trains each method for one short epoch: the pipeline, not the numbers, is under test.
+TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25,
+               "budget.gridconv.max_epochs": 1, "budget.gridconv.train_stride": 100}
 
 
 @pytest.fixture(scope="module")
 def pipeline_copy(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("repo")
-    for name in repo_files():
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
-    for stale in ("dvc.lock",):
-        (root / stale).unlink(missing_ok=True)
-    run(["git", "init", "-q"], root)
-    return root
+    return copy_repository(tmp_path_factory.mktemp("repo"))
 
 
 @pytest.mark.slow
@@ -72,30 +52,12 @@ def test_a_failing_stage_reports_one_clear_error_and_leaves_no_output(pipeline_c
         params.write_text(original)
 
 
-def set_params(root: Path, **updates) -> None:
-    """Set dotted keys in the copy's params.yaml (as `dvc exp run -S` would)."""
-    import yaml
-
-    path = root / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for dotted, value in updates.items():
-        section = params
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            section = section[key]
-        assert leaf in section, dotted
-        section[leaf] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 @pytest.mark.slow
 def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_changed_one(pipeline_copy):
-    import json
-
     root = pipeline_copy
-    set_params(root, **{"budget.max_epochs": 1, "budget.train_stride": 25})
+    set_params(root, **TINY_BUDGET)
     run(["dvc", "repro"], root)
-    methods = ["knn", "simple_baseline", "semgcn", "modulated_gcn"]
+    methods = ["knn", "simple_baseline", "semgcn", "modulated_gcn", "gridconv_handcrafted", "gridconv_learnable"]
     for method in methods:
         for input2d in ("gt", "noisy"):
             result = json.loads((root / f"metrics/{method}-{input2d}.json").read_text())
@@ -106,9 +68,11 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
             assert (root / f"data/predictions/{method}-{input2d}.parquet").is_file()
     shown = run(["dvc", "metrics", "show"], root).stdout
     assert all(f"metrics/{m}-gt.json" in shown for m in methods)
+    html = (root / "reports/comparison.html").read_text()
+    assert all(m in html for m in methods) and html.count("<img") >= 5
 
     run(["git", "add", "-A"], root)
-    run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", "commit", "-qm", "baseline"], root)
+    run(["git", "commit", "-qm", "baseline"], root)
     set_params(root, **{"model.semgcn.hidden": 64})
     reran = run(["dvc", "repro"], root).stdout
     assert "Running stage 'train@semgcn-gt'" in reran and "Running stage 'train@knn-gt'" not in reran

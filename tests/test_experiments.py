@@ -1,0 +1,67 @@
+"""GridConv padding experiments with `dvc exp`, end to end in a temporary clone (issue: GridConv)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from repo_copy import copy_repository, run, set_params
+
+FAST = {"methods": ["knn"], "data.inputs2d": ["gt"], "gridconv_sgt": ["handcrafted"],
+        "budget.max_epochs": 1, "budget.train_stride": 25,
+        "budget.gridconv.max_epochs": 1, "budget.gridconv.train_stride": 100}
+
+
+@pytest.fixture(scope="module")
+def committed_copy(tmp_path_factory) -> Path:
+    root = copy_repository(tmp_path_factory.mktemp("exp"))
+    set_params(root, **FAST)
+    run(["dvc", "repro"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "baseline"], root)
+    return root
+
+
+def gridconv_padding(root: Path) -> list:
+    return json.loads((root / "metrics/gridconv_handcrafted-gt.json").read_text())
+
+
+@pytest.mark.slow
+def test_one_padding_experiment_reruns_only_gridconv(committed_copy):
+    root = committed_copy
+    before_knn = (root / "metrics/knn-gt.json").read_text()
+    out = run(["dvc", "exp", "run", "-S", "model.padding=c", "-n", "pad-c"], root).stdout
+    assert "Running stage 'train_gridconv@handcrafted-gt'" in out
+    assert "Running stage 'train@knn-gt'" not in out and "Running stage 'evaluate@knn-gt'" not in out
+    assert (root / "metrics/knn-gt.json").read_text() == before_knn
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], root).stdout)
+    assert set(diff) == {"metrics/gridconv_handcrafted-gt.json"}
+    shown = run(["dvc", "exp", "show", "--md", "--only-changed", "--no-pager"], root).stdout
+    assert "pad-c" in shown and "model.padding" in shown
+
+
+@pytest.mark.slow
+def test_a_comma_list_is_a_queued_sweep_of_two_experiments(committed_copy):
+    root = committed_copy
+    run(["git", "checkout", "-q", "--", "params.yaml"], root)
+    queued = run(["dvc", "exp", "run", "--queue", "-S", "model.padding=z,r"], root).stdout
+    assert queued.count("Queueing with overrides") == 2
+    run(["dvc", "queue", "start", "-j", "1"], root)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = run(["dvc", "queue", "status"], root).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(5)
+    assert status.count("Success") == 2, status
+    table = json.loads(run(["dvc", "exp", "show", "--json", "--no-pager"], root).stdout)
+    paddings = set()
+    for baseline in table:
+        for experiment in baseline.get("experiments") or []:
+            for rev in experiment.get("revs", []):
+                params = rev["data"]["params"]["params.yaml"]["data"]
+                paddings.add(params["model"]["padding"] if isinstance(params["model"]["padding"], str)
+                             else tuple(params["model"]["padding"]))
+    assert {"z", "r"} <= paddings, paddings
