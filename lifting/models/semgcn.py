@@ -233,7 +233,8 @@ class GroupNonLocal(nn.Module):
         # Groups padded to equal length by repeating their first member (max is unchanged).
         width = max(len(g) for g in groups)
         index = torch.tensor([list(g) + [g[0]] * (width - len(g)) for g in groups])
-        self.register_buffer("group_index", index, persistent=False)
+        self.num_groups, self.group_width = index.shape
+        self.register_buffer("group_index", index.flatten(), persistent=False)
         self.g = nn.Linear(channels, inter)
         self.theta = nn.Linear(channels, inter)
         self.phi = nn.Linear(channels, inter)
@@ -249,7 +250,9 @@ class GroupNonLocal(nn.Module):
 
     def _pool(self, h: torch.Tensor) -> torch.Tensor:
         """``(J, B, C')`` -> ``(G, B, C')``: max over each group's joints."""
-        return h[self.group_index].amax(dim=1)
+        _, b, c = h.shape
+        members = h.index_select(0, self.group_index)  # (G·S, B, C'), S = largest group size
+        return members.view(self.num_groups, self.group_width, b, c).amax(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         j, b, c = x.shape
@@ -259,9 +262,8 @@ class GroupNonLocal(nn.Module):
         keys = self._pool(self.phi(flat).view(j, b, self.inter))  # (G, B, C')
         q_score = self.theta(flat).view(j, b, self.inter) @ w_theta  # (J, B)
         k_score = keys @ w_phi  # (G, B)
-        num_groups = k_score.shape[0]
-        f = F.relu(q_score[:, None, :] + k_score[None, :, :]) / num_groups  # (J, G, B)
-        y = torch.einsum("jgb,gbc->jbc", f, values)  # (J, B, C')
+        f = F.relu(q_score[:, None, :] + k_score[None, :, :]) / self.num_groups  # (J, G, B)
+        y = torch.einsum("jgb,gbc->jbc", f, values)  # per sample (J, G) @ (G, C') -> (J, B, C')
         return x + self.bn(self.W_z(y.reshape(j * b, self.inter))).view(j, b, c)
 
 

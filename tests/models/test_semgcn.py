@@ -181,6 +181,7 @@ def test_group_non_local_starts_as_the_identity_and_handles_unequal_groups():
     # The triple (thorax, nose, head) pools to the max of its three members.
     keys = block.phi(h.view(-1, 8)).view(17, 3, 4)
     torch.testing.assert_close(block._pool(keys)[4], keys[[8, 9, 10]].amax(0))
+    torch.testing.assert_close(block._pool(keys)[0], keys[[2, 3]].amax(0))
     with pytest.raises(ValueError, match="exactly once"):
         sg.GroupNonLocal(8, ((0, 1), (1, 2)))
 
