@@ -11,8 +11,9 @@ Variants (``Config``):
 
 * ``dynamic=True`` (paper default): D-GridConv. Each two-branch convolution has a dynamic
   attention computed from its own input (global average pool -> 1x1 conv ``Cin -> max(Cin // 16,
-  16)`` without bias -> BN -> ReLU -> 1x1 conv with bias -> ``9 * 25`` values -> ``sigmoid(a / T)``)
-  giving one weight per kernel tap and grid cell, shared by all channels and both branches.
+  16)`` without bias -> BN -> ReLU -> 1x1 conv with bias -> ``9 * 25`` values ->
+  ``sigmoid(a / T)``) giving one weight per kernel tap and grid cell, shared by all channels
+  and both branches.
   ``dynamic=False``: plain GridConv (no attention). Upstream's plain GridConv relied on PyTorch
   1.4 halving circular padding; here every branch pads by exactly 1, as D-GridConv does.
 * ``padding``: the two branches' padding modes, ``c`` circular, ``z`` zeros, ``r`` replicate
@@ -51,15 +52,19 @@ the cells assigned to each joint (the counts are taken from the hard one-hot, wi
 A joint that no cell selects is predicted at the origin (the root position, 0 m); its error
 still reaches the logits through the straight-through inverse, which pulls cells toward it.
 
-Speed (DESIGN.md §6): activations are kept *cells-major*, ``(25, B, C)``, so every 3x3 tap is
-a row gather of whole ``(B, C)`` blocks followed by a ``[rows * B, Cin] @ [Cin, Cout]`` product,
-and the attention (one weight per tap and cell, shared across channels) scales rows. No patch
-is unfolded. Two exact savings on top: (1) where both branches read the same source cell (every
-tap whose neighbour lies inside the grid, 169 of the 225 tap-cell pairs), the two branches are
-one product with the summed kernel ``W1[k] + W2[k]``; only the 56 border pairs are computed per
-branch (and not at all for zero padding). (2) Products of equal row count are batched into one
-``bmm``. For ``("c", "r")`` this is 281 row blocks of GEMM instead of 450 (0.62x the FLOPs of
-two separate convolutions), ``("c", "z")`` 225 (0.5x).
+Speed (DESIGN.md §6): activations are kept *cells-major*, ``(25, B, C)``, so a 3x3 tap shifted
+over the grid reads whole ``(B, C)`` blocks of rows: each tap is a ``[rows * B, Cin] @ [Cin,
+Cout]`` product, scaled row-wise by the attention (one weight per tap and cell, shared across
+channels). No patch is unfolded. Two exact savings on top: where both branches read the same
+source cell (every tap whose neighbour lies inside the grid: 169 of the 225 tap-cell pairs) the
+two branches are one product with the summed kernel ``W1[k] + W2[k]``; only the 56 border pairs
+are computed per branch (and none for a zero pad). For ``("c", "r")`` that is 281 row blocks
+instead of 450 (0.62x the FLOPs of two separate convolutions), for ``("c", "z")`` 225 (0.5x).
+Two execution strategies compute the same thing (``shifted_grid_conv``): on the CPU,
+``segments`` runs one ``addmm`` per run of consecutive cells directly on views of the input and
+output (no gather) with a hand-written backward that saves only the input, attention and
+kernels; elsewhere (GPU), ``gather`` does one row gather, a handful of batched GEMMs and a
+scatter-add with plain autograd (few kernel launches, autocast-friendly).
 """
 
 from __future__ import annotations
@@ -321,59 +326,187 @@ def _source_cell(mode: str, cell: int, dy: int, dx: int) -> int | None:
 
 
 class ShiftPlan(nn.Module):
-    """Index tables for one pair of padding modes: which cell rows each GEMM reads and writes.
+    """Which input cells each tap's product reads and which output cells it adds to.
 
-    A *job* is ``(weight, tap, output cells, source cells)``; weight 0 / 1 is a branch's kernel
-    and 2 their sum (used where both branches read the same source). Jobs are sorted by size so
-    that equal-size jobs form one ``bmm``. All tables are concatenated in job order:
+    For every tap k and output cell p, each branch reads the source cell its padding mode gives
+    (none for a zero pad). Where both branches read the same source (every in-grid neighbour)
+    the pair is one product with the summed kernel ``W1[k] + W2[k]`` (weight 2); elsewhere a
+    branch's own kernel (weight 0 or 1). The resulting *jobs* ``(weight, tap, output cells,
+    source cells)`` are stored two ways:
 
-    * ``source`` (R,): rows gathered from the input; ``target`` (R,): output rows they add to;
-    * ``attention_rows`` (R,): ``tap * 25 + target`` (the attention weight of each row);
-    * ``weight_index`` (jobs,): ``weight * 9 + tap`` into the stacked ``[W1; W2; W1 + W2]``.
+    * ``segments``: runs ``(weight, tap, first output cell, first source cell, length)`` whose
+      output and source cells are both consecutive, so that in the cells-major layout both are
+      contiguous ``(length * B, C)`` matrices (the CPU path: views, no gather).
+    * concatenated index tables in job order, jobs sorted by size so that equal-size jobs form
+      one ``bmm`` (the gather path used on GPUs, where few large kernels beat many small ones):
+      ``source`` (R,) rows gathered from the input, ``target`` (R,) output rows they add to,
+      ``attention_rows`` (R,) = ``tap * 25 + target``, ``weight_index`` (jobs,) = ``weight * 9
+      + tap`` into the stacked ``[W1; W2; W1 + W2]``, ``groups`` = [(cells per job, jobs)].
     """
 
     def __init__(self, modes: tuple[str, str]) -> None:
         super().__init__()
         jobs = []
         for k, (dy, dx) in enumerate(TAPS):
-            groups: dict[int, tuple[list[int], list[int]]] = {w: ([], []) for w in range(3)}
+            groups: dict[int, list[tuple[int, int]]] = {w: [] for w in range(3)}
             for cell in range(GRID * GRID):
                 s1, s2 = (_source_cell(m, cell, dy, dx) for m in modes)
                 if s1 is not None and s1 == s2:
-                    groups[2][0].append(cell)
-                    groups[2][1].append(s1)
+                    groups[2].append((cell, s1))
                     continue
                 for w, s in ((0, s1), (1, s2)):
                     if s is not None:
-                        groups[w][0].append(cell)
-                        groups[w][1].append(s)
-            jobs += [(w, k, p, s) for w, (p, s) in groups.items() if p]
-        jobs.sort(key=lambda job: (-len(job[2]), job[0], job[1]))
+                        groups[w].append((cell, s))
+            jobs += [(w, k, pairs) for w, pairs in groups.items() if pairs]
         self.modes = modes
-        self.groups: list[tuple[int, int]] = []  # (cells per job, jobs)
-        for job in jobs:
-            if self.groups and self.groups[-1][0] == len(job[2]):
-                self.groups[-1] = (len(job[2]), self.groups[-1][1] + 1)
+        self.rows = sum(len(pairs) for _, _, pairs in jobs)
+
+        self.segments: list[tuple[int, int, int, int, int]] = []
+        for w, k, pairs in jobs:
+            for p, s in pairs:
+                last = self.segments[-1] if self.segments else None
+                extends = last is not None and last[:2] == (w, k) and (
+                    last[2] + last[4] == p and last[3] + last[4] == s)
+                if extends:
+                    self.segments[-1] = (w, k, last[2], last[3], last[4] + 1)
+                else:
+                    self.segments.append((w, k, p, s, 1))
+
+        jobs.sort(key=lambda job: (-len(job[2]), job[0], job[1]))
+        self.groups: list[tuple[int, int]] = []
+        for _, _, pairs in jobs:
+            if self.groups and self.groups[-1][0] == len(pairs):
+                self.groups[-1] = (len(pairs), self.groups[-1][1] + 1)
             else:
-                self.groups.append((len(job[2]), 1))
-        self.rows = sum(len(job[2]) for job in jobs)
-        target = torch.tensor([c for job in jobs for c in job[2]])
-        self.register_buffer("source", torch.tensor([c for job in jobs for c in job[3]]),
-                             persistent=False)
-        self.register_buffer("target", target, persistent=False)
-        self.register_buffer("attention_rows",
-                             torch.tensor([job[1] * GRID * GRID + c for job in jobs for c in job[2]]),
-                             persistent=False)
-        self.register_buffer("weight_index", torch.tensor([job[0] * 9 + job[1] for job in jobs]),
-                             persistent=False)
+                self.groups.append((len(pairs), 1))
+        tables = {
+            "source": [s for _, _, pairs in jobs for _, s in pairs],
+            "target": [p for _, _, pairs in jobs for p, _ in pairs],
+            "attention_rows": [k * GRID * GRID + p for _, k, pairs in jobs for p, _ in pairs],
+            "weight_index": [w * 9 + k for w, k, _ in jobs],
+        }
+        for name, values in tables.items():
+            self.register_buffer(name, torch.tensor(values), persistent=False)
 
     def extra_repr(self) -> str:
-        return f"modes={self.modes}, rows={self.rows} of {2 * 9 * GRID * GRID}"
+        return (f"modes={self.modes}, rows={self.rows} of {2 * 9 * GRID * GRID}, "
+                f"segments={len(self.segments)}")
+
+
+def _tap_kernels(weight1: torch.Tensor, weight2: torch.Tensor) -> torch.Tensor:
+    """(Cout, Cin, 3, 3) x 2 -> (3, 9, Cin, Cout): branch 1, branch 2 and their sum, per tap."""
+    cout, cin = weight1.shape[:2]
+    t1 = weight1.permute(2, 3, 1, 0).reshape(9, cin, cout)
+    t2 = weight2.permute(2, 3, 1, 0).reshape(9, cin, cout)
+    return torch.stack([t1, t2, t1 + t2])
+
+
+class _SegmentConv(torch.autograd.Function):
+    """CPU path: one ``addmm`` per segment on contiguous row blocks, hand-written backward.
+
+    Saves only the input, the attention and the kernels (no per-tap intermediates). With
+    attention, the narrower side of each product is scaled: ``(a * X) @ W`` when Cin <= Cout,
+    else ``a * (X @ W)``; both equal the attention-scaled tap.
+    """
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
+    def forward(ctx, x, attention, weight1, weight2, bias, plan):
+        n, b, c = x.shape
+        o = weight1.shape[0]
+        kernels = _tap_kernels(weight1, weight2)
+        xf = x.reshape(n * b, c)
+        att = attention.reshape(9, n * b, 1) if attention is not None else None
+        out = (bias.expand(n * b, o).contiguous() if bias is not None
+               else x.new_zeros(n * b, o))
+        for w, k, p, s, m in plan.segments:
+            rows_in, rows_out = slice(s * b, (s + m) * b), slice(p * b, (p + m) * b)
+            if att is None:
+                out[rows_out].addmm_(xf[rows_in], kernels[w, k])
+            elif c <= o:
+                out[rows_out].addmm_(xf[rows_in] * att[k, rows_out], kernels[w, k])
+            else:
+                out[rows_out].addcmul_(xf[rows_in] @ kernels[w, k], att[k, rows_out])
+        ctx.save_for_backward(x, attention, weight1, weight2)
+        ctx.plan, ctx.has_bias = plan, bias is not None
+        return out.view(n, b, o)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    @torch.amp.custom_bwd(device_type="cpu")
+    def backward(ctx, grad):
+        x, attention, weight1, weight2 = ctx.saved_tensors
+        need_x, need_att, need_w1, need_w2, need_bias = ctx.needs_input_grad[:5]
+        n, b, c = x.shape
+        o = weight1.shape[0]
+        kernels = _tap_kernels(weight1, weight2)
+        xf, gf = x.reshape(n * b, c), grad.reshape(n * b, o)
+        att = attention.reshape(9, n * b, 1) if attention is not None else None
+        gx = x.new_zeros(n * b, c) if need_x else None
+        ga = torch.zeros_like(att) if att is not None and need_att else None
+        gk = x.new_zeros(3, 9, c, o) if need_w1 or need_w2 else None
+        for w, k, p, s, m in ctx.plan.segments:
+            rows_in, rows_out = slice(s * b, (s + m) * b), slice(p * b, (p + m) * b)
+            xs, gs = xf[rows_in], gf[rows_out]
+            if att is None:
+                if gx is not None:
+                    gx[rows_in].addmm_(gs, kernels[w, k].t())
+                if gk is not None:
+                    gk[w, k].addmm_(xs.t(), gs)
+                continue
+            a = att[k, rows_out]
+            if gx is not None or ga is not None:
+                g_in = gs @ kernels[w, k].t()  # d loss / d (a * X) for these rows
+                if ga is not None:
+                    ga[k, rows_out] += (g_in * xs).sum(-1, keepdim=True)
+                if gx is not None:
+                    gx[rows_in].addcmul_(g_in, a)
+            if gk is not None:
+                if c <= o:
+                    gk[w, k].addmm_((xs * a).t(), gs)
+                else:
+                    gk[w, k].addmm_(xs.t(), gs * a)
+        g1 = g2 = None
+        if gk is not None:
+            g1 = (gk[0] + gk[2]).view(3, 3, c, o).permute(3, 2, 0, 1) if need_w1 else None
+            g2 = (gk[1] + gk[2]).view(3, 3, c, o).permute(3, 2, 0, 1) if need_w2 else None
+        gb = gf.sum(0) if ctx.has_bias and need_bias else None
+        return (gx.view(n, b, c) if gx is not None else None,
+                ga.view(attention.shape) if ga is not None else None, g1, g2, gb, None)
+
+
+def _gather_conv(x: torch.Tensor, weight1: torch.Tensor, weight2: torch.Tensor,
+                 bias: torch.Tensor | None, plan: ShiftPlan,
+                 attention: torch.Tensor | None) -> torch.Tensor:
+    """GPU path (plain autograd, autocast-friendly): one row gather, a few ``bmm``, scatter-add."""
+    cells, batch, cin = x.shape
+    cout = weight1.shape[0]
+    weights = _tap_kernels(weight1, weight2).reshape(27, cin, cout)[plan.weight_index]
+    rows = x[plan.source]  # (R, B, Cin): every job's shifted input
+    scale = attention[plan.attention_rows] if attention is not None else None  # (R, B, 1)
+    if scale is not None and cin <= cout:
+        rows, scale = rows * scale, None
+    sizes = [n * g for n, g in plan.groups]
+    scales = scale.split(sizes) if scale is not None else [None] * len(sizes)
+    out = None
+    first_row, first_job = 0, 0
+    for block, block_scale, (n, g) in zip(rows.split(sizes), scales, plan.groups):
+        y = torch.bmm(block.reshape(g, n * batch, cin), weights[first_job:first_job + g])
+        y = y.view(g * n, batch, cout)
+        if block_scale is not None:
+            y = y * block_scale
+        if out is None:  # accumulate in at least fp32 (under autocast y is bf16)
+            dtype = torch.promote_types(y.dtype, torch.float32)
+            out = y.new_zeros(cells, batch, cout, dtype=dtype)
+        out.index_add_(0, plan.target[first_row:first_row + g * n], y.to(out.dtype))
+        first_row, first_job = first_row + g * n, first_job + g
+    return out + bias if bias is not None else out
 
 
 def shifted_grid_conv(x: torch.Tensor, weight1: torch.Tensor, weight2: torch.Tensor,
                       bias: torch.Tensor | None, plan: ShiftPlan,
-                      attention: torch.Tensor | None = None) -> torch.Tensor:
+                      attention: torch.Tensor | None = None,
+                      method: Literal["auto", "segments", "gather"] = "auto") -> torch.Tensor:
     """Sum of two padded 3x3 convolutions of a cells-major grid, with optional tap attention.
 
     Args:
@@ -382,38 +515,21 @@ def shifted_grid_conv(x: torch.Tensor, weight1: torch.Tensor, weight2: torch.Ten
         bias: (Cout,) summed bias of both branches, or None.
         attention: (225, B, 1) weight of tap k at cell p in row ``k * 25 + p`` (shared across
             channels and branches), or None for a plain convolution.
+        method: ``segments`` (contiguous-block GEMMs, hand-written backward; the CPU default),
+            ``gather`` (row gather + batched GEMMs + scatter-add; the default elsewhere).
 
-    Returns (25, B, Cout); equal to ``conv2d(pad(x, m1), W1 * a) + conv2d(pad(x, m2), W2 * a)``
-    where each tap's contribution at each output cell is scaled by its attention weight.
+    Returns (25, B, Cout), equal to ``conv2d(pad(x, m1), W1) + conv2d(pad(x, m2), W2) + bias``
+    with each tap's contribution at each output cell scaled by its attention weight.
     """
-    cells, batch, cin = x.shape
-    cout = weight1.shape[0]
-    taps1 = weight1.permute(2, 3, 1, 0).reshape(9, cin, cout)
-    taps2 = weight2.permute(2, 3, 1, 0).reshape(9, cin, cout)
-    weights = torch.cat([taps1, taps2, taps1 + taps2]).index_select(0, plan.weight_index)
-    rows = x.index_select(0, plan.source)  # (R, B, Cin): each tap's shifted input
-    scale = None
+    if method == "auto":
+        method = "segments" if x.device.type == "cpu" else "gather"
     if attention is not None:
-        scale = attention.index_select(0, plan.attention_rows)  # (R, B, 1)
-        if cin <= cout:  # scale the narrower side: (a * X) @ W == a * (X @ W) row by row
-            rows = rows * scale
-            scale = None
-    out = None
-    first_row, first_job = 0, 0
-    sizes = [n * g for n, g in plan.groups]
-    scales = scale.split(sizes) if scale is not None else [None] * len(sizes)
-    for block, block_scale, (n, g) in zip(rows.split(sizes), scales, plan.groups):
-        y = torch.bmm(block.reshape(g, n * batch, cin), weights[first_job:first_job + g])
-        y = y.view(g * n, batch, cout)
-        if block_scale is not None:
-            y = y * block_scale
-        if out is None:  # accumulate in at least fp32 (under autocast y is bf16)
-            out = y.new_zeros(cells, batch, cout, dtype=torch.promote_types(y.dtype, torch.float32))
-        out.index_add_(0, plan.target[first_row:first_row + g * n], y.to(out.dtype))
-        first_row, first_job = first_row + g * n, first_job + g
-    if bias is not None:
-        out = out + bias
-    return out
+        attention = attention.contiguous()
+    if method == "segments":
+        return _SegmentConv.apply(x.contiguous(), attention, weight1, weight2, bias, plan)
+    if method == "gather":
+        return _gather_conv(x, weight1, weight2, bias, plan, attention)
+    raise ValueError(f"unknown grid-conv method {method!r}; use 'auto', 'segments' or 'gather'")
 
 
 class GridAttention(nn.Module):
@@ -433,7 +549,7 @@ class GridAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
         z = self.expand(F.relu(self.norm(self.reduce(x.mean(dim=0)))))  # (B, 9 * 25)
-        return torch.sigmoid(z / temperature).t().unsqueeze(-1)
+        return torch.sigmoid(z / temperature).t().contiguous().unsqueeze(-1)
 
 
 class TwoBranchGridConv(nn.Module):
@@ -441,8 +557,11 @@ class TwoBranchGridConv(nn.Module):
 
     With ``dynamic=True`` a ``GridAttention`` computed from the input scales every tap at every
     cell. Input and output are cells-major ``(25, B, C)``. Kernels are stored in ``nn.Conv2d``
-    layout ``(Cout, Cin, 3, 3)`` with ``nn.Conv2d``'s default initialisation.
+    layout ``(Cout, Cin, 3, 3)`` with ``nn.Conv2d``'s default initialisation. ``method`` picks
+    the execution strategy of ``shifted_grid_conv`` (``auto``: segments on CPU, gather else).
     """
+
+    method: Literal["auto", "segments", "gather"] = "auto"
 
     def __init__(self, cin: int, cout: int, padding: str | Sequence[str] = ("c", "r"),
                  bias: bool = True, dynamic: bool = True) -> None:
@@ -462,7 +581,7 @@ class TwoBranchGridConv(nn.Module):
     def forward(self, x: torch.Tensor, temperature: torch.Tensor | float = 1.0) -> torch.Tensor:
         att = self.attention(x, temperature) if self.attention is not None else None
         bias = self.bias1 + self.bias2 if self.bias1 is not None else None
-        return shifted_grid_conv(x, self.weight1, self.weight2, bias, self.plan, att)
+        return shifted_grid_conv(x, self.weight1, self.weight2, bias, self.plan, att, self.method)
 
 
 class _Norm(nn.BatchNorm1d):

@@ -14,6 +14,17 @@ from lifting.models import gridconv as gc
 TORCH_PAD = {"c": "circular", "z": "constant", "r": "replicate"}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Run this module single-threaded: these small models issue many tiny ops, and on a busy
+    2-core machine every OpenMP barrier between them can wait for a descheduled thread (seen
+    here: the same tests took 2 s with one thread and 60 s with two)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _num_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -184,36 +195,62 @@ def test_learnable_sgt_joint_without_a_cell_is_read_as_the_origin():
 # The shifted-GEMM two-branch convolution
 
 
+METHODS = ["segments", "gather"]
+
+
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("modes", list(itertools.product("czr", repeat=2)))
-def test_shifted_conv_matches_pad_and_conv2d(modes):
+def test_shifted_conv_matches_pad_and_conv2d(modes, method):
     torch.manual_seed(1)
     conv = gc.TwoBranchGridConv(4, 5, modes, dynamic=False).double()
-    x = torch.randn(3, 4, 5, 5, dtype=torch.float64)
+    conv.method = method
+    x = torch.randn(3, 4, 5, 5, dtype=torch.float64, requires_grad=True)
     ref = _reference_conv(x, conv.weight1, conv.weight2, conv.bias1 + conv.bias2, modes)
-    out = conv(_to_cells(x))
-    assert torch.allclose(out, _to_cells(ref), atol=1e-10)
+    x_cells = _to_cells(x.detach()).requires_grad_()
+    out = conv(x_cells)
+    assert torch.allclose(out, _to_cells(ref.detach()), atol=1e-10)
+    grad_out = torch.randn_like(ref)
+    params = (conv.weight1, conv.weight2, conv.bias1, conv.bias2)
+    ref_grads = torch.autograd.grad(ref, (x, *params), grad_out)
+    grads = torch.autograd.grad(out, (x_cells, *params), _to_cells(grad_out))
+    assert torch.allclose(grads[0], _to_cells(ref_grads[0]), atol=1e-10)
+    for g, r in zip(grads[1:], ref_grads[1:]):
+        assert torch.allclose(g, r, atol=1e-10)
     # All-ones attention is the plain convolution.
     ones = torch.ones(225, 3, 1, dtype=torch.float64)
-    out_att = gc.shifted_grid_conv(_to_cells(x), conv.weight1, conv.weight2,
-                                   conv.bias1 + conv.bias2, conv.plan, ones)
-    assert torch.allclose(out_att, _to_cells(ref), atol=1e-10)
+    out_att = gc.shifted_grid_conv(_to_cells(x.detach()), conv.weight1, conv.weight2,
+                                   conv.bias1 + conv.bias2, conv.plan, ones, method)
+    assert torch.allclose(out_att, _to_cells(ref.detach()), atol=1e-10)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("modes", [("c", "r"), ("c", "z"), ("r", "r"), ("z", "c")])
 @pytest.mark.parametrize("cin, cout", [(2, 6), (6, 3), (5, 5)])
-def test_shifted_conv_with_attention_matches_unfold_reference_and_its_gradients(modes, cin, cout):
+def test_shifted_conv_with_attention_matches_unfold_reference_and_its_gradients(
+        modes, cin, cout, method):
     torch.manual_seed(2)
     conv = gc.TwoBranchGridConv(cin, cout, modes, dynamic=True).double()
     x = torch.randn(3, cin, 5, 5, dtype=torch.float64, requires_grad=True)
     att = torch.rand(3, 9, 25, dtype=torch.float64, requires_grad=True)
     bias = conv.bias1 + conv.bias2
     ref = _reference_conv(x, conv.weight1, conv.weight2, bias, modes, att)
+    # The unfold reference itself, against conv2d: one conv per tap (the other 8 taps zeroed),
+    # scaled by that tap's attention map.
+    per_tap = bias.view(1, -1, 1, 1)
+    for k in range(9):
+        mask = torch.zeros(9, dtype=torch.float64)
+        mask[k] = 1
+        tap = _reference_conv(x, conv.weight1 * mask.view(3, 3), conv.weight2 * mask.view(3, 3),
+                              None, modes)
+        per_tap = per_tap + tap * att[:, k].view(3, 1, 5, 5)
+    assert torch.allclose(ref, per_tap, atol=1e-10)
     grad_out = torch.randn_like(ref)
     ref_grads = torch.autograd.grad(ref, (x, att, conv.weight1, conv.weight2, conv.bias1),
                                     grad_out)
     x_cells = _to_cells(x.detach()).requires_grad_()
     att_rows = att.detach().permute(1, 2, 0).reshape(225, 3, 1).requires_grad_()
-    out = gc.shifted_grid_conv(x_cells, conv.weight1, conv.weight2, bias, conv.plan, att_rows)
+    out = gc.shifted_grid_conv(x_cells, conv.weight1, conv.weight2, bias, conv.plan, att_rows,
+                               method)
     assert torch.allclose(out, _to_cells(ref.detach()), atol=1e-10)
     grads = torch.autograd.grad(out, (x_cells, att_rows, conv.weight1, conv.weight2, conv.bias1),
                                 _to_cells(grad_out))
@@ -240,6 +277,24 @@ def test_shift_plan_merges_shared_sources():
     assert gc.ShiftPlan(("c", "z")).rows == 169 + 56
     assert gc.ShiftPlan(("z", "z")).rows == 169
     assert gc.ShiftPlan(("r", "r")).rows == 225  # identical modes: one convolution
+    plan = gc.ShiftPlan(("c", "r"))
+    assert sum(seg[4] for seg in plan.segments) == plan.rows == len(plan.source)
+    assert sum(n * g for n, g in plan.groups) == plan.rows
+
+
+def test_segments_and_gather_agree_in_float32_and_under_autocast():
+    torch.manual_seed(12)
+    conv = gc.TwoBranchGridConv(16, 8, ("c", "r"))
+    x = torch.randn(25, 6, 16)
+    seg = conv(x)
+    conv.method = "gather"
+    assert torch.allclose(seg, conv(x), atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for method in METHODS:
+            conv.method = method
+            out = conv(x)
+            assert out.dtype == torch.float32
+            assert torch.allclose(out, seg, atol=0.1, rtol=0.05)
 
 
 def test_attention_shape_range_and_temperature():

@@ -1,0 +1,60 @@
+"""Seconds and peak memory of every DVC stage, run one at a time in pipeline order.
+
+Usage (from the repository root, venv active):
+    python benchmarks/time_pipeline.py [--force] [--out benchmarks/results/pipeline-cpu.json]
+
+Each stage runs as ``dvc repro -s <stage>`` (with ``-f`` when ``--force``), so the numbers are
+those of a normal run; peak memory is the largest resident set of the stage's processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+
+def stage_names() -> list[str]:
+    """Stage names in pipeline order (dvc.yaml lists parents before children; matrix expanded)."""
+    out = subprocess.run(["dvc", "stage", "list", "--name-only"], check=True, capture_output=True, text=True).stdout
+    return out.split()
+
+
+def run_stage(name: str, force: bool) -> dict:
+    started = time.perf_counter()
+    process = subprocess.Popen(["dvc", "repro", "-s", *(["-f"] if force else []), name],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"stage {name} failed:\n{output}")
+    return {"stage": name, "seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "ran": "Running stage" in output}
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(description=__doc__)
+    cli.add_argument("--force", action="store_true", help="re-run stages that are up to date")
+    cli.add_argument("--out", default="benchmarks/results/pipeline-cpu.json")
+    args = cli.parse_args()
+    rows = []
+    for name in stage_names():
+        rows.append(run_stage(name, args.force))
+        print(f"{rows[-1]['stage']:<40} {rows[-1]['seconds']:>8.1f} s {rows[-1]['peak_rss_mb']:>8.1f} MB", flush=True)
+    result = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                          "torch": torch.__version__, "cuda": torch.cuda.is_available()},
+              "total_seconds": round(sum(r["seconds"] for r in rows), 1), "stages": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"total {result['total_seconds']} s -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
