@@ -113,6 +113,8 @@ class BudgetParams:
     max_epochs: int | None
     batch_size: int | None
     train_stride: int
+    lr_scale: float
+    cosine: bool
 
     def __post_init__(self):
         if self.max_epochs is not None and self.max_epochs < 1:

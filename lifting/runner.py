@@ -31,7 +31,7 @@ class RunSettings:
 
     Attributes:
         seed: seeds everything. threads: CPU threads.
-        max_epochs, batch_size, train_stride: the budget (``max_epochs=None``: the paper's schedule;
+        max_epochs, batch_size, train_stride, lr_scale, cosine: the budget (``max_epochs=None``: the paper's schedule;
             the stride is applied when the data is loaded and only recorded here).
         val_fraction: share of training sequences held out for validation.
         checkpoint: "last", "val_best" or "test_best" (selection on the test set, labelled).
@@ -42,6 +42,8 @@ class RunSettings:
     max_epochs: int | None
     batch_size: int | None
     train_stride: int
+    lr_scale: float
+    cosine: bool
     val_fraction: float
     checkpoint: str
 
@@ -95,7 +97,7 @@ def train_method(method: str, cfg, data: LiftingData, settings: RunSettings, out
     else:
         fit_x, fit_y, val_x, val_y = inputs[~val], targets[~val], inputs[val], targets[val]
     saved = {"method": method, "name": name or method, "config": dataclasses.asdict(cfg), "joint_set": data.joint_set,
-             "stats": {name: torch.as_tensor(getattr(data, name)) for name in
+             "stats": {stat: torch.as_tensor(getattr(data, stat)) for stat in
                        ("input_mean", "input_std", "target_mean", "target_std")}}
     if is_lookup(method):  # the nearest-neighbour floor: fitting is storing the library
         started = time.perf_counter()
@@ -108,7 +110,8 @@ def train_method(method: str, cfg, data: LiftingData, settings: RunSettings, out
         train.seed_everything(settings.seed)
         model = module.build(cfg, fit_x.shape[1]).to(device)
         codec = Codec(module.INPUT_SPEC, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
-        schedule = train.budgeted_schedule(module.PAPER_SCHEDULE, settings.max_epochs, settings.batch_size)
+        schedule = train.budgeted_schedule(module.PAPER_SCHEDULE, settings.max_epochs, settings.batch_size,
+                                           settings.lr_scale, settings.cosine)
         arrays = train.TrainArrays(*(torch.as_tensor(a, device=device) for a in (fit_x, fit_y, val_x, val_y)))
         select = "last" if settings.checkpoint == "last" else "val_best"
         result = train.fit(model, codec, arrays, schedule, seed=settings.seed, checkpoint_path=out_dir / "checkpoint.pt",
@@ -119,7 +122,7 @@ def train_method(method: str, cfg, data: LiftingData, settings: RunSettings, out
         saved["state_dict"] = {k: v.detach().cpu() for k, v in result.state_dict.items()}
     record["checkpoint"] = settings.checkpoint
     record["budget"] = {"max_epochs": settings.max_epochs, "batch_size": settings.batch_size,
-                        "train_stride": settings.train_stride}
+                        "train_stride": settings.train_stride, "lr_scale": settings.lr_scale, "cosine": settings.cosine}
     saved["record"] = record
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save(saved, tmp)

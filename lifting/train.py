@@ -48,15 +48,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def budgeted_schedule(paper: Schedule, max_epochs: int | None, batch_size: int | None) -> Schedule:
-    """The paper's schedule, or, under a budget, the same recipe capped at ``max_epochs``.
+def budgeted_schedule(paper: Schedule, max_epochs: int | None, batch_size: int | None,
+                      lr_scale: float = 1.0, cosine: bool = False) -> Schedule:
+    """The paper's schedule, or, under a budget, that recipe shortened to ``max_epochs``.
 
-    ``max_epochs=None`` restores the paper's full schedule (its batch size included);
-    ``batch_size`` overrides the paper's batch size only for budgeted runs.
+    ``max_epochs=None`` restores the paper's full schedule. Otherwise the paper's optimizer and
+    loss are kept; ``batch_size`` (when given) replaces its batch size, its learning rate is
+    multiplied by ``lr_scale`` and, with ``cosine``, its step decay is replaced by a cosine decay
+    to 0 over the shortened run (a schedule made for hundreds of thousands of steps barely
+    decays in a few thousand).
     """
     if max_epochs is None:
         return paper
-    return dataclasses.replace(paper, epochs=min(paper.epochs, max_epochs), batch_size=batch_size or paper.batch_size)
+    shortened = dataclasses.replace(paper, epochs=min(paper.epochs, max_epochs),
+                                    batch_size=batch_size or paper.batch_size, lr=paper.lr * lr_scale)
+    return dataclasses.replace(shortened, lr_decay_unit="cosine") if cosine else shortened
 
 
 @dataclass
@@ -85,8 +91,11 @@ def make_optimizer(model: torch.nn.Module, schedule: Schedule) -> torch.optim.Op
     return torch.optim.Adam(params, lr=schedule.lr, weight_decay=schedule.weight_decay, amsgrad=schedule.amsgrad)
 
 
-def learning_rate(schedule: Schedule, step: int, epoch: int) -> float:
-    """Step decay: ``lr * decay ** floor(count / every)``, counting steps or completed epochs."""
+def learning_rate(schedule: Schedule, step: int, epoch: int, total_steps: int = 1) -> float:
+    """Step decay ``lr * decay ** floor(count / every)`` counting steps or completed epochs, or a
+    cosine from ``lr`` to 0 over ``total_steps``."""
+    if schedule.lr_decay_unit == "cosine":
+        return schedule.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
     count = step if schedule.lr_decay_unit == "step" else epoch
     return schedule.lr * schedule.lr_decay ** (count // schedule.lr_decay_every)
 
@@ -160,6 +169,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
 
     num_samples = len(data.inputs)
     steps_per_epoch = math.ceil(num_samples / schedule.batch_size)
+    total_steps = steps_per_epoch * schedule.epochs
     for epoch in range(start_epoch, schedule.epochs):
         model.train()
         shuffle = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -169,7 +179,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                    unit="batch", leave=False)
         for batch_index in bar:
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(schedule, step, epoch)
+                group["lr"] = learning_rate(schedule, step, epoch, total_steps)
             if hasattr(model, "set_epoch_progress"):
                 model.set_epoch_progress(epoch + batch_index / steps_per_epoch)
             index = order[batch_index * schedule.batch_size:(batch_index + 1) * schedule.batch_size]
@@ -196,7 +206,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
         if val_mpjpe < best[0]:
             best = (val_mpjpe, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
         log_rows.append({"epoch": epoch + 1, "train_loss": round(loss_sum / steps_per_epoch, 6),
-                         "val_mpjpe_mm": round(val_mpjpe, 2), "lr": learning_rate(schedule, step, epoch),
+                         "val_mpjpe_mm": round(val_mpjpe, 2), "lr": learning_rate(schedule, step - 1, epoch, total_steps),
                          "seconds": round(seconds, 2), "samples_per_s": round(num_samples / seconds, 1)})
         _write_log(log_rows, log_path)
         _save_checkpoint(checkpoint_path, model, optimizer, epoch, step, train_seconds, best, snapshot)

@@ -35,8 +35,8 @@ def main(argv=None) -> None:
     joint_set = METHODS[args.method].INPUT_SPEC.joint_set
     data = load_split(args.aligned, args.input2d, joint_set, Protocol(train_stride=budget.train_stride))
     settings = RunSettings(seed=training.seed, threads=training.threads, max_epochs=budget.max_epochs,
-                           batch_size=budget.batch_size, train_stride=budget.train_stride, val_fraction=training.val_fraction,
-                           checkpoint=training.checkpoint)
+                           batch_size=budget.batch_size, train_stride=budget.train_stride, lr_scale=budget.lr_scale,
+                           cosine=budget.cosine, val_fraction=training.val_fraction, checkpoint=training.checkpoint)
     name = args.name or args.method
     snapshot = {"budget": budget_values, "train": params.get("train"), "config": dataclasses.asdict(cfg),
                 "input2d": args.input2d}

@@ -49,11 +49,20 @@ def test_learning_rate_steps_down_by_epoch_and_by_step():
     assert train.learning_rate(by_step, step=250_000, epoch=0) == pytest.approx(3e-3 * 0.96**2)
 
 
+def test_cosine_schedule_runs_from_lr_to_zero():
+    cosine = dataclasses.replace(SCHEDULE, lr_decay_unit="cosine")
+    assert train.learning_rate(cosine, step=0, epoch=0, total_steps=100) == pytest.approx(3e-3)
+    assert train.learning_rate(cosine, step=50, epoch=0, total_steps=100) == pytest.approx(1.5e-3)
+    assert train.learning_rate(cosine, step=100, epoch=3, total_steps=100) == pytest.approx(0.0)
+
+
 def test_budget_caps_epochs_and_null_restores_the_paper():
     paper = simple_baseline.PAPER_SCHEDULE
     budgeted = train.budgeted_schedule(paper, max_epochs=5, batch_size=256)
     assert (budgeted.epochs, budgeted.batch_size, budgeted.lr) == (5, 256, paper.lr)
-    assert train.budgeted_schedule(paper, max_epochs=None, batch_size=256) == paper
+    assert train.budgeted_schedule(paper, max_epochs=None, batch_size=256, lr_scale=3.0, cosine=True) == paper
+    fast = train.budgeted_schedule(paper, max_epochs=5, batch_size=None, lr_scale=3.0, cosine=True)
+    assert (fast.batch_size, fast.lr, fast.lr_decay_unit, fast.optimizer) == (paper.batch_size, 3 * paper.lr, "cosine", "adam")
 
 
 def test_codec_round_trips_and_keeps_the_root_at_zero():

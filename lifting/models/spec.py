@@ -41,7 +41,9 @@ class Schedule:
     Attributes:
         optimizer: "adam" or "adamw". amsgrad: Adam's AMSGrad variant.
         lr: initial learning rate. weight_decay: decoupled (adamw) or L2 (adam) decay.
-        lr_decay: multiplicative factor applied every ``lr_decay_every`` ``lr_decay_unit``s.
+        lr_decay: multiplicative factor applied every ``lr_decay_every`` ``lr_decay_unit``s;
+            ``lr_decay_unit="cosine"`` instead decays the lr to 0 along a cosine over the whole run
+            (the budgeted recipe; no paper uses it).
         batch_size, epochs: as published.
         loss: "mse" (mean squared error over all coordinates), "mpjpe" (mean joint distance) or
             "l1"; ``l1_weight`` mixes in an L1 term: ``(1 - w) * loss + w * l1``.
@@ -52,7 +54,7 @@ class Schedule:
     lr: float
     lr_decay: float
     lr_decay_every: int
-    lr_decay_unit: Literal["step", "epoch"]
+    lr_decay_unit: Literal["step", "epoch", "cosine"]
     batch_size: int
     epochs: int
     loss: Literal["mse", "mpjpe", "l1"]
