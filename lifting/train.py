@@ -165,7 +165,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
         torch.set_rng_state(resumed["rng"])
         start_epoch, step, train_seconds = resumed["epoch"] + 1, resumed["step"], resumed["train_seconds"]
         best = (resumed["best_val"], resumed["best_epoch"], resumed["best_model"])
-        log_rows = _read_log(log_path)[:start_epoch]
+        log_rows = resumed["log"]
 
     num_samples = len(data.inputs)
     steps_per_epoch = math.ceil(num_samples / schedule.batch_size)
@@ -209,11 +209,12 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                          "val_mpjpe_mm": round(val_mpjpe, 2), "lr": learning_rate(schedule, step - 1, epoch, total_steps),
                          "seconds": round(seconds, 2), "samples_per_s": round(num_samples / seconds, 1)})
         _write_log(log_rows, log_path)
-        _save_checkpoint(checkpoint_path, model, optimizer, epoch, step, train_seconds, best, snapshot)
+        _save_checkpoint(checkpoint_path, model, optimizer, epoch, step, train_seconds, best, snapshot, log_rows)
         if progress:
             print(f"epoch {epoch + 1}/{schedule.epochs}: loss {log_rows[-1]['train_loss']:.4f}, "
                   f"val MPJPE {val_mpjpe:.1f} mm, {num_samples / seconds:.0f} samples/s", flush=True)
 
+    _write_log(log_rows, log_path)  # also when a finished run is resumed (DVC deletes the log before a stage)
     epochs_run = schedule.epochs
     if select == "val_best" and best[2] is not None:
         selected_epoch, state = best[1] + 1, best[2]
@@ -224,11 +225,12 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                      selected_epoch, state)
 
 
-def _save_checkpoint(path: Path, model, optimizer, epoch, step, train_seconds, best, snapshot) -> None:
+def _save_checkpoint(path: Path, model, optimizer, epoch, step, train_seconds, best, snapshot, log_rows) -> None:
     with atomic_path(path) as tmp:
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                     "step": step, "train_seconds": train_seconds, "rng": torch.get_rng_state(),
-                    "best_val": best[0], "best_epoch": best[1], "best_model": best[2], "snapshot": snapshot}, tmp)
+                    "best_val": best[0], "best_epoch": best[1], "best_model": best[2], "snapshot": snapshot,
+                    "log": log_rows}, tmp)
 
 
 def _load_checkpoint(path: Path, snapshot: dict) -> dict | None:
@@ -239,7 +241,7 @@ def _load_checkpoint(path: Path, snapshot: dict) -> dict | None:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # a torn or foreign file: start afresh rather than fail
         return None
-    return checkpoint if checkpoint.get("snapshot") == snapshot else None
+    return checkpoint if checkpoint.get("snapshot") == snapshot and "log" in checkpoint else None
 
 
 def _write_log(rows: list[dict], path: Path) -> None:
@@ -249,9 +251,3 @@ def _write_log(rows: list[dict], path: Path) -> None:
             writer.writeheader()
             writer.writerows(rows)
 
-
-def _read_log(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))

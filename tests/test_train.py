@@ -146,3 +146,14 @@ def test_loss_variants():
     assert float(train.pose_loss(a, b, dataclasses.replace(SCHEDULE, loss="mpjpe"))) == pytest.approx(5.0)
     mixed = dataclasses.replace(SCHEDULE, loss="mpjpe", l1_weight=0.1)
     assert float(train.pose_loss(a, b, mixed)) == pytest.approx(0.9 * 5.0 + 0.1 * 7.0 / 3)
+
+
+def test_resuming_a_finished_run_rewrites_its_log(tmp_path):
+    """DVC deletes a stage's outputs (the CSV log) before re-running it; the checkpoint restores it."""
+    model, codec, arrays = make_setup()
+    fit(tmp_path, model, codec, arrays, name="done")
+    original = (tmp_path / "done.csv").read_text()
+    (tmp_path / "done.csv").unlink()
+    model, codec, arrays = make_setup(init_seed=5)
+    fit(tmp_path, model, codec, arrays, name="done")
+    assert (tmp_path / "done.csv").read_text() == original

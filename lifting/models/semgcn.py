@@ -50,6 +50,8 @@ Deliberate differences from upstream:
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass
 
@@ -120,17 +122,7 @@ PAPER_SCHEDULE = Schedule(
 )
 
 #: With non-local blocks (:data:`NON_LOCAL`) the README trains for 30 epochs, otherwise the same.
-NON_LOCAL_SCHEDULE = Schedule(
-    optimizer="adam",
-    lr=1e-3,
-    lr_decay=0.96,
-    lr_decay_every=100_000,
-    lr_decay_unit="step",
-    batch_size=64,
-    epochs=30,
-    loss="mse",
-    grad_clip=1.0,
-)
+NON_LOCAL_SCHEDULE = dataclasses.replace(PAPER_SCHEDULE, epochs=30)
 
 
 class SemGraphConv(nn.Module):
