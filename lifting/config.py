@@ -12,6 +12,8 @@ import types
 import typing
 from dataclasses import dataclass
 
+import yaml
+
 
 class ParamsError(ValueError):
     """A params.yaml value is unknown, missing or of the wrong type."""
@@ -104,6 +106,21 @@ def for_method(section: dict, method: str) -> dict:
     """A section's plain keys overlaid with its ``<method>`` mapping (a per-method override)."""
     plain = {k: v for k, v in section.items() if not isinstance(v, dict)}
     return {**plain, **section.get(method, {})}
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["key=value", ...]`` (a stage's ``--set`` options) as a dict, each value read as YAML.
+
+    ``["sgt=learnable", "temperature_epochs=0.6", "padding=[c, z]"]`` gives
+    ``{"sgt": "learnable", "temperature_epochs": 0.6, "padding": ["c", "z"]}``.
+    """
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
 
 
 @dataclass(frozen=True)

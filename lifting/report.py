@@ -262,7 +262,8 @@ def budget_label(record: dict) -> str | None:
     """A short label for a run trained under a budget, else None.
 
     ``budget.max_epochs`` not null makes a run "budget-limited" (its paper's schedule was cut); a
-    training-frame stride > 1 is stated too, since it shrinks the training set (lookups included).
+    training-frame stride > 1 is stated too, since it shrinks the training set (lookups included),
+    and so is every change the budget made to the paper's recipe (batch size, lr scale, cosine).
     """
     budget = record.get("protocol", {}).get("budget") or {}
     stride = int(budget.get("train_stride") or 1)
@@ -272,6 +273,12 @@ def budget_label(record: dict) -> str | None:
     if capped and trained:
         epochs = int(budget["max_epochs"])
         parts = [f"≤{epochs} epoch{'s' if epochs != 1 else ''}"] + ([frames] if frames else [])
+        if budget.get("batch_size"):
+            parts.append(f"batch {int(budget['batch_size'])}")
+        if float(budget.get("lr_scale") or 1.0) != 1.0:
+            parts.append(f"lr ×{float(budget['lr_scale']):g}")
+        if budget.get("cosine"):
+            parts.append("cosine lr")
         return f"budget-limited ({', '.join(parts)})"
     if capped and frames:
         return f"budget-limited ({frames})"

@@ -12,7 +12,9 @@ seconds, samples/s) is written for ``dvc plots``.
 
 Optional hooks a model may define: ``training_loss(inputs, targets) -> loss`` (a loss in another
 space than the (B, J, 3) output, e.g. GridConv's grid cells) and ``set_epoch_progress(epoch)``
-(a float, for schedules inside the model such as GridConv's attention temperature).
+(a float, for schedules inside the model such as GridConv's attention temperature). Progress is
+given on the paper's clock: a budgeted run of ``E`` of the paper's ``P`` epochs reports
+``(epoch + step / steps_per_epoch) * P / E``, so an in-model schedule keeps its share of the run.
 """
 
 from __future__ import annotations
@@ -56,11 +58,12 @@ def budgeted_schedule(paper: Schedule, max_epochs: int | None, batch_size: int |
     loss are kept; ``batch_size`` (when given) replaces its batch size, its learning rate is
     multiplied by ``lr_scale`` and, with ``cosine``, its step decay is replaced by a cosine decay
     to 0 over the shortened run (a schedule made for hundreds of thousands of steps barely
-    decays in a few thousand).
+    decays in a few thousand). The shortened copy remembers the paper's epoch count
+    (``paper_epochs``): the loop reports training progress to the model on the paper's clock.
     """
     if max_epochs is None:
         return paper
-    shortened = dataclasses.replace(paper, epochs=min(paper.epochs, max_epochs),
+    shortened = dataclasses.replace(paper, epochs=min(paper.epochs, max_epochs), paper_epochs=paper.epochs,
                                     batch_size=batch_size or paper.batch_size, lr=paper.lr * lr_scale)
     return dataclasses.replace(shortened, lr_decay_unit="cosine") if cosine else shortened
 
@@ -92,12 +95,15 @@ def make_optimizer(model: torch.nn.Module, schedule: Schedule) -> torch.optim.Op
 
 
 def learning_rate(schedule: Schedule, step: int, epoch: int, total_steps: int = 1) -> float:
-    """Step decay ``lr * decay ** floor(count / every)`` counting steps or completed epochs, or a
-    cosine from ``lr`` to 0 over ``total_steps``."""
+    """Step decay ``lr * decay ** n`` counting steps or completed epochs, where ``n`` decays have
+    happened (the first at ``lr_decay_first``, then every ``lr_decay_every``), or a cosine from
+    ``lr`` to 0 over ``total_steps``."""
     if schedule.lr_decay_unit == "cosine":
         return schedule.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
     count = step if schedule.lr_decay_unit == "step" else epoch
-    return schedule.lr * schedule.lr_decay ** (count // schedule.lr_decay_every)
+    first = schedule.lr_decay_every if schedule.lr_decay_first is None else schedule.lr_decay_first
+    decays = 0 if count < first else 1 + (count - first) // schedule.lr_decay_every
+    return schedule.lr * schedule.lr_decay ** decays
 
 
 def pose_loss(predicted: torch.Tensor, target: torch.Tensor, schedule: Schedule) -> torch.Tensor:
@@ -170,6 +176,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
     num_samples = len(data.inputs)
     steps_per_epoch = math.ceil(num_samples / schedule.batch_size)
     total_steps = steps_per_epoch * schedule.epochs
+    paper_clock = (schedule.paper_epochs or schedule.epochs) / schedule.epochs
     for epoch in range(start_epoch, schedule.epochs):
         model.train()
         shuffle = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -181,7 +188,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(schedule, step, epoch, total_steps)
             if hasattr(model, "set_epoch_progress"):
-                model.set_epoch_progress(epoch + batch_index / steps_per_epoch)
+                model.set_epoch_progress((epoch + batch_index / steps_per_epoch) * paper_clock)
             index = order[batch_index * schedule.batch_size:(batch_index + 1) * schedule.batch_size]
             inputs, targets = codec.encode_inputs(data.inputs[index]), codec.encode_targets(data.targets[index])
             with _autocast(inputs.device):

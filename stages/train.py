@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from lifting.config import BudgetParams, TrainParams, for_method, parse_section
+from lifting.config import BudgetParams, TrainParams, for_method, parse_overrides, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.models import METHODS
 from lifting.runner import RunSettings, method_config, train_method
@@ -21,7 +21,7 @@ def main(argv=None) -> None:
     cli.add_argument("--input2d", required=True, help="2D source (gt, noisy, cpn_ft_h36m_dbb, ...)")
     cli.add_argument("--name", help="run name in metrics and reports (default: the method)")
     cli.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="fix one config field for this stage (e.g. sgt=learnable); repeatable")
+                     help="fix one config field for this stage (e.g. sgt=learnable; the value is YAML); repeatable")
     cli.add_argument("--aligned", default="data/aligned")
     cli.add_argument("--out", required=True, help="folder for checkpoint.pt and model.pt")
     cli.add_argument("--log", required=True, help="per-epoch CSV log")
@@ -30,7 +30,7 @@ def main(argv=None) -> None:
     budget_values = for_method(params.get("budget", {}), args.method)
     budget = parse_section(BudgetParams, budget_values, "budget")
     training = parse_section(TrainParams, params.get("train", {}), "train")
-    overrides = dict(item.split("=", 1) for item in args.set)
+    overrides = parse_overrides(args.set)
     cfg = method_config(args.method, params.get("model", {}), overrides)
     joint_set = METHODS[args.method].INPUT_SPEC.joint_set
     data = load_split(args.aligned, args.input2d, joint_set, Protocol(train_stride=budget.train_stride))

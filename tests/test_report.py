@@ -180,10 +180,13 @@ def test_published_table_holds_only_rows_with_numbers_and_filters_by_method():
 
 
 def test_budget_label_marks_budget_limited_runs_only():
-    assert R.budget_label(small_record()) == "budget-limited (≤3 epochs, 1/2 of training frames)"
+    assert R.budget_label(small_record()) == "budget-limited (≤3 epochs, 1/2 of training frames, batch 256)"
     assert R.budget_label(small_record(trained=False)) == "budget-limited (1/2 of training frames)"
     paper = small_record(budget={"max_epochs": None, "batch_size": None, "train_stride": 1})
     assert R.budget_label(paper) is None
+    recipe = small_record(budget={"max_epochs": 4, "batch_size": 64, "train_stride": 2, "lr_scale": 3.0,
+                                  "cosine": True})
+    assert R.budget_label(recipe) == "budget-limited (≤4 epochs, 1/2 of training frames, batch 64, lr ×3, cosine lr)"
     subsampled = small_record(budget={"max_epochs": None, "batch_size": None, "train_stride": 4})
     assert R.budget_label(subsampled) == "paper schedule on 1/4 of training frames"
     notes = R.run_notes(small_record(checkpoint="best epoch ON THE TEST SET (as several papers do; optimistic)"))

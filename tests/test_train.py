@@ -47,6 +47,9 @@ def test_learning_rate_steps_down_by_epoch_and_by_step():
     assert train.learning_rate(SCHEDULE, step=0, epoch=5) == pytest.approx(0.75e-3)
     by_step = dataclasses.replace(SCHEDULE, lr_decay=0.96, lr_decay_every=100_000, lr_decay_unit="step")
     assert train.learning_rate(by_step, step=250_000, epoch=0) == pytest.approx(3e-3 * 0.96**2)
+    early = dataclasses.replace(SCHEDULE, lr_decay_first=1)
+    assert [train.learning_rate(early, step=0, epoch=e) for e in (0, 1, 2, 3, 4)] == pytest.approx(
+        [3e-3, 1.5e-3, 1.5e-3, 0.75e-3, 0.75e-3])
 
 
 def test_cosine_schedule_runs_from_lr_to_zero():
@@ -63,6 +66,22 @@ def test_budget_caps_epochs_and_null_restores_the_paper():
     assert train.budgeted_schedule(paper, max_epochs=None, batch_size=256, lr_scale=3.0, cosine=True) == paper
     fast = train.budgeted_schedule(paper, max_epochs=5, batch_size=None, lr_scale=3.0, cosine=True)
     assert (fast.batch_size, fast.lr, fast.lr_decay_unit, fast.optimizer) == (paper.batch_size, 3 * paper.lr, "cosine", "adam")
+
+
+def test_a_budgeted_run_reports_progress_on_the_papers_clock(tmp_path):
+    model, codec, arrays = make_setup()
+    seen = []
+    model.set_epoch_progress = seen.append
+    paper = dataclasses.replace(SCHEDULE, epochs=40)
+    fit(tmp_path, model, codec, arrays, schedule=train.budgeted_schedule(paper, max_epochs=4, batch_size=None))
+    steps_per_epoch = 200 // SCHEDULE.batch_size + 1  # 7 batches of 32 for 200 samples
+    assert len(seen) == 4 * steps_per_epoch
+    # 4 of the paper's 40 epochs: each real epoch is 10 of the paper's.
+    assert seen[0] == 0.0 and seen[steps_per_epoch] == pytest.approx(10.0)
+    assert seen[-1] == pytest.approx(10.0 * (4 - 1 / steps_per_epoch))
+    seen.clear()
+    fit(tmp_path, model, codec, arrays, name="paper")  # the paper's schedule: real epochs
+    assert seen[steps_per_epoch] == pytest.approx(1.0)
 
 
 def test_codec_round_trips_and_keeps_the_root_at_zero():

@@ -44,10 +44,14 @@ class Schedule:
         lr_decay: multiplicative factor applied every ``lr_decay_every`` ``lr_decay_unit``s;
             ``lr_decay_unit="cosine"`` instead decays the lr to 0 along a cosine over the whole run
             (the budgeted recipe; no paper uses it).
-        batch_size, epochs: as published.
+        lr_decay_first: the count (of completed epochs or steps) at which the first decay
+            happens; later decays follow every ``lr_decay_every``. None: at ``lr_decay_every``.
+        batch_size, epochs: as published (a budgeted copy has fewer epochs, see ``paper_epochs``).
         loss: "mse" (mean squared error over all coordinates), "mpjpe" (mean joint distance) or
             "l1"; ``l1_weight`` mixes in an L1 term: ``(1 - w) * loss + w * l1``.
         grad_clip: max gradient norm, or None.
+        paper_epochs: set on a budgeted copy: the published epoch count, so that schedules
+            inside a model (GridConv's attention temperature) keep their share of the run.
     """
 
     optimizer: Literal["adam", "adamw"]
@@ -62,3 +66,5 @@ class Schedule:
     grad_clip: float | None = None
     weight_decay: float = 0.0
     amsgrad: bool = False
+    lr_decay_first: int | None = None
+    paper_epochs: int | None = None

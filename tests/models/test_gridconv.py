@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lifting import train
 from lifting.models import gridconv as gc
 
 TORCH_PAD = {"c": "circular", "z": "constant", "r": "replicate"}
@@ -72,6 +73,9 @@ def test_schedule_input_spec_and_defaults():
     assert (s.optimizer, s.lr, s.lr_decay, s.lr_decay_every, s.lr_decay_unit) == (
         "adam", 1e-3, 0.96, 10, "epoch")
     assert (s.batch_size, s.epochs, s.loss, s.grad_clip) == (200, 100, "mse", None)
+    # Upstream steps StepLR(gamma=0.96) after epochs 1, 11, 21, ... (epoch % 10 == 0, 0-based).
+    lr_after = [train.learning_rate(s, step=0, epoch=done) for done in (0, 1, 10, 11, 21, 99)]
+    assert lr_after == pytest.approx([1e-3 * 0.96**n for n in (0, 1, 1, 2, 3, 10)])
     spec = gc.INPUT_SPEC
     assert (spec.joint_set, spec.input_norm, spec.target, spec.flip_test) == (
         "h36m17", "screen", "metres", False)
