@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from repo_copy import copy_repository, run, set_params
 
+from lifting import sweep
+
 FAST = {"methods": ["knn"], "data.inputs2d": ["gt"], "gridconv_sgt": ["handcrafted"],
         "budget.max_epochs": 1, "budget.train_stride": 25,
         "budget.gridconv.max_epochs": 1, "budget.gridconv.train_stride": 100}
@@ -65,3 +67,10 @@ def test_a_comma_list_is_a_queued_sweep_of_two_experiments(committed_copy):
                 paddings.add(params["model"]["padding"] if isinstance(params["model"]["padding"], str)
                              else tuple(params["model"]["padding"]))
     assert {"z", "r"} <= paddings, paddings
+    # The sweep summary reads the same output: one row per experiment, each with its own numbers.
+    found = sweep.experiments(table)
+    summary = sweep.sweep_table(found, "model.padding", "gridconv")
+    assert {"z", "r"} <= set(summary["model.padding"]) and summary.notna().all().all()
+    for experiment, p1 in zip(found, summary["gridconv_handcrafted-gt P1"]):
+        stored = experiment.metrics["metrics/gridconv_handcrafted-gt.json"]["metrics"]["mpjpe_mm"]["action_mean"]
+        assert p1 == round(stored, 1)
