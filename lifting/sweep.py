@@ -44,13 +44,16 @@ def _experiment(name: str, data: dict) -> Experiment:
 def experiments(exp_show: list[dict]) -> list[Experiment]:
     """The baseline commits and their experiments in ``dvc exp show --json`` output, in its order.
 
-    The workspace row and experiments that failed or have not run (no data) are left out.
+    The workspace row and experiments that failed, are queued or still running (their executor's
+    state is not "success"; a running one shows its baseline's numbers) are left out.
     """
     found = []
     for baseline in exp_show:
         if baseline.get("rev") != "workspace" and baseline.get("data"):
             found.append(_experiment(baseline.get("name") or baseline["rev"][:7], baseline["data"]))
         for experiment in baseline.get("experiments") or []:
+            if (experiment.get("executor") or {}).get("state", "success") != "success":
+                continue
             for rev in experiment.get("revs") or []:
                 if rev.get("data") and not rev.get("error"):
                     found.append(_experiment(rev.get("name") or rev["rev"][:7], rev["data"]))

@@ -21,13 +21,15 @@ EXP_SHOW = [
         {"executor": None, "revs": [{"rev": "aaaa111", "name": "quick-pads", "data": row("z", 160.26)}]},
         {"executor": None, "revs": [{"rev": "bbbb222", "name": "broken", "data": None, "error": {"msg": "failed"}}]},
         {"executor": None, "revs": [{"rev": "cccc333", "name": None, "data": row("r", 140.0)}]},
+        {"executor": {"state": "running"}, "revs": [{"rev": "dddd444", "name": "busy", "data": row("c", 150.04)}]},
+        {"executor": {"state": "success"}, "revs": [{"rev": "eeee555", "name": "done", "data": row("c", 145.0)}]},
     ]},
 ]
 
 
-def test_experiments_skip_the_workspace_and_failed_runs_and_name_unnamed_ones_by_rev():
+def test_experiments_skip_the_workspace_failed_and_running_ones_and_name_unnamed_ones_by_rev():
     found = sweep.experiments(EXP_SHOW)
-    assert [e.name for e in found] == ["main", "quick-pads", "cccc333"]
+    assert [e.name for e in found] == ["main", "quick-pads", "cccc333", "done"]
     assert sweep.param_value(found[1].params, "model.padding") == "z"
     assert sweep.param_value(found[1].params, "model.missing") is None
 
@@ -36,9 +38,9 @@ def test_sweep_table_keeps_the_parameter_and_the_headline_errors_of_the_chosen_r
     table = sweep.sweep_table(sweep.experiments(EXP_SHOW), "model.padding", "gridconv")
     assert list(table.columns) == ["experiment", "model.padding", "gridconv_handcrafted-gt P1",
                                    "gridconv_handcrafted-gt P2"]
-    assert table["model.padding"].tolist() == ["c, r", "z", "r"]
-    assert table["gridconv_handcrafted-gt P1"].tolist() == [150.0, 160.3, 140.0]
-    assert table["gridconv_handcrafted-gt P2"].tolist() == [75.0, 80.1, 70.0]
+    assert table["model.padding"].tolist() == ["c, r", "z", "r", "c"]
+    assert table["gridconv_handcrafted-gt P1"].tolist() == [150.0, 160.3, 140.0, 145.0]
+    assert table["gridconv_handcrafted-gt P2"].tolist() == [75.0, 80.1, 70.0, 72.5]
 
 
 def test_sweep_markdown_states_the_budget_the_runs_had():
