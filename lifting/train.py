@@ -6,7 +6,8 @@ otherwise, with its thread count set explicitly. One seed seeds everything: the 
 the same weights and metrics on the same machine.
 
 A checkpoint is written atomically after every epoch (model config, weights, optimizer, epoch,
-RNG state, params snapshot); an interrupted run resumes from it when its params snapshot matches.
+RNG state, snapshot); an interrupted run resumes from it when its snapshot matches. The training
+stage puts the params and a digest of the code in the snapshot (``lifting/provenance.py``).
 Checkpoints load with ``weights_only=True``. A per-epoch CSV log (loss, validation MPJPE, lr,
 seconds, samples/s) is written for ``dvc plots``.
 

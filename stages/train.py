@@ -9,6 +9,7 @@ from pathlib import Path
 from lifting.config import BudgetParams, TrainParams, for_method, parse_overrides, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.models import METHODS
+from lifting.provenance import code_digest
 from lifting.runner import RunSettings, method_config, train_method
 from stages.common import parser, read_params, run
 
@@ -39,7 +40,7 @@ def main(argv=None) -> None:
                            cosine=budget.cosine, val_fraction=training.val_fraction, checkpoint=training.checkpoint)
     name = args.name or args.method
     snapshot = {"budget": budget_values, "train": params.get("train"), "config": dataclasses.asdict(cfg),
-                "input2d": args.input2d}
+                "input2d": args.input2d, "code": code_digest(__file__)}
     record = train_method(args.method, cfg, data, settings, Path(args.out), Path(args.log), snapshot, name=name)
     log.info("%s on %s: %s", name, args.input2d, record)
 
