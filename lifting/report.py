@@ -365,7 +365,7 @@ def protocol_rows(runs: dict) -> list[tuple[str, str]]:
     extra = sorted({k for r in runs.values() for k in r["protocol"]} - set(fields))
     out = []
     for field in seen + extra:
-        values = {key: _plain(r["protocol"].get(field)) for key, r in runs.items()}
+        values = {key: plain_text(r["protocol"].get(field)) for key, r in runs.items()}
         distinct = list(dict.fromkeys(values.values()))
         if len(distinct) == 1:
             out.append((field, distinct[0]))
@@ -377,7 +377,8 @@ def protocol_rows(runs: dict) -> list[tuple[str, str]]:
     return out
 
 
-def _plain(value) -> str:
+def plain_text(value) -> str:
+    """A params or protocol value as text: lists comma-joined, mappings as ``k=v``, None as null."""
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) if value else "none"
     if isinstance(value, dict):
@@ -400,7 +401,7 @@ def banner(runs: dict) -> dict:
                      "with published Human3.6M numbers (different motions, skeletons and subjects); the "
                      "published figures are shown for reference only.")
     if is_budget_limited(runs):
-        budgets = sorted({_plain(r["protocol"].get("budget")) for r in runs.values()})
+        budgets = sorted({plain_text(r["protocol"].get("budget")) for r in runs.values()})
         lines.append(f"Budget-limited: every method was trained under a budget ({'; '.join(budgets)}), not its "
                      "paper's full schedule, so the errors are higher than the method can reach. "
                      "Set budget.max_epochs: null for the papers' schedules.")

@@ -28,7 +28,6 @@ def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
-
 def copy_repository(root: Path) -> Path:
     """Copy the files git would carry into ``root`` (no dvc.lock, no data) and ``git init`` it."""
     for name in repo_files():
@@ -54,5 +53,3 @@ def set_params(root: Path, **updates) -> None:
         assert leaf in section, dotted
         section[leaf] = value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-

@@ -10,6 +10,7 @@ import pytest
 from repo_copy import copy_repository, run, set_params
 
 from lifting import sweep
+from lifting.report import plain_text
 
 FAST = {"methods": ["knn"], "data.inputs2d": ["gt"], "gridconv_sgt": ["handcrafted"],
         "budget.max_epochs": 1, "budget.train_stride": 25,
@@ -24,10 +25,6 @@ def committed_copy(tmp_path_factory) -> Path:
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "baseline"], root)
     return root
-
-
-def gridconv_padding(root: Path) -> list:
-    return json.loads((root / "metrics/gridconv_handcrafted-gt.json").read_text())
 
 
 @pytest.mark.slow
@@ -59,16 +56,10 @@ def test_a_comma_list_is_a_queued_sweep_of_two_experiments(committed_copy):
         time.sleep(5)
     assert status.count("Success") == 2, status
     table = json.loads(run(["dvc", "exp", "show", "--json", "--no-pager"], root).stdout)
-    paddings = set()
-    for baseline in table:
-        for experiment in baseline.get("experiments") or []:
-            for rev in experiment.get("revs", []):
-                params = rev["data"]["params"]["params.yaml"]["data"]
-                paddings.add(params["model"]["padding"] if isinstance(params["model"]["padding"], str)
-                             else tuple(params["model"]["padding"]))
+    found = sweep.experiments(table)
+    paddings = {plain_text(sweep.param_value(e.params, "model.padding")) for e in found}
     assert {"z", "r"} <= paddings, paddings
     # The sweep summary reads the same output: one row per experiment, each with its own numbers.
-    found = sweep.experiments(table)
     summary = sweep.sweep_table(found, "model.padding", "gridconv")
     assert {"z", "r"} <= set(summary["model.padding"]) and summary.notna().all().all()
     for experiment, p1 in zip(found, summary["gridconv_handcrafted-gt P1"]):

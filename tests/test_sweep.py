@@ -45,6 +45,6 @@ def test_sweep_table_keeps_the_parameter_and_the_headline_errors_of_the_chosen_r
 
 def test_sweep_markdown_states_the_budget_the_runs_had():
     page = sweep.sweep_markdown(EXP_SHOW, "model.padding", "gridconv")
-    assert "budget: max_epochs 3, train_stride 2, batch_size 64" in page
+    assert "budget: max_epochs=3, train_stride=2, batch_size=64" in page
     assert "| quick-pads | z | 160.3 | 80.1 |" in page
     assert "knn" not in page

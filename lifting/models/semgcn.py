@@ -51,7 +51,6 @@ Deliberate differences from upstream:
 from __future__ import annotations
 
 import dataclasses
-
 import math
 from dataclasses import dataclass
 
