@@ -1,0 +1,97 @@
+"""The comparison report: load the pipeline's artefacts, build the tables and figures, render HTML.
+
+The report only *reads* artefacts (DESIGN §C.7-13): the evaluate stage's metrics JSON, the train
+stage's CSV logs, the prediction Parquet files, the aligned targets and 2D inputs, and the
+cameras. Nothing here retrains a model or re-scores a method; per-frame errors for the
+distribution plots are the one thing computed, from predictions vs targets, and they are checked
+against the metrics' frame-mean.
+
+Modules, in the order the report uses them:
+
+- :mod:`~lifting.report.published`: the papers' Human3.6M figures (``published.csv``).
+- :mod:`~lifting.report.artefacts`: loading metrics, logs, predictions, targets, cameras.
+- :mod:`~lifting.report.tables`: leaderboard, per-action and per-joint tables, labels, banner.
+- :mod:`~lifting.report.render`: those tables as HTML (notebook) and Markdown (results.md).
+- :mod:`~lifting.report.figures`: the charts (matplotlib, headless).
+- :mod:`~lifting.report.poses`: the qualitative pose panels.
+- :mod:`~lifting.report.notebook`: running ``reports/comparison.ipynb`` and converting it to HTML.
+
+Everything the notebook, ``stages/report.py``, ``lifting/sweep.py`` and the tests use is
+re-exported here, so ``from lifting import report as R; R.leaderboard(...)`` works.
+"""
+
+from lifting.report.artefacts import (
+    KEYS,
+    REPORT_DEFAULTS,
+    check_against_metrics,
+    load_cameras,
+    load_inputs2d,
+    load_metrics,
+    load_predictions,
+    load_targets,
+    load_train_logs,
+    per_frame_errors,
+    report_options,
+)
+from lifting.report.figures import (
+    figure_png,
+    method_colours,
+    new_figure,
+    plot_action_heatmap,
+    plot_error_distributions,
+    plot_joint_errors,
+    plot_training_curves,
+    show,
+)
+from lifting.report.notebook import notebook_parameters, render_report
+from lifting.report.poses import (
+    common_test_keys,
+    draw_pose_2d,
+    draw_pose_3d,
+    plot_qualitative,
+    select_qualitative_frames,
+)
+from lifting.report.published import (
+    PUBLISHED_LABEL,
+    Published,
+    published_for,
+    published_rows,
+    published_table,
+    read_published,
+)
+from lifting.report.render import (
+    banner_html,
+    formatted_leaderboard,
+    html_table,
+    leaderboard_html,
+    markdown_table,
+    number_table_html,
+    published_html,
+    results_markdown,
+    write_results_md,
+)
+from lifting.report.tables import (
+    METHOD_NAMES,
+    PROTOCOLS,
+    action_table,
+    banner,
+    budget_label,
+    is_budget_limited,
+    joint_table,
+    leaderboard,
+    plain_text,
+    protocol_rows,
+    run_notes,
+)
+
+__all__ = [
+    "KEYS", "METHOD_NAMES", "PROTOCOLS", "PUBLISHED_LABEL", "Published", "REPORT_DEFAULTS",
+    "action_table", "banner", "banner_html", "budget_label", "check_against_metrics", "common_test_keys",
+    "draw_pose_2d", "draw_pose_3d", "figure_png", "formatted_leaderboard", "html_table", "is_budget_limited",
+    "joint_table", "leaderboard", "leaderboard_html", "load_cameras", "load_inputs2d", "load_metrics",
+    "load_predictions", "load_targets", "load_train_logs", "markdown_table", "method_colours", "new_figure",
+    "notebook_parameters", "number_table_html", "per_frame_errors", "plain_text", "plot_action_heatmap",
+    "plot_error_distributions", "plot_joint_errors", "plot_qualitative", "plot_training_curves", "protocol_rows",
+    "published_for", "published_html", "published_rows", "published_table", "read_published", "render_report",
+    "report_options", "results_markdown", "run_notes", "select_qualitative_frames", "show", "write_results_md",
+]

@@ -1,0 +1,171 @@
+"""Loading the pipeline's artefacts for the report, and the one thing computed from them.
+
+Reads the evaluate stage's metrics JSON, the train stage's CSV logs, the prediction Parquet files,
+the aligned targets and 2D inputs, and the cameras; every missing or malformed file is a
+:class:`~lifting.errors.DataError` that names the file and the stage that writes it. Per-frame
+errors (predictions vs targets, for the distribution plots) are the one thing computed, and they
+are checked against the metrics' frame-mean.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lifting.data.schema import cameras_from_frame, joint_columns, read_metadata, read_table
+from lifting.errors import DataError
+from lifting.metrics import joint_errors_mpjpe
+from lifting.skeleton import H36M17, JointSet, get_joint_set
+
+#: Row keys shared by predictions and targets.
+KEYS = ["subject", "action", "sequence", "camera", "frame"]
+#: Knobs of the ``report`` section of params.yaml, with their defaults.
+REPORT_DEFAULTS = {"qualitative_frames": 3}
+
+
+def report_options(report: dict | None) -> dict:
+    """The ``report`` section of params.yaml merged over :data:`REPORT_DEFAULTS` (unknown keys fail)."""
+    report = dict(report or {})
+    unknown = sorted(set(report) - set(REPORT_DEFAULTS))
+    if unknown:
+        raise ValueError(f"report: unknown key(s) {unknown}; known: {sorted(REPORT_DEFAULTS)}")
+    options = {**REPORT_DEFAULTS, **report}
+    if not isinstance(options["qualitative_frames"], int) or options["qualitative_frames"] < 0:
+        raise ValueError("report.qualitative_frames must be an integer >= 0")
+    return options
+
+
+def load_metrics(metrics_dir: str | Path, methods, inputs2d) -> dict[tuple[str, str], dict]:
+    """``{(method, input2d): metrics record}`` for every method x 2D input, in that order."""
+    metrics_dir = Path(metrics_dir)
+    runs = {}
+    for method in methods:
+        for input2d in inputs2d:
+            path = metrics_dir / f"{method}-{input2d}.json"
+            rerun = f"re-run `dvc repro evaluate@{method}-{input2d}`"
+            try:
+                record = json.loads(path.read_text())
+            except FileNotFoundError:
+                raise DataError(path, "metrics file not found",
+                                f"run `dvc repro evaluate@{method}-{input2d}` (or `dvc repro`)") from None
+            except json.JSONDecodeError as err:
+                raise DataError(path, f"not valid JSON ({err})", rerun) from None
+            for key in ("method", "input2d", "protocol", "metrics"):
+                if key not in record:
+                    raise DataError(path, f"metrics record lacks {key!r}", rerun)
+            runs[(method, input2d)] = record
+    if not runs:
+        raise ValueError("no runs to report: `methods` or `data.inputs2d` is empty")
+    return runs
+
+
+def load_train_logs(log_dir: str | Path, methods, inputs2d) -> pd.DataFrame:
+    """All per-epoch training logs in one long table (method, input2d, epoch, train_loss, ...).
+
+    A method without training (the k-NN lookup) has a header-only CSV and contributes no rows;
+    a missing CSV is an error.
+    """
+    log_dir = Path(log_dir)
+    frames = []
+    for method in methods:
+        for input2d in inputs2d:
+            path = log_dir / f"{method}-{input2d}.csv"
+            if not path.exists():
+                raise DataError(path, "training log not found", f"run `dvc repro train@{method}-{input2d}`")
+            with open(path, newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            if rows:
+                frame = pd.DataFrame(rows)
+                frame.insert(0, "input2d", input2d)
+                frame.insert(0, "method", method)
+                frames.append(frame)
+    columns = ["method", "input2d", "epoch", "train_loss", "val_mpjpe_mm", "lr", "seconds", "samples_per_s"]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=str if c in ("method", "input2d") else float) for c in columns})
+    logs = pd.concat(frames, ignore_index=True)
+    for column in columns[2:]:
+        logs[column] = pd.to_numeric(logs[column], errors="coerce")
+    return logs[columns]
+
+
+def load_targets(aligned_dir: str | Path) -> pd.DataFrame:
+    """The test rows of ``targets.parquet``: keys + h36m17 root-relative camera-frame joints (mm)."""
+    path = Path(aligned_dir) / "targets.parquet"
+    frame, _ = read_table(path, {"table": "targets", "joint_set": H36M17.name},
+                          columns=KEYS + ["split"] + joint_columns(H36M17, "xyz"))
+    return frame[frame["split"] == "test"].drop(columns="split").reset_index(drop=True)
+
+
+def load_inputs2d(aligned_dir: str | Path, source2d: str) -> pd.DataFrame:
+    """Screen-normalised h36m17 2D of one source (all rows; keys subject, sequence, camera, frame)."""
+    path = Path(aligned_dir) / f"inputs2d_{source2d}.parquet"
+    frame, _ = read_table(path, {"table": "inputs2d", "joint_set": H36M17.name, "source2d": source2d},
+                          columns=["subject", "sequence", "camera", "frame"] + joint_columns(H36M17, "uv"))
+    return frame
+
+
+def load_cameras(path: str | Path) -> dict:
+    """``{(subject, camera id): Camera}`` from ``cameras.parquet``."""
+    frame, _ = read_table(path, {"table": "cameras"})
+    return cameras_from_frame(frame)
+
+
+def load_predictions(predictions_dir: str | Path, methods,
+                     inputs2d) -> dict[tuple[str, str], tuple[pd.DataFrame, JointSet]]:
+    """``{(method, input2d): (predictions table, its joint set)}`` from the evaluate stage's Parquet."""
+    predictions_dir = Path(predictions_dir)
+    out = {}
+    for method in methods:
+        for input2d in inputs2d:
+            path = predictions_dir / f"{method}-{input2d}.parquet"
+            metadata = read_metadata(path)
+            frame, _ = read_table(path, {"table": "predictions", "method": method, "source2d": input2d})
+            out[(method, input2d)] = (frame, get_joint_set(metadata["joint_set"]))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Per-frame errors (predictions vs targets)
+
+
+def per_frame_errors(predictions: dict, targets: pd.DataFrame) -> pd.DataFrame:
+    """Per-frame P1 (mm) of every run, from its predictions and the aligned targets.
+
+    Args:
+        predictions: ``{(method, input2d): (table, joint set)}`` from :func:`load_predictions`.
+        targets: :func:`load_targets` (h36m17 test rows).
+    Returns:
+        Long table: method, input2d, the KEYS, ``mpjpe_mm``.
+    """
+    parts = []
+    for (method, input2d), (frame, joint_set) in predictions.items():
+        columns = joint_columns(joint_set, "xyz")
+        merged = frame[KEYS + columns].merge(targets[KEYS + columns], on=KEYS, how="left", suffixes=("", "_gt"),
+                                             validate="one_to_one")
+        if merged[f"{columns[0]}_gt"].isna().any():
+            raise DataError(None, f"predictions of {method}-{input2d} have rows without a test target",
+                            "re-run `dvc repro` so that predictions and data/aligned agree")
+        predicted = merged[columns].to_numpy(np.float64).reshape(len(merged), joint_set.num_joints, 3)
+        truth = merged[[f"{c}_gt" for c in columns]].to_numpy(np.float64).reshape(len(merged), joint_set.num_joints, 3)
+        errors = joint_errors_mpjpe(predicted, truth).mean(axis=1)
+        part = merged[KEYS].copy()
+        part.insert(0, "input2d", input2d)
+        part.insert(0, "method", method)
+        part["mpjpe_mm"] = errors
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def check_against_metrics(errors: pd.DataFrame, runs: dict, tolerance_mm: float = 0.05) -> pd.DataFrame:
+    """Frame-mean P1 recomputed from the predictions beside the metrics file's, per run."""
+    rows = []
+    for (method, input2d), record in runs.items():
+        mine = errors.loc[(errors["method"] == method) & (errors["input2d"] == input2d), "mpjpe_mm"]
+        stored = record["metrics"]["mpjpe_mm"]["frame_mean"]
+        rows.append({"run": f"{method} / {input2d}", "frames": len(mine), "from predictions": float(mine.mean()),
+                     "metrics file": stored, "agree": bool(abs(mine.mean() - stored) <= tolerance_mm)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,186 @@
+"""The report's tables and labels, as plain DataFrames and dicts (no formatting here).
+
+Names: P1 = MPJPE (``mpjpe_mm``), P2 = P-MPJPE (``p_mpjpe_mm``), P3 = N-MPJPE (``n_mpjpe_mm``);
+"action-mean" is the papers' headline (mean over actions of per-action frame means), "frame-mean"
+pools all frames (MMPose's headline).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lifting.report.published import published_for
+from lifting.skeleton import H36M17, get_joint_set
+
+
+#: The three protocols of every metrics file: (key in the JSON, short name, long name).
+PROTOCOLS = (("mpjpe_mm", "P1", "MPJPE"), ("p_mpjpe_mm", "P2", "P-MPJPE"), ("n_mpjpe_mm", "P3", "N-MPJPE"))
+
+METHOD_NAMES = {
+    "knn": "k-NN pose lookup (floor)",
+    "simple_baseline": "Martinez simple baseline",
+    "semgcn": "SemGCN",
+    "modulated_gcn": "Modulated GCN",
+    "gridconv_handcrafted": "D-GridConv, handcrafted SGT",
+    "gridconv_learnable": "D-GridConv, learnable SGT",
+    "hgn": "HGN",
+    "rie": "Pose3D-RIE",
+    "ca_poseformer": "Context-Aware PoseFormer",
+    "videopose3d": "VideoPose3D",
+}
+
+
+def budget_label(record: dict) -> str | None:
+    """A short label for a run trained under a budget, else None.
+
+    ``budget.max_epochs`` not null makes a run "budget-limited" (its paper's schedule was cut); a
+    training-frame stride > 1 is stated too, since it shrinks the training set (lookups included),
+    and so is every change the budget made to the paper's recipe (batch size, lr scale, cosine).
+    """
+    budget = record.get("protocol", {}).get("budget") or {}
+    stride = int(budget.get("train_stride") or 1)
+    frames = f"1/{stride} of training frames" if stride > 1 else None
+    capped = budget.get("max_epochs") is not None
+    trained = (record.get("training") or {}).get("schedule") is not None
+    if capped and trained:
+        epochs = int(budget["max_epochs"])
+        parts = [f"≤{epochs} epoch{'s' if epochs != 1 else ''}"] + ([frames] if frames else [])
+        if budget.get("batch_size"):
+            parts.append(f"batch {int(budget['batch_size'])}")
+        if float(budget.get("lr_scale") or 1.0) != 1.0:
+            parts.append(f"lr ×{float(budget['lr_scale']):g}")
+        if budget.get("cosine"):
+            parts.append("cosine lr")
+        return f"budget-limited ({', '.join(parts)})"
+    if capped and frames:
+        return f"budget-limited ({frames})"
+    if frames:
+        return f"paper schedule on {frames}"
+    return None
+
+
+def run_notes(record: dict) -> str:
+    """Caveats of one run: budget, test-set checkpoint selection, flip test."""
+    notes = []
+    if (record.get("training") or {}).get("schedule") is None:
+        notes.append("lookup")
+    label = budget_label(record)
+    if label:
+        notes.append(label)
+    protocol = record.get("protocol", {})
+    if "TEST SET" in str(protocol.get("checkpoint", "")).upper():
+        notes.append("checkpoint selected on the test set")
+    if protocol.get("flip_test"):
+        notes.append("flip test")
+    return ", ".join(notes)
+
+
+def is_budget_limited(runs: dict) -> bool:
+    return any((r.get("protocol", {}).get("budget") or {}).get("max_epochs") is not None for r in runs.values())
+
+
+def leaderboard(runs: dict[tuple[str, str], dict]) -> pd.DataFrame:
+    """One row per (method, 2D input): P1/P2/P3 action- and frame-mean (mm), size, speed, notes,
+    and the matching published Human3.6M P1/P2 beside them. Sorted by 2D input, then P1."""
+    rows = []
+    for (method, input2d), record in runs.items():
+        metrics = record["metrics"]
+        training = record.get("training") or {}
+        published = published_for(method, input2d)
+        row = {"method": method, "2D input": input2d,
+               "joints": int(get_joint_set(record["protocol"]["joint_set"]).num_joints)}
+        for key, short, _ in PROTOCOLS:
+            row[f"{short} action-mean"] = metrics[key]["action_mean"]
+            row[f"{short} frame-mean"] = metrics[key]["frame_mean"]
+        row.update({
+            "params": record.get("parameters"),
+            "epochs": training.get("epochs"),
+            "train s": training.get("seconds"),
+            "train samples/s": training.get("samples_per_s"),
+            "inference samples/s": record.get("inference_samples_per_s"),
+            "published P1": published.p1 if published else None,
+            "published P2": published.p2 if published else None,
+            "notes": run_notes(record),
+        })
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    order = {name: i for i, name in enumerate(dict.fromkeys(i for _, i in runs))}
+    table["_input"] = table["2D input"].map(order)
+    return table.sort_values(["_input", "P1 action-mean"], kind="stable").drop(columns="_input").reset_index(drop=True)
+
+
+def action_table(runs: dict, metric: str = "mpjpe_mm") -> pd.DataFrame:
+    """Actions x runs ("method / input2d") of one protocol's per-action error (mm), plus the mean row."""
+    columns = {f"{m} / {i}": record["metrics"][metric]["by_action"] for (m, i), record in runs.items()}
+    table = pd.DataFrame(columns)
+    table = table.loc[sorted(table.index)]
+    table.loc["action mean"] = [record["metrics"][metric]["action_mean"] for record in runs.values()]
+    table.index.name = "action"
+    return table
+
+
+def joint_table(runs: dict, metric: str = "mpjpe_mm") -> pd.DataFrame:
+    """h36m17 joints x runs of one protocol's per-joint error (mm); NaN where a run has no such joint."""
+    columns = {f"{m} / {i}": record["metrics"][metric]["by_joint"] for (m, i), record in runs.items()}
+    table = pd.DataFrame(columns)
+    names = [n for n in H36M17.names if n in table.index] + [n for n in table.index if n not in H36M17.names]
+    table = table.loc[names]
+    table.index.name = "joint"
+    return table
+
+
+def protocol_rows(runs: dict) -> list[tuple[str, str]]:
+    """(field, value) pairs of the protocol block; values that differ between runs are listed per run."""
+    fields = ["data_source", "test_subjects", "excluded_sequences", "test_frame_stride", "train_frame_stride",
+              "joint_set", "root", "flip_test", "checkpoint", "budget", "comparable_with_published_h36m"]
+    seen = [f for f in fields if any(f in r["protocol"] for r in runs.values())]
+    extra = sorted({k for r in runs.values() for k in r["protocol"]} - set(fields))
+    out = []
+    for field in seen + extra:
+        values = {key: plain_text(r["protocol"].get(field)) for key, r in runs.items()}
+        distinct = list(dict.fromkeys(values.values()))
+        if len(distinct) == 1:
+            out.append((field, distinct[0]))
+        else:
+            groups = {}
+            for (method, input2d), value in values.items():
+                groups.setdefault(value, []).append(f"{method}-{input2d}")
+            out.append((field, "; ".join(f"{v} ({', '.join(k)})" for v, k in groups.items())))
+    return out
+
+
+def plain_text(value) -> str:
+    """A params or protocol value as text: lists comma-joined, mappings as ``k=v``, None as null."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) if value else "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={'null' if v is None else v}" for k, v in value.items())
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def banner(runs: dict) -> dict:
+    """What the report's banner says: data source, comparability, budget, checkpoint caveats."""
+    sources = sorted({r["protocol"].get("data_source", "?") for r in runs.values()})
+    comparable = all(r["protocol"].get("comparable_with_published_h36m") for r in runs.values())
+    lines = []
+    if comparable:
+        lines.append("Scored on Human3.6M under the protocol below: the published figures are comparable "
+                     "where the protocol matches the paper's (see each paper's caveats).")
+    else:
+        lines.append(f"Data source: {', '.join(sources)}. These numbers are real, but they are NOT comparable "
+                     "with published Human3.6M numbers (different motions, skeletons and subjects); the "
+                     "published figures are shown for reference only.")
+    if is_budget_limited(runs):
+        budgets = sorted({plain_text(r["protocol"].get("budget")) for r in runs.values()})
+        lines.append(f"Budget-limited: every method was trained under a budget ({'; '.join(budgets)}), not its "
+                     "paper's full schedule, so the errors are higher than the method can reach. "
+                     "Set budget.max_epochs: null for the papers' schedules.")
+    test_selected = [f"{m}-{i}" for (m, i), r in runs.items()
+                     if "TEST SET" in str(r["protocol"].get("checkpoint", "")).upper()]
+    if test_selected:
+        lines.append("Checkpoint selected on the test set (optimistic, as several papers do): "
+                     f"{', '.join(test_selected)}.")
+    return {"data_source": ", ".join(sources), "comparable": comparable,
+            "budget_limited": is_budget_limited(runs), "lines": lines}
