@@ -11,6 +11,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass
+from typing import Literal
 
 import yaml
 
@@ -131,29 +132,52 @@ class BudgetParams:
     batch_size: int | None
     train_stride: int
     lr_scale: float
-    cosine: bool
+    decay: Literal["paper", "cosine", "linear"]
+    warmup: float
+    bf16_cpu: bool
+    max_seeds: int | None
 
     def __post_init__(self):
         if self.max_epochs is not None and self.max_epochs < 1:
             raise ParamsError("budget.max_epochs must be >= 1 or null (the paper's schedule)")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ParamsError(f"budget.batch_size must be >= 1 or null (the paper's), got {self.batch_size}")
         if self.train_stride < 1:
             raise ParamsError("budget.train_stride must be >= 1")
+        if self.lr_scale <= 0:
+            raise ParamsError(f"budget.lr_scale must be > 0, got {self.lr_scale}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ParamsError(f"budget.warmup is a share of the run's steps in [0, 1), got {self.warmup}")
+        if self.max_seeds is not None and self.max_seeds < 1:
+            raise ParamsError("budget.max_seeds must be >= 1 or null (every seed of train.seeds)")
 
 
 @dataclass(frozen=True)
 class TrainParams:
     """The ``train`` section."""
 
-    seed: int
+    seeds: tuple[int, ...]
     threads: int
+    curve_points: int
+    curve_test_stride: int
     val_fraction: float
     checkpoint: str
 
     def __post_init__(self):
+        if not self.seeds or min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds):
+            raise ParamsError(f"train.seeds must be distinct integers >= 0, got {list(self.seeds)}")
+        if self.threads < 1:
+            raise ParamsError(f"train.threads must be >= 1, got {self.threads}")
+        if self.curve_points < 0 or self.curve_test_stride < 1:
+            raise ParamsError("train.curve_points must be >= 0 and train.curve_test_stride >= 1")
         if self.checkpoint not in ("last", "val_best", "test_best"):
             raise ParamsError(f"train.checkpoint must be last, val_best or test_best, got {self.checkpoint!r}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ParamsError("train.val_fraction must be in [0, 1)")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ParamsError("train.val_fraction must be in (0, 1)")
+
+    def seeds_for(self, budget: BudgetParams) -> tuple[int, ...]:
+        """The seeds one run trains: the first ``budget.max_seeds`` of ``seeds`` (all when null)."""
+        return self.seeds[:budget.max_seeds] if budget.max_seeds else self.seeds
 
 
 @dataclass(frozen=True)

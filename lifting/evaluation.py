@@ -11,10 +11,26 @@ from lifting.data.schema import poses_to_frame
 from lifting.skeleton import get_joint_set
 
 
+#: Headline numbers summarised over seeds: the action-mean of each protocol.
+SEED_SUMMARY = {"p1": "mpjpe_mm", "p2": "p_mpjpe_mm", "p3": "n_mpjpe_mm"}
+
+
 def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test_subjects, flip_test: bool,
-                   checkpoint_rule: str, budget: dict) -> dict:
-    """Everything needed to compare the numbers with a paper's (DESIGN §4)."""
-    return {
+                   checkpoint_rule: str, budget: dict, saved: dict | None = None) -> dict:
+    """Everything needed to compare the numbers with a paper's (DESIGN §4).
+
+    ``saved`` (the model file's dict) adds which of the paper's configurations ran, the number of
+    training frames and the seeds.
+    """
+    run = {}
+    if saved is not None:
+        record = saved["record"]
+        run = {"configuration": saved["kind"], "configuration_label": saved["configuration"],
+               "train_frames": record["train_samples"], "seeds": record["seeds"],
+               "validation_split": "held out (val_best)" if record["checkpoint"] == "val_best" else
+               "none: every training sequence is trained on",
+               "test_curve": "the logged per-epoch test-set curve (metrics/train) is never used for selection"}
+    return {**run,
         "data_source": data_source,
         "test_subjects": list(test_subjects),
         "excluded_sequences": [f"S9/{s}" for s in S9_DAMAGED_SEQUENCES] if protocol.exclude_s9_damaged else [],
@@ -30,13 +46,37 @@ def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test
     }
 
 
-def score(predicted_mm: np.ndarray, data: LiftingData) -> dict:
-    """P1/P2/P3 by action and joint, action- and frame-mean, in mm rounded to 0.01."""
-    names = list(get_joint_set(data.joint_set).names)
-    return metrics.evaluate(predicted_mm, data.test_targets, data.test_meta["action"].to_numpy(), joint_names=names)
-
-
 def predictions_frame(predicted_mm: np.ndarray, data: LiftingData) -> pd.DataFrame:
     """Test keys + predicted root-relative camera-frame joints (mm), for the report."""
     joint_set = get_joint_set(data.joint_set)
     return pd.concat([data.test_meta.reset_index(drop=True), poses_to_frame(predicted_mm, joint_set, "xyz")], axis=1)
+
+
+def score_seeds(predictions_mm: list[np.ndarray], data: LiftingData, seeds: list[int]) -> tuple[dict, dict]:
+    """Score one prediction per seed: (the mean over seeds of every metric, the seed summary).
+
+    The summary is ``{"seeds", "per_seed": {"p1": [...], ...}, "mean": {...}, "std": {...}}`` with
+    action-mean mm per seed and the sample standard deviation (None with a single seed).
+    """
+    names = list(get_joint_set(data.joint_set).names)
+    actions = data.test_meta["action"].to_numpy()
+    results = [metrics.evaluate(p, data.test_targets, actions, joint_names=names, decimals=None) for p in predictions_mm]
+    per_seed = {key: [r[name]["action_mean"] for r in results] for key, name in SEED_SUMMARY.items()}
+    summary = {"seeds": list(seeds), "per_seed": per_seed,
+               "mean": {k: float(np.mean(v)) for k, v in per_seed.items()},
+               "std": {k: float(np.std(v, ddof=1)) if len(v) > 1 else None for k, v in per_seed.items()}}
+    return metrics.round_metrics(_mean_of(results)), _round_summary(summary)
+
+
+def _mean_of(results: list[dict]):
+    """Key-by-key mean of identically shaped nested metric dicts (counts are equal and kept)."""
+    first = results[0]
+    if isinstance(first, dict):
+        return {key: _mean_of([r[key] for r in results]) for key in first}
+    return first if isinstance(first, (int, np.integer)) else float(np.mean(results))
+
+
+def _round_summary(summary: dict) -> dict:
+    rounded = {part: {k: None if v is None else (round(v, 2) if isinstance(v, float) else [round(x, 2) for x in v])
+                      for k, v in summary[part].items()} for part in ("per_seed", "mean", "std")}
+    return {"seeds": summary["seeds"], **rounded}

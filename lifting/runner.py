@@ -1,8 +1,10 @@
 """Train one method on one 2D source, save it, load it back and predict: what the stages call.
 
 The saved model file (``model.pt``) holds only plain types and tensors, so it loads with
-``weights_only=True``: the method name, its config as a dict, the weights (or, for the
-nearest-neighbour floor, its library), the schedule actually used and the training record.
+``weights_only=True``: the method name, its config as a dict, which of the paper's
+configurations ran (``kind``: "gt" or "detected", and its input spec), one set of weights per
+seed (or, for the nearest-neighbour floor, its library), and the training record (schedule
+actually used, seeds, samples seen, core-seconds).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from lifting import train
@@ -23,6 +26,7 @@ from lifting.data.align import LiftingData
 from lifting.errors import DataError
 from lifting.io import atomic_path
 from lifting.models import METHODS
+from lifting.models.spec import InputSpec
 
 
 @dataclass(frozen=True)
@@ -30,41 +34,56 @@ class RunSettings:
     """What a training run needs besides the data and the method's own config.
 
     Attributes:
-        seed: seeds everything. threads: CPU threads.
-        max_epochs, batch_size, train_stride, lr_scale, cosine: the budget (``max_epochs=None``: the paper's schedule;
-            the stride is applied when the data is loaded and only recorded here).
-        val_fraction: share of training sequences held out for validation.
+        seeds: one model is trained per seed (the metrics report their mean and spread).
+        threads: CPU threads.
+        max_epochs, batch_size, train_stride, lr_scale, decay, warmup: the budget
+            (``max_epochs=None``: the paper's schedule; the stride is applied when the data is
+            loaded and only recorded here). bf16_cpu: bf16 autocast on the CPU.
+        curve_points: evenly spaced test-curve points per run (besides every epoch's end).
+        curve_test_stride: the test curve is scored on every n-th test frame.
+        val_fraction: share of training sequences held out for validation (only for val_best).
         checkpoint: "last", "val_best" or "test_best" (selection on the test set, labelled).
     """
 
-    seed: int
+    seeds: tuple[int, ...]
     threads: int
     max_epochs: int | None
     batch_size: int | None
     train_stride: int
     lr_scale: float
-    cosine: bool
+    decay: str
+    warmup: float
+    bf16_cpu: bool
+    curve_points: int
+    curve_test_stride: int
     val_fraction: float
     checkpoint: str
 
+    def budget(self) -> dict:
+        """The budget as recorded in model.pt and the metrics files."""
+        return {"max_epochs": self.max_epochs, "batch_size": self.batch_size, "train_stride": self.train_stride,
+                "lr_scale": self.lr_scale, "decay": self.decay, "warmup": self.warmup, "bf16_cpu": self.bf16_cpu}
 
-def method_config(method: str, model_params: dict, overrides: dict | None = None):
-    """The method's Config from the ``model`` params section.
 
-    A method reads its own ``model.<method>`` mapping, plus every plain (non-mapping) ``model``
-    key that names one of its Config fields (``model.padding`` reaches GridConv this way), then
-    ``overrides`` (a stage's fixed choices, e.g. one GridConv SGT variant per stage).
+def method_config(method: str, model_params: dict, overrides: dict | None = None, kind: str = "gt"):
+    """The method's Config for a 2D source of ``kind`` ("gt" or "detected").
+
+    Starts from the paper's configuration for that kind (``PAPER[kind].config``), then applies
+    every non-null value of the method's ``model.<method>`` mapping and of the plain
+    (non-mapping) ``model`` keys that name one of its Config fields (``model.padding`` reaches
+    GridConv this way), then ``overrides`` (a stage's fixed choices, e.g. one SGT variant). A
+    null value keeps the paper's choice for the input kind; an explicit one applies to every input.
     """
     module = _module(method)
-    fields = {f.name for f in dataclasses.fields(module.Config)}
-    shared = {k: v for k, v in model_params.items() if not isinstance(v, dict) and k in fields}
-    values = {**shared, **model_params.get(method, {}), **(overrides or {})}
-    return parse_section(module.Config, values, f"model.{method}")
+    paper = dataclasses.asdict(module.PAPER[kind].config)
+    shared = {k: v for k, v in model_params.items() if not isinstance(v, dict) and k in paper}
+    chosen = {k: v for k, v in {**shared, **model_params.get(method, {})}.items() if v is not None}
+    return parse_section(module.Config, {**paper, **chosen, **(overrides or {})}, f"model.{method}")
 
 
 def is_lookup(method: str) -> bool:
     """True for methods that store a library instead of training weights (no paper schedule)."""
-    return _module(method).PAPER_SCHEDULE is None
+    return _module(method).PAPER["gt"].schedule is None
 
 
 def _module(method: str):
@@ -82,55 +101,88 @@ def validation_mask(meta, fraction: float) -> np.ndarray:
     return np.array([k in held_out for k in keys])
 
 
-def train_method(method: str, cfg, data: LiftingData, settings: RunSettings, out_dir: Path, log_path: Path,
-                 snapshot: dict, name: str | None = None, progress: bool = True) -> dict:
-    """Train ``method`` and write ``out_dir/model.pt``; returns the training record.
+def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSettings, out_dir: Path,
+                 log_path: Path, snapshot: dict, name: str | None = None, progress: bool = True) -> dict:
+    """Train ``method`` (the paper's ``kind`` configuration, one model per seed) and write
+    ``out_dir/model.pt``; returns the training record.
 
     ``name`` labels the run in metrics and reports (default: the method), e.g. one GridConv variant.
+    Training uses every training row unless ``settings.checkpoint == "val_best"`` asks for a
+    validation split. Each seed's curve is logged against a fixed subsample of the test frames
+    (every ``curve_test_stride``-th), never used for selection.
     """
     module = _module(method)
+    setup = module.PAPER[kind]
     device = train.pick_device(settings.threads)
-    val = validation_mask(data.train_meta, settings.val_fraction)
     inputs, targets = data.train_inputs, data.train_targets
+    val = validation_mask(data.train_meta, settings.val_fraction) if settings.checkpoint == "val_best" \
+        else np.zeros(len(inputs), dtype=bool)
     if settings.checkpoint == "test_best":
         fit_x, fit_y, val_x, val_y = inputs, targets, data.test_inputs, data.test_targets
     else:
         fit_x, fit_y, val_x, val_y = inputs[~val], targets[~val], inputs[val], targets[val]
-    saved = {"method": method, "name": name or method, "config": dataclasses.asdict(cfg), "joint_set": data.joint_set,
+    saved = {"method": method, "name": name or method, "config": dataclasses.asdict(cfg), "kind": kind,
+             "configuration": setup.label, "input_spec": dataclasses.asdict(setup.input_spec),
+             "joint_set": data.joint_set,
              "stats": {stat: torch.as_tensor(getattr(data, stat)) for stat in
                        ("input_mean", "input_std", "target_mean", "target_std")}}
     if is_lookup(method):  # the nearest-neighbour floor: fitting is storing the library
         started = time.perf_counter()
         module.build(cfg, fit_x.shape[1]).fit(fit_x, fit_y)  # validates the library
         record = {"train_seconds": round(time.perf_counter() - started, 2), "epochs": 0, "selected_epoch": 0,
-                  "train_samples": len(fit_x), "samples_per_s": None, "schedule": None}
+                  "train_samples": len(fit_x), "samples_seen": len(fit_x), "core_seconds": None,
+                  "samples_per_s": None, "schedule": None, "seeds": [settings.seeds[0]]}
         saved.update(library_inputs=torch.as_tensor(fit_x), library_targets=torch.as_tensor(fit_y))
         train._write_log([], log_path)
     else:
-        train.seed_everything(settings.seed)
-        model = module.build(cfg, fit_x.shape[1]).to(device)
-        codec = Codec(module.INPUT_SPEC, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
-        schedule = train.budgeted_schedule(module.PAPER_SCHEDULE, settings.max_epochs, settings.batch_size,
-                                           settings.lr_scale, settings.cosine)
+        codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
+        schedule = train.budgeted_schedule(setup.schedule, settings.max_epochs, settings.batch_size,
+                                           settings.lr_scale, settings.decay, settings.warmup)
         arrays = train.TrainArrays(*(torch.as_tensor(a, device=device) for a in (fit_x, fit_y, val_x, val_y)))
+        monitor = test_curve_monitor(data, codec, setup.input_spec.flip_test, settings.curve_test_stride, device)
         select = "last" if settings.checkpoint == "last" else "val_best"
-        result = train.fit(model, codec, arrays, schedule, seed=settings.seed, checkpoint_path=out_dir / "checkpoint.pt",
-                           log_path=log_path, snapshot=snapshot, select=select, progress=progress)
-        record = {"train_seconds": round(result.train_seconds, 2), "epochs": result.epochs_run,
-                  "selected_epoch": result.selected_epoch, "train_samples": len(fit_x),
-                  "samples_per_s": round(result.samples_per_s, 1), "schedule": dataclasses.asdict(schedule)}
-        saved["state_dict"] = {k: v.detach().cpu() for k, v in result.state_dict.items()}
+        results, rows = [], []
+        for seed in settings.seeds:
+            train.seed_everything(seed)
+            model = module.build(cfg, fit_x.shape[1]).to(device)
+            result = train.fit(model, codec, arrays, schedule, seed=seed,
+                               checkpoint_path=out_dir / f"checkpoint-seed{seed}.pt", log_path=log_path,
+                               snapshot=snapshot, select=select, progress=progress, monitor=monitor,
+                               curve_points=settings.curve_points, bf16_cpu=settings.bf16_cpu, log_preamble=rows)
+            rows = [*rows, *result.log]
+            results.append(result)
+        record = {"train_seconds": round(float(np.mean([r.train_seconds for r in results])), 2),
+                  "epochs": results[0].epochs_run, "selected_epoch": results[0].selected_epoch,
+                  "train_samples": len(fit_x), "samples_seen": results[0].samples_seen,
+                  "core_seconds": round(float(np.mean([r.core_seconds for r in results])), 1),
+                  "samples_per_s": round(float(np.mean([r.samples_per_s for r in results])), 1),
+                  "schedule": dataclasses.asdict(schedule), "seeds": list(settings.seeds)}
+        saved["state_dicts"] = [{k: v.detach().cpu() for k, v in r.state_dict.items()} for r in results]
     record["checkpoint"] = settings.checkpoint
-    record["budget"] = {"max_epochs": settings.max_epochs, "batch_size": settings.batch_size,
-                        "train_stride": settings.train_stride, "lr_scale": settings.lr_scale, "cosine": settings.cosine}
+    record["budget"] = settings.budget()
     saved["record"] = record
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save(saved, tmp)
     return record
 
 
+def test_curve_monitor(data: LiftingData, codec: Codec, flip_test: bool, stride: int, device: torch.device):
+    """``monitor(model) -> {"test_p1_mm": action-mean MPJPE (mm)}`` on every ``stride``-th test frame."""
+    inputs = torch.as_tensor(data.test_inputs[::stride], device=device)
+    targets = np.asarray(data.test_targets[::stride])
+    actions = data.test_meta["action"].to_numpy()[::stride]
+
+    def monitor(model: torch.nn.Module) -> dict:
+        predicted = train.predict(model, codec, inputs, flip_test=flip_test).cpu().numpy()
+        per_frame = pd.Series(np.linalg.norm(predicted - targets, axis=-1).mean(axis=1))
+        return {"test_p1_mm": float(per_frame.groupby(actions).mean().mean())}
+
+    return monitor
+
+
 def load_method(path: Path):
-    """Rebuild a saved method: returns (saved dict, predictor(inputs (N, J, 2) np) -> (N, J, 3) mm np)."""
+    """Rebuild a saved method: returns (saved dict, [predictor per seed]), each predictor mapping
+    inputs (N, J, 2) np -> (N, J, 3) root-relative mm np."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -142,24 +194,29 @@ def load_method(path: Path):
     num_joints = saved["stats"]["input_mean"].shape[0]
     if is_lookup(saved["method"]):
         lifter = module.build(cfg, num_joints).fit(saved["library_inputs"].numpy(), saved["library_targets"].numpy())
-        return saved, lifter.predict
+        return saved, [lifter.predict]
     device = train.pick_device(torch.get_num_threads())
-    model = module.build(cfg, num_joints)
-    model.load_state_dict(saved["state_dict"])
-    model.to(device)
+    spec = InputSpec(**saved["input_spec"])
     stats = {k: v.numpy() for k, v in saved["stats"].items()}
-    codec = Codec(module.INPUT_SPEC, **stats).to(device)
+    codec = Codec(spec, **stats).to(device)
+    return saved, [_predictor(module.build(cfg, num_joints), state, codec, spec.flip_test, device)
+                   for state in saved["state_dicts"]]
+
+
+def _predictor(model: torch.nn.Module, state: dict, codec: Codec, flip_test: bool, device: torch.device):
+    model.load_state_dict(state)
+    model.to(device)
 
     def predictor(inputs: np.ndarray) -> np.ndarray:
         tensor = torch.as_tensor(inputs, dtype=torch.float32, device=device)
-        return train.predict(model, codec, tensor, flip_test=module.INPUT_SPEC.flip_test).cpu().numpy()
+        return train.predict(model, codec, tensor, flip_test=flip_test).cpu().numpy()
 
-    return saved, predictor
+    return predictor
 
 
 def parameter_count(saved: dict) -> int:
     """Trainable parameters of a saved method (0 for the lookup floor)."""
-    if "state_dict" not in saved:
+    if "state_dicts" not in saved:
         return 0
     module = _module(saved["method"])
     model = module.build(parse_section(module.Config, saved["config"], "config"), saved["stats"]["input_mean"].shape[0])

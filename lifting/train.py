@@ -8,8 +8,10 @@ the same weights and metrics on the same machine.
 A checkpoint is written atomically after every epoch (model config, weights, optimizer, epoch,
 RNG state, snapshot); an interrupted run resumes from it when its snapshot matches. The training
 stage puts the params and a digest of the code in the snapshot (``lifting/provenance.py``).
-Checkpoints load with ``weights_only=True``. A per-epoch CSV log (loss, validation MPJPE, lr,
-seconds, samples/s) is written for ``dvc plots``.
+Checkpoints load with ``weights_only=True``. A CSV log (:data:`LOG_COLUMNS`) gets one row per
+curve point (every epoch's end plus evenly spaced points): training loss, samples seen,
+core-seconds, a test-set error from the caller's ``monitor`` (logged only, never used to select
+anything), the validation error when a validation split exists, lr and samples/s.
 
 Optional hooks a model may define: ``training_loss(inputs, targets) -> loss`` (a loss in another
 space than the (B, J, 3) output, e.g. GridConv's grid cells) and ``set_epoch_progress(epoch)``
@@ -25,6 +27,7 @@ import dataclasses
 import math
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +39,10 @@ from lifting.codec import Codec
 from lifting.io import atomic_path
 from lifting.models.spec import Schedule
 
-LOG_COLUMNS = ("epoch", "train_loss", "val_mpjpe_mm", "lr", "seconds", "samples_per_s")
+#: One row per curve point. ``test_p1_mm`` (action-mean P1 on the run's test-curve frames) is
+#: logged only and never used for selection; ``val_mpjpe_mm`` is empty without a validation split.
+LOG_COLUMNS = ("seed", "epoch", "step", "samples_seen", "core_seconds", "train_loss", "test_p1_mm", "val_mpjpe_mm",
+               "lr", "seconds", "samples_per_s")
 
 
 def pick_device(threads: int) -> torch.device:
@@ -51,22 +57,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def budgeted_schedule(paper: Schedule, max_epochs: int | None, batch_size: int | None,
-                      lr_scale: float = 1.0, cosine: bool = False) -> Schedule:
+def budgeted_schedule(paper: Schedule, max_epochs: int | None, batch_size: int | None, lr_scale: float = 1.0,
+                      decay: str = "paper", warmup: float = 0.0) -> Schedule:
     """The paper's schedule, or, under a budget, that recipe shortened to ``max_epochs``.
 
     ``max_epochs=None`` restores the paper's full schedule. Otherwise the paper's optimizer and
     loss are kept; ``batch_size`` (when given) replaces its batch size, its learning rate is
-    multiplied by ``lr_scale`` and, with ``cosine``, its step decay is replaced by a cosine decay
-    to 0 over the shortened run (a schedule made for hundreds of thousands of steps barely
-    decays in a few thousand). The shortened copy remembers the paper's epoch count
-    (``paper_epochs``): the loop reports training progress to the model on the paper's clock.
+    multiplied by ``lr_scale``, ``decay`` ("cosine" or "linear") replaces its step decay by a
+    decay to 0 over the shortened run (a schedule made for hundreds of thousands of steps barely
+    decays in a few thousand; "paper" keeps it) and ``warmup`` (a share of the run's steps) adds
+    a linear warm-up. The shortened copy remembers the paper's epoch count (``paper_epochs``):
+    the loop reports training progress to the model on the paper's clock.
     """
     if max_epochs is None:
         return paper
     shortened = dataclasses.replace(paper, epochs=min(paper.epochs, max_epochs), paper_epochs=paper.epochs,
-                                    batch_size=batch_size or paper.batch_size, lr=paper.lr * lr_scale)
-    return dataclasses.replace(shortened, lr_decay_unit="cosine") if cosine else shortened
+                                    batch_size=batch_size or paper.batch_size, lr=paper.lr * lr_scale, warmup=warmup)
+    return shortened if decay == "paper" else dataclasses.replace(shortened, lr_decay_unit=decay)
 
 
 @dataclass
@@ -81,11 +88,17 @@ class TrainArrays:
 
 @dataclass
 class FitResult:
+    """What a finished run reports: its length, cost and selected weights (``log``: its curve rows)."""
+
     epochs_run: int
     train_seconds: float
     samples_per_s: float
     selected_epoch: int
     state_dict: dict
+    steps: int = 0
+    samples_seen: int = 0
+    core_seconds: float = 0.0
+    log: list = dataclasses.field(default_factory=list)
 
 
 def make_optimizer(model: torch.nn.Module, schedule: Schedule) -> torch.optim.Optimizer:
@@ -96,11 +109,18 @@ def make_optimizer(model: torch.nn.Module, schedule: Schedule) -> torch.optim.Op
 
 
 def learning_rate(schedule: Schedule, step: int, epoch: int, total_steps: int = 1) -> float:
-    """Step decay ``lr * decay ** n`` counting steps or completed epochs, where ``n`` decays have
-    happened (the first at ``lr_decay_first``, then every ``lr_decay_every``), or a cosine from
-    ``lr`` to 0 over ``total_steps``."""
-    if schedule.lr_decay_unit == "cosine":
-        return schedule.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    """The lr of (0-based) ``step``: a linear warm-up over the first ``warmup`` share of
+    ``total_steps`` (``lr * (step + 1) / warmup_steps``), then a step decay ``lr * decay ** n``
+    counting steps or completed epochs, where ``n`` decays have happened (the first at
+    ``lr_decay_first``, then every ``lr_decay_every``), or a cosine or a straight line from ``lr``
+    to 0 over the steps after the warm-up."""
+    warmup_steps = int(round(schedule.warmup * total_steps))
+    if step < warmup_steps:
+        return schedule.lr * (step + 1) / warmup_steps
+    if schedule.lr_decay_unit in ("cosine", "linear"):
+        done = min(step - warmup_steps, total_steps - warmup_steps) / max(total_steps - warmup_steps, 1)
+        shape = 0.5 * (1.0 + math.cos(math.pi * done)) if schedule.lr_decay_unit == "cosine" else 1.0 - done
+        return schedule.lr * shape
     count = step if schedule.lr_decay_unit == "step" else epoch
     first = schedule.lr_decay_every if schedule.lr_decay_first is None else schedule.lr_decay_first
     decays = 0 if count < first else 1 + (count - first) // schedule.lr_decay_every
@@ -122,13 +142,13 @@ def pose_loss(predicted: torch.Tensor, target: torch.Tensor, schedule: Schedule)
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, codec: Codec, inputs: torch.Tensor, batch_size: int = 4096,
-            flip_test: bool = False) -> torch.Tensor:
+            flip_test: bool = False, bf16_cpu: bool = False) -> torch.Tensor:
     """(N, J, 2) screen-normalised inputs on the model's device -> (N, J, 3) root-relative mm (float32)."""
     model.eval()
     outputs = []
     for start in range(0, len(inputs), batch_size):
         batch = inputs[start:start + batch_size]
-        with _autocast(batch.device):
+        with _autocast(batch.device, bf16_cpu):
             pred = codec.decode_outputs(model(codec.encode_inputs(batch)).float())
             if flip_test:
                 flipped = codec.decode_outputs(model(codec.encode_inputs(codec.mirror_inputs(batch))).float())
@@ -142,24 +162,41 @@ def mean_joint_error_mm(predicted: torch.Tensor, targets: torch.Tensor) -> float
     return float(torch.linalg.vector_norm(predicted - targets, dim=-1).mean())
 
 
-def _autocast(device: torch.device):
-    return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+def _autocast(device: torch.device, bf16_cpu: bool = False):
+    """bf16 autocast on CUDA always, on the CPU only when asked (``bf16_cpu``)."""
+    enabled = device.type == "cuda" or bf16_cpu
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def evaluation_steps(total_steps: int, steps_per_epoch: int, curve_points: int) -> set[int]:
+    """Steps (1-based counts of completed steps) after which the curve is logged: every epoch's
+    end, plus ``curve_points`` evenly spaced points over the run (so a short run still has a curve)."""
+    ends = {steps_per_epoch * (e + 1) for e in range(total_steps // steps_per_epoch)}
+    spaced = {max(1, round(total_steps * k / curve_points)) for k in range(1, curve_points + 1)} if curve_points else set()
+    return ends | spaced | {total_steps}
 
 
 def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Schedule, *, seed: int,
-        checkpoint_path: Path, log_path: Path, snapshot: dict, select: str = "last",
-        progress: bool = True) -> FitResult:
+        checkpoint_path: Path, log_path: Path, snapshot: dict, select: str = "last", progress: bool = True,
+        monitor: Callable[[torch.nn.Module], dict] | None = None, curve_points: int = 0, bf16_cpu: bool = False,
+        log_preamble: Sequence[dict] = (), on_point: Callable[[dict], None] | None = None) -> FitResult:
     """Train ``model`` with ``schedule``; resume from ``checkpoint_path`` when it matches ``snapshot``.
 
     Args:
         model: on its device; maps encoded (B, J, 2) inputs to (B, J, 3) outputs.
         codec: the method's codec, on the same device.
-        data: training and validation arrays, on the same device.
+        data: training and (possibly empty) validation arrays, on the same device.
         schedule: the (possibly budgeted) schedule.
         seed: seeds Python, numpy and torch; each epoch's shuffling derives from it.
-        checkpoint_path, log_path: written after every epoch.
+        checkpoint_path, log_path: written after every epoch (the log also at every curve point).
         snapshot: the params this run was configured with (a mismatch discards the checkpoint).
-        select: "last" (default) or "val_best" (the epoch with the lowest validation MPJPE).
+        select: "last" (default) or "val_best" (the curve point with the lowest validation MPJPE).
+        monitor: ``monitor(model) -> {"test_p1_mm": float, ...}``, called at every curve point
+            (:func:`evaluation_steps`) and logged; never used for selection.
+        curve_points: evenly spaced curve points over the run, besides every epoch's end.
+        bf16_cpu: bf16 autocast on the CPU too (on CUDA it is always on).
+        log_preamble: rows written before this run's (e.g. earlier seeds' curves in the same CSV).
+        on_point: called with every new curve row (after the log is written).
     """
     seed_everything(seed)
     optimizer = make_optimizer(model, schedule)
@@ -177,12 +214,14 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
     num_samples = len(data.inputs)
     steps_per_epoch = math.ceil(num_samples / schedule.batch_size)
     total_steps = steps_per_epoch * schedule.epochs
+    curve_at = evaluation_steps(total_steps, steps_per_epoch, curve_points)
     paper_clock = (schedule.paper_epochs or schedule.epochs) / schedule.epochs
+    threads = torch.get_num_threads() if data.inputs.device.type == "cpu" else 1
     for epoch in range(start_epoch, schedule.epochs):
         model.train()
         shuffle = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = torch.randperm(num_samples, generator=shuffle).to(data.inputs.device)
-        started, loss_sum = time.perf_counter(), 0.0
+        started, loss_sum, loss_count, point_seconds = time.perf_counter(), 0.0, 0, 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{schedule.epochs}", disable=not progress,
                    unit="batch", leave=False)
         for batch_index in bar:
@@ -192,7 +231,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                 model.set_epoch_progress((epoch + batch_index / steps_per_epoch) * paper_clock)
             index = order[batch_index * schedule.batch_size:(batch_index + 1) * schedule.batch_size]
             inputs, targets = codec.encode_inputs(data.inputs[index]), codec.encode_targets(data.targets[index])
-            with _autocast(inputs.device):
+            with _autocast(inputs.device, bf16_cpu):
                 if hasattr(model, "training_loss"):
                     loss = model.training_loss(inputs, targets)
                 else:
@@ -203,26 +242,31 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                 torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
             optimizer.step()
             step += 1
-            loss_sum += loss.detach().item()
-            elapsed = time.perf_counter() - started
-            bar.set_postfix(loss=f"{loss_sum / (batch_index + 1):.4f}",
-                            samples_s=f"{min(num_samples, (batch_index + 1) * schedule.batch_size) / elapsed:.0f}")
+            loss_sum, loss_count = loss_sum + loss.detach().item(), loss_count + 1
+            if step in curve_at:
+                seconds = time.perf_counter() - started
+                train_seconds += seconds
+                point_seconds += seconds
+                row, val_mpjpe = _curve_row(model, codec, data, monitor, step, steps_per_epoch, schedule, seed,
+                                            loss_sum / loss_count, train_seconds * threads, seconds, loss_count)
+                if val_mpjpe < best[0]:
+                    best = (val_mpjpe, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+                log_rows.append(row)
+                _write_log([*log_preamble, *log_rows], log_path)
+                if on_point is not None:
+                    on_point(row)
+                model.train()
+                loss_sum, loss_count, started = 0.0, 0, time.perf_counter()
+                bar.set_postfix(test_p1=row["test_p1_mm"], loss=row["train_loss"])
         seconds = time.perf_counter() - started
         train_seconds += seconds
-        val_mpjpe = mean_joint_error_mm(predict(model, codec, data.val_inputs), data.val_targets) \
-            if len(data.val_inputs) else float("nan")
-        if val_mpjpe < best[0]:
-            best = (val_mpjpe, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
-        log_rows.append({"epoch": epoch + 1, "train_loss": round(loss_sum / steps_per_epoch, 6),
-                         "val_mpjpe_mm": round(val_mpjpe, 2), "lr": learning_rate(schedule, step - 1, epoch, total_steps),
-                         "seconds": round(seconds, 2), "samples_per_s": round(num_samples / seconds, 1)})
-        _write_log(log_rows, log_path)
         _save_checkpoint(checkpoint_path, model, optimizer, epoch, step, train_seconds, best, snapshot, log_rows)
         if progress:
-            print(f"epoch {epoch + 1}/{schedule.epochs}: loss {log_rows[-1]['train_loss']:.4f}, "
-                  f"val MPJPE {val_mpjpe:.1f} mm, {num_samples / seconds:.0f} samples/s", flush=True)
+            row = log_rows[-1]
+            print(f"epoch {epoch + 1}/{schedule.epochs}: loss {row['train_loss']:.4f}, test P1 (logged only) "
+                  f"{row['test_p1_mm']} mm, {num_samples / (point_seconds + seconds):.0f} samples/s", flush=True)
 
-    _write_log(log_rows, log_path)  # also when a finished run is resumed (DVC deletes the log before a stage)
+    _write_log([*log_preamble, *log_rows], log_path)  # also when a finished run is resumed (DVC deletes the log)
     epochs_run = schedule.epochs
     if select == "val_best" and best[2] is not None:
         selected_epoch, state = best[1] + 1, best[2]
@@ -230,7 +274,24 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
         selected_epoch, state = epochs_run, model.state_dict()
     model.load_state_dict(state)
     return FitResult(epochs_run, train_seconds, epochs_run * num_samples / max(train_seconds, 1e-9),
-                     selected_epoch, state)
+                     selected_epoch, state, steps=total_steps, samples_seen=epochs_run * num_samples,
+                     core_seconds=train_seconds * threads, log=log_rows)
+
+
+def _curve_row(model, codec, data: TrainArrays, monitor, step: int, steps_per_epoch: int, schedule: Schedule,
+               seed: int, train_loss: float, core_seconds: float, seconds: float, steps: int) -> tuple[dict, float]:
+    """One curve point: the log row and the validation MPJPE (inf without a validation split)."""
+    val_mpjpe = mean_joint_error_mm(predict(model, codec, data.val_inputs), data.val_targets) \
+        if len(data.val_inputs) else math.inf
+    logged = monitor(model) if monitor is not None else {}
+    samples = (step // steps_per_epoch) * len(data.inputs) + (step % steps_per_epoch) * schedule.batch_size
+    row = {"seed": seed, "epoch": round(step / steps_per_epoch, 3), "step": step, "samples_seen": samples,
+           "core_seconds": round(core_seconds, 1), "train_loss": round(train_loss, 6),
+           "test_p1_mm": round(logged["test_p1_mm"], 2) if "test_p1_mm" in logged else "",
+           "val_mpjpe_mm": round(val_mpjpe, 2) if math.isfinite(val_mpjpe) else "",
+           "lr": learning_rate(schedule, step - 1, (step - 1) // steps_per_epoch, steps_per_epoch * schedule.epochs),
+           "seconds": round(seconds, 2), "samples_per_s": round(steps * schedule.batch_size / max(seconds, 1e-9), 1)}
+    return row, val_mpjpe
 
 
 def _save_checkpoint(path: Path, model, optimizer, epoch, step, train_seconds, best, snapshot, log_rows) -> None:

@@ -1,7 +1,8 @@
 """Stage evaluate@<method>-<input2d>: score a trained method on the test subjects.
 
-Writes ``metrics/<method>-<input2d>.json`` (small, stable, no timestamps or paths) and
-``data/predictions/<method>-<input2d>.parquet``.
+Writes ``metrics/<method>-<input2d>.json`` (small, stable, no timestamps or paths; every metric
+is the mean over the run's seeds, with the per-seed headline numbers and their spread under
+``seeds``) and ``data/predictions/<method>-<input2d>.parquet`` (the first seed's predictions).
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from pathlib import Path
 from lifting.config import EvalParams, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.data.schema import write_table
-from lifting.evaluation import predictions_frame, protocol_block, score
+from lifting.evaluation import predictions_frame, protocol_block, score_seeds
 from lifting.io import write_json
-from lifting.models import METHODS
 from lifting.runner import load_method, parameter_count
 from stages.common import data_params, parser, read_params, run
 
@@ -30,30 +30,35 @@ def main(argv=None) -> None:
     params = read_params(args.params)
     data_cfg = data_params(params)
     evaluation = parse_section(EvalParams, params.get("eval", {}), "eval")
-    saved, predictor = load_method(Path(args.model))
+    saved, predictors = load_method(Path(args.model))
     method = saved["method"]
     budget = saved["record"]["budget"]
     protocol = Protocol(exclude_s9_damaged=evaluation.exclude_s9_damaged, test_every50=evaluation.test_every50,
                         train_stride=budget["train_stride"])
     data = load_split(args.aligned, args.input2d, saved["joint_set"], protocol)
     started = time.perf_counter()
-    predicted = predictor(data.test_inputs)
-    inference_seconds = time.perf_counter() - started
+    predicted = [predictor(data.test_inputs) for predictor in predictors]
+    inference_seconds = (time.perf_counter() - started) / len(predictors)
     record = saved["record"]
+    scores, seeds = score_seeds(predicted, data, record["seeds"])
     result = {
         "method": saved["name"],
         "architecture": method,
         "input2d": args.input2d,
         "protocol": protocol_block(data_cfg.source, data, protocol, data_cfg.test_subjects,
-                                   METHODS[method].INPUT_SPEC.flip_test, saved["record"]["checkpoint"], budget),
-        "metrics": score(predicted, data),
+                                   saved["input_spec"]["flip_test"],
+                                   record["checkpoint"], budget, saved),
+        "metrics": scores,
+        "seeds": seeds,
+        "config": saved["config"],
         "parameters": parameter_count(saved),
         "training": {"seconds": record["train_seconds"], "epochs": record["epochs"],
                      "selected_epoch": record["selected_epoch"], "samples": record["train_samples"],
-                     "samples_per_s": record["samples_per_s"], "schedule": record["schedule"]},
-        "inference_samples_per_s": round(len(predicted) / max(inference_seconds, 1e-9), 1),
+                     "samples_per_s": record["samples_per_s"], "samples_seen": record["samples_seen"],
+                     "core_seconds": record["core_seconds"], "schedule": record["schedule"]},
+        "inference_samples_per_s": round(len(data.test_inputs) / max(inference_seconds, 1e-9), 1),
     }
-    write_table(predictions_frame(predicted, data), args.predictions,
+    write_table(predictions_frame(predicted[0], data), args.predictions,
                 {"table": "predictions", "joint_set": data.joint_set, "units": "mm",
                  "frame": "camera, root-relative", "method": saved["name"], "source2d": args.input2d})
     write_json(result, args.metrics)

@@ -9,6 +9,7 @@ from pathlib import Path
 from lifting.config import BudgetParams, TrainParams, for_method, parse_overrides, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.models import METHODS
+from lifting.models.spec import input_kind
 from lifting.provenance import code_digest
 from lifting.runner import RunSettings, method_config, train_method
 from stages.common import parser, read_params, run
@@ -31,17 +32,20 @@ def main(argv=None) -> None:
     budget_values = for_method(params.get("budget", {}), args.method)
     budget = parse_section(BudgetParams, budget_values, "budget")
     training = parse_section(TrainParams, params.get("train", {}), "train")
-    overrides = parse_overrides(args.set)
-    cfg = method_config(args.method, params.get("model", {}), overrides)
-    joint_set = METHODS[args.method].INPUT_SPEC.joint_set
+    kind = input_kind(args.input2d)
+    cfg = method_config(args.method, params.get("model", {}), parse_overrides(args.set), kind)
+    joint_set = METHODS[args.method].PAPER[kind].input_spec.joint_set
     data = load_split(args.aligned, args.input2d, joint_set, Protocol(train_stride=budget.train_stride))
-    settings = RunSettings(seed=training.seed, threads=training.threads, max_epochs=budget.max_epochs,
+    settings = RunSettings(seeds=training.seeds_for(budget), threads=training.threads, max_epochs=budget.max_epochs,
                            batch_size=budget.batch_size, train_stride=budget.train_stride, lr_scale=budget.lr_scale,
-                           cosine=budget.cosine, val_fraction=training.val_fraction, checkpoint=training.checkpoint)
+                           decay=budget.decay, warmup=budget.warmup, bf16_cpu=budget.bf16_cpu,
+                           curve_points=training.curve_points, curve_test_stride=training.curve_test_stride,
+                           val_fraction=training.val_fraction, checkpoint=training.checkpoint)
     name = args.name or args.method
-    snapshot = {"budget": budget_values, "train": params.get("train"), "config": dataclasses.asdict(cfg),
-                "input2d": args.input2d, "code": code_digest(__file__)}
-    record = train_method(args.method, cfg, data, settings, Path(args.out), Path(args.log), snapshot, name=name)
+    # Each seed's checkpoint resumes only under the same snapshot; the seed itself names the file.
+    snapshot = {"budget": settings.budget(), "train": {**params.get("train"), "seeds": None},
+                "config": dataclasses.asdict(cfg), "input2d": args.input2d, "code": code_digest(__file__)}
+    record = train_method(args.method, cfg, kind, data, settings, Path(args.out), Path(args.log), snapshot, name=name)
     log.info("%s on %s: %s", name, args.input2d, record)
 
 

@@ -6,6 +6,8 @@ import pytest
 import yaml
 
 from lifting.config import BudgetParams, ParamsError, for_method, parse_overrides, parse_section
+from lifting.models import modulated_gcn
+from lifting.models.spec import input_kind
 from lifting.runner import method_config
 
 
@@ -24,16 +26,44 @@ def test_stage_overrides_are_read_as_yaml():
 
 def test_method_config_merges_plain_model_keys_its_mapping_then_overrides():
     model = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())["model"]
-    model["padding"] = ["c", "z"]
+    model["padding"] = ["c", "r"]
     model["gridconv"]["hidden"] = 128
     model["semgcn"]["hidden"] = 64
     cfg = method_config("gridconv", model, parse_overrides(["sgt=learnable", "temperature_epochs=2"]))
-    assert (cfg.padding, cfg.hidden, cfg.sgt, cfg.temperature_epochs) == (("c", "z"), 128, "learnable", 2.0)
+    assert (cfg.padding, cfg.hidden, cfg.sgt, cfg.temperature_epochs) == (("c", "r"), 128, "learnable", 2.0)
+    # An explicit padding applies to every input, detections included.
+    assert method_config("gridconv", model, kind="detected").padding == ("c", "r")
     # A plain key that is not one of the method's fields is not handed to it.
     assert method_config("semgcn", model).hidden == 64
 
 
+def test_null_model_knobs_take_the_papers_choice_for_the_input_kind():
+    model = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())["model"]
+    assert method_config("gridconv", model, kind="gt").padding == ("c", "r")
+    assert method_config("gridconv", model, kind="detected").padding == ("c", "z")
+    assert method_config("modulated_gcn", model, kind="gt") == modulated_gcn.Config()
+    assert method_config("modulated_gcn", model, kind="detected") == modulated_gcn.DETECTION
+    model["modulated_gcn"]["dropout"] = 0.1  # an explicit value wins on both kinds
+    assert method_config("modulated_gcn", model, kind="detected").dropout == 0.1
+    assert method_config("modulated_gcn", model, kind="gt").dropout == 0.1
+    assert input_kind("gt") == "gt" and {input_kind(s) for s in ("noisy", "cpn_ft_h36m_dbb", "detected")} == {"detected"}
+
+
+@pytest.mark.parametrize("key,value,fragment", [("batch_size", -5, "batch_size must be >= 1"),
+                                                ("batch_size", 0, "batch_size must be >= 1"),
+                                                ("lr_scale", -1.0, "lr_scale must be > 0"),
+                                                ("warmup", 1.0, "warmup"), ("decay", "step", "decay")])
+def test_out_of_range_budget_values_name_the_key(key, value, fragment):
+    values = {**BUDGET, key: value}
+    with pytest.raises(ParamsError, match=fragment):
+        parse_section(BudgetParams, values, "budget")
+
+
+BUDGET = {"max_epochs": 3, "batch_size": None, "train_stride": 1, "lr_scale": 1.0, "decay": "cosine", "warmup": 0.0,
+          "bf16_cpu": False, "max_seeds": None}
+
+
 def test_a_mistyped_budget_names_the_key():
-    values = {"max_epochs": "ten", "batch_size": None, "train_stride": 2, "lr_scale": 1.0, "cosine": False}
+    values = {**BUDGET, "max_epochs": "ten"}
     with pytest.raises(ParamsError, match="max_epochs"):
         parse_section(BudgetParams, values, "budget")

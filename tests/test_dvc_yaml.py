@@ -1,10 +1,12 @@
 """Lint of the pipeline definition: stages list their own code and only keys that exist."""
 
+import dataclasses
 import re
 from pathlib import Path
 
 import yaml
 
+from lifting.config import BudgetParams
 from lifting.models import METHODS
 from lifting.runner import is_lookup
 
@@ -44,8 +46,23 @@ def test_the_overlay_plots_cover_every_trained_method_and_input():
         assert set(definition["y"]) == expected
 
 
+def _declared_params() -> set[str]:
+    """Every params key some stage declares, with the train matrix's ${item.method} expanded."""
+    declared = set()
+    for stage in PIPELINE["stages"].values():
+        for key in stage.get("params", []):
+            declared |= {key.replace("${item.method}", m) for m in PARAMS["methods"]} if "${item.method}" in key else {key}
+    return declared
+
+
+def test_every_budget_field_is_a_declared_dependency_of_every_training_stage():
+    fields = {f"budget.{f.name}" for f in dataclasses.fields(BudgetParams)}
+    for name in ("train", "train_gridconv"):
+        assert fields <= set(PIPELINE["stages"][name]["params"]), name
+
+
 def test_every_per_method_budget_override_is_a_declared_dependency():
-    declared = {key for stage in PIPELINE["stages"].values() for key in stage.get("params", [])}
+    declared = _declared_params()
     for method, value in PARAMS["budget"].items():
         if isinstance(value, dict):
             assert f"budget.{method}" in declared, f"budget.{method} overrides a budget no stage depends on"

@@ -13,8 +13,7 @@ from lifting import sweep
 from lifting.report import plain_text
 
 FAST = {"methods": ["knn"], "data.inputs2d": ["gt"], "gridconv_sgt": ["handcrafted"],
-        "budget.max_epochs": 1, "budget.train_stride": 25,
-        "budget.gridconv.max_epochs": 1, "budget.gridconv.train_stride": 100}
+        "budget.max_epochs": 1, "budget.train_stride": 100, "budget.gridconv.max_epochs": 1, "train.curve_points": 1}
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from repo_copy import copy_repository, run, set_params
 
-#: A budget that trains each method for one short epoch: the pipeline, not the numbers, is under test.
-TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25,
-               "budget.gridconv.max_epochs": 1, "budget.gridconv.train_stride": 100}
+#: A budget that trains each method for one short epoch (two seeds): the pipeline, not the numbers, is under test.
+TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.simple_baseline.max_epochs": 1,
+               "budget.semgcn.max_epochs": 1, "budget.modulated_gcn.max_epochs": 1, "budget.gridconv.max_epochs": 1,
+               "budget.max_seeds": 2, "train.curve_points": 2, "gridconv_sgt": ["handcrafted", "learnable"]}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,24 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
             assert 20.0 < p1 < 1000.0, (method, input2d, p1)
             assert result["protocol"]["comparable_with_published_h36m"] is False
             assert (root / f"data/predictions/{method}-{input2d}.parquet").is_file()
+            assert result["protocol"]["configuration"] == ("gt" if input2d == "gt" else "detected")
+            assert result["protocol"]["train_frames"] == result["training"]["samples"]
+    # The paper's configuration per input kind: Modulated GCN's CPN model and GridConv's (c, z) on detections.
+    runs = {(m, i): json.loads((root / f"metrics/{m}-{i}.json").read_text()) for m in methods for i in ("gt", "noisy")}
+    assert runs["modulated_gcn", "gt"]["parameters"] == 287_923
+    assert runs["modulated_gcn", "noisy"]["parameters"] == 2_731_840
+    assert runs["modulated_gcn", "noisy"]["protocol"]["flip_test"] is True
+    assert runs["simple_baseline", "gt"]["parameters"] == 4_291_632
+    assert runs["gridconv_learnable", "gt"]["config"]["padding"] == ["c", "r"]
+    assert runs["gridconv_learnable", "noisy"]["config"]["padding"] == ["c", "z"]
+    # Two seeds: the headline is their mean, and each seed's own number is kept.
+    seeds = runs["semgcn", "gt"]["seeds"]
+    assert seeds["seeds"] == [0, 1] and len(seeds["per_seed"]["p1"]) == 2 and seeds["std"]["p1"] is not None
+    assert runs["semgcn", "gt"]["metrics"]["mpjpe_mm"]["action_mean"] == pytest.approx(sum(seeds["per_seed"]["p1"]) / 2,
+                                                                                     abs=0.02)
+    assert seeds["per_seed"]["p1"][0] != seeds["per_seed"]["p1"][1]
+    # No validation split under `checkpoint: last`: every training frame is trained on.
+    assert runs["knn", "gt"]["training"]["samples"] == runs["semgcn", "gt"]["training"]["samples"]
     shown = run(["dvc", "metrics", "show"], root).stdout
     assert all(f"metrics/{m}-gt.json" in shown for m in methods)
     html = (root / "reports/comparison.html").read_text()

@@ -63,9 +63,20 @@ def test_budget_caps_epochs_and_null_restores_the_paper():
     paper = simple_baseline.PAPER_SCHEDULE
     budgeted = train.budgeted_schedule(paper, max_epochs=5, batch_size=256)
     assert (budgeted.epochs, budgeted.batch_size, budgeted.lr) == (5, 256, paper.lr)
-    assert train.budgeted_schedule(paper, max_epochs=None, batch_size=256, lr_scale=3.0, cosine=True) == paper
-    fast = train.budgeted_schedule(paper, max_epochs=5, batch_size=None, lr_scale=3.0, cosine=True)
-    assert (fast.batch_size, fast.lr, fast.lr_decay_unit, fast.optimizer) == (paper.batch_size, 3 * paper.lr, "cosine", "adam")
+    assert train.budgeted_schedule(paper, max_epochs=None, batch_size=256, lr_scale=3.0, decay="cosine") == paper
+    fast = train.budgeted_schedule(paper, max_epochs=5, batch_size=None, lr_scale=3.0, decay="linear", warmup=0.1)
+    assert (fast.batch_size, fast.lr, fast.lr_decay_unit, fast.optimizer, fast.warmup) == (
+        paper.batch_size, 3 * paper.lr, "linear", "adam", 0.1)
+
+
+def test_warm_up_then_decay_to_zero():
+    for decay in ("cosine", "linear"):
+        schedule = dataclasses.replace(SCHEDULE, lr_decay_unit=decay, warmup=0.1)
+        lrs = [train.learning_rate(schedule, step=s, epoch=0, total_steps=110) for s in range(110)]
+        assert lrs[:11] == pytest.approx([3e-3 * (s + 1) / 11 for s in range(11)])  # 10 % of 110 steps
+        assert lrs[11 + 49] == pytest.approx(3e-3 * (0.5 * (1 + np.cos(np.pi * 49 / 99)) if decay == "cosine" else 1 - 49 / 99))
+        assert train.learning_rate(schedule, step=110, epoch=3, total_steps=110) == pytest.approx(0.0)
+        assert max(lrs) == pytest.approx(3e-3)
 
 
 def test_a_budgeted_run_reports_progress_on_the_papers_clock(tmp_path):
@@ -105,10 +116,37 @@ def test_training_lowers_the_validation_error_and_logs_each_epoch(tmp_path):
     after = train.mean_joint_error_mm(train.predict(model, codec, arrays.val_inputs), arrays.val_targets)
     assert after < 0.7 * before
     rows = list(csv.DictReader(open(tmp_path / "run.csv")))
-    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert [float(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert [int(r["samples_seen"]) for r in rows] == [200, 400, 600, 800]
+    assert float(rows[-1]["val_mpjpe_mm"]) == pytest.approx(after, abs=0.01)
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     assert float(rows[2]["lr"]) == pytest.approx(1.5e-3)
     assert result.epochs_run == 4 and result.selected_epoch == 4
+
+
+def test_curve_points_call_the_monitor_between_epochs_and_never_select(tmp_path):
+    model, codec, arrays = make_setup()
+    calls = []
+
+    def monitor(m):
+        calls.append(m.training)
+        return {"test_p1_mm": 1000.0 - len(calls)}  # improves every call: must not change the selection
+
+    result = train.fit(model, codec, arrays, SCHEDULE, seed=7, checkpoint_path=tmp_path / "c.pt",
+                       log_path=tmp_path / "c.csv", snapshot={}, progress=False, monitor=monitor, curve_points=8)
+    rows = list(csv.DictReader(open(tmp_path / "c.csv")))
+    steps = [int(r["step"]) for r in rows]
+    assert steps == sorted(train.evaluation_steps(28, 7, 8)) and len(calls) == len(rows) == 8
+    assert [float(r["test_p1_mm"]) for r in rows] == [999.0 - i for i in range(8)]
+    assert calls == [False] * 8  # scored in eval mode; training resumes in train mode
+    assert result.selected_epoch == 4 and result.samples_seen == 800
+    assert float(rows[-1]["core_seconds"]) == pytest.approx(result.core_seconds, abs=0.1)
+
+
+def test_evaluation_steps_cover_every_epoch_end_and_the_requested_points():
+    assert train.evaluation_steps(total_steps=30, steps_per_epoch=10, curve_points=0) == {10, 20, 30}
+    assert train.evaluation_steps(total_steps=30, steps_per_epoch=10, curve_points=6) == {5, 10, 15, 20, 25, 30}
+    assert train.evaluation_steps(total_steps=30, steps_per_epoch=10, curve_points=4) == {8, 10, 15, 20, 22, 30}
 
 
 def test_same_seed_same_weights(tmp_path):

@@ -49,9 +49,12 @@ Training contract (what ``lifting/train.py`` may call; every method is optional)
 
 Learnable SGT and the upstream bug: upstream's training step called the model with its default
 ``is_training=False``, so the hard one-hot mapping carried no gradient and the "learnable" SGT
-never moved from its prior. Here the paper's intent is implemented: in ``train()`` mode the
-forward uses the hard one-hot of each row's argmax with a straight-through gradient (the
-gradient of the row softmax), in ``eval()`` mode the plain one-hot. The inverse is the mean over
+never moved from its prior. Here the paper's intent is implemented, in the form of upstream's
+own ``is_training=True`` code path: in ``train()`` mode the forward uses the hard one-hot of each
+row's argmax and passes the gradient straight through to the raw assignment matrix
+(``hard + S - S.detach()``: no softmax in the backward), in ``eval()`` mode the plain one-hot.
+``Config.sgt_gradient="none"`` reproduces the released training script instead (no gradient:
+the learnable SGT stays at its prior; labelled as such in the run's configuration). The inverse is the mean over
 the cells assigned to each joint (the counts are taken from the hard one-hot, without gradient).
 A joint that no cell selects is predicted at the origin (the root position, 0 m); its error
 still reaches the logits through the straight-through inverse, which pulls cells toward it.
@@ -81,12 +84,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lifting.models.spec import InputSpec, Schedule
+from lifting.models.spec import InputSpec, PaperSetup, Schedule
 
 __all__ = [
     "Config",
     "INPUT_SPEC",
     "PAPER_SCHEDULE",
+    "PAPER",
     "PADDING_MODES",
     "HANDCRAFTED_GRID",
     "STANDARD_PRIOR",
@@ -173,6 +177,9 @@ class Config:
         max_temperature, temperature_epochs: the attention temperature starts at
             ``max_temperature`` and reaches 1 after ``temperature_epochs`` of the paper's epochs
             (a budgeted run anneals over the same share of its length).
+        sgt_gradient: learnable SGT only: ``"straight_through"`` (the paper's ``is_training=True``
+            path: the gradient reaches the raw assignment matrix) or ``"none"`` (upstream's
+            released training script: the SGT never leaves its prior).
     """
 
     padding: str | tuple[str, str] = ("c", "r")
@@ -184,6 +191,7 @@ class Config:
     grid: int = GRID
     max_temperature: float = 30.0
     temperature_epochs: float = 10.0
+    sgt_gradient: Literal["straight_through", "none"] = "straight_through"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "padding", _normalise_padding(self.padding))
@@ -219,6 +227,12 @@ PAPER_SCHEDULE = Schedule(
     loss="mse",
 )
 
+
+#: README: ``(c, r)`` padding for GT 2D, ``(c, z)`` for detections (HRNet); otherwise the same.
+PAPER = {
+    "gt": PaperSetup(Config(padding=("c", "r")), INPUT_SPEC, PAPER_SCHEDULE, "D-GridConv, padding (c, r)"),
+    "detected": PaperSetup(Config(padding=("c", "z")), INPUT_SPEC, PAPER_SCHEDULE, "D-GridConv, padding (c, z)"),
+}
 
 def temperature_at(epoch: float, max_temperature: float = 30.0, epochs: float = 10.0) -> float:
     """Attention temperature after ``epoch`` (fractional) epochs: ``max(1, T0 - (T0-1) e / E)``."""
@@ -284,12 +298,15 @@ class LearnableSGT(nn.Module):
     """Learnable SGT: logits (25, 17); cell g holds joint argmax_j logits[g, j].
 
     Initialised from the ``standard`` prior as one-hot logits (1 for the prior's joint, 0
-    elsewhere). ``train()`` mode: hard one-hot forward, straight-through gradient of the row
-    softmax (so the mapping learns). ``eval()`` mode: hard one-hot, no gradient path needed.
+    elsewhere). ``train()`` mode: hard one-hot forward; with ``gradient="straight_through"`` the
+    gradient of the one-hot passes unchanged to the logits (so the mapping learns), with
+    ``"none"`` it stops there. ``eval()`` mode: hard one-hot, no gradient path needed.
     """
 
-    def __init__(self, prior: Sequence[Sequence[int]] = STANDARD_PRIOR) -> None:
+    def __init__(self, prior: Sequence[Sequence[int]] = STANDARD_PRIOR,
+                 gradient: Literal["straight_through", "none"] = "straight_through") -> None:
         super().__init__()
+        self.gradient = gradient
         cells = torch.tensor([j for row in prior for j in row])
         if cells.numel() != GRID * GRID or cells.min() < 0 or cells.max() >= NUM_JOINTS:
             raise ValueError("a learnable-SGT prior is 5 rows of 5 joint indices in [0, 17)")
@@ -299,9 +316,8 @@ class LearnableSGT(nn.Module):
         """The (25, 17) cell->joint matrix used in this mode, and the per-joint cell counts."""
         hard = F.one_hot(self.logits.argmax(dim=1), NUM_JOINTS).to(self.logits.dtype)
         counts = hard.sum(0).clamp(min=1.0)  # a joint without cells is read as 0 (the origin)
-        if self.training:
-            soft = self.logits.softmax(dim=1)
-            hard = hard + (soft - soft.detach())  # value: the hard one-hot; gradient: softmax's
+        if self.training and self.gradient == "straight_through":
+            hard = hard + (self.logits - self.logits.detach())  # value: the one-hot; gradient: identity
         return hard, counts
 
     def to_grid(self, joints: torch.Tensor) -> torch.Tensor:
@@ -682,4 +698,4 @@ def build(cfg: Config, num_joints: int) -> GridLiftingNet:
                          f"set, got num_joints={num_joints}")
     if cfg.sgt == "handcrafted":
         return HandcraftedGridLiftingNet(cfg, HandcraftedSGT())
-    return GridLiftingNet(cfg, LearnableSGT())
+    return GridLiftingNet(cfg, LearnableSGT(gradient=cfg.sgt_gradient))

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from lifting.models.spec import InputSpec
+from lifting.models.spec import InputSpec, PaperSetup
 
 #: Any 2D works (matching is scale/translation-invariant); the pipeline feeds screen-normalised
 #: 2D and root-relative metres, and predictions come back in metres.
@@ -138,6 +138,10 @@ class KNNLifter:
                              1.0 / dist)
         w /= w.sum(axis=1, keepdims=True)
         return np.einsum("mk,mkjc->mjc", w, self._targets[idx].astype(np.float64))
+
+#: The lookup floor is the same for every 2D source.
+PAPER = {kind: PaperSetup(Config(), INPUT_SPEC, None, "nearest-neighbour pose lookup") for kind in ("gt", "detected")}
+
 
 def build(cfg: Config, num_joints: int) -> KNNLifter:
     """An unfitted :class:`KNNLifter` for ``num_joints`` joints (not a torch module)."""

@@ -67,7 +67,7 @@ from lifting.models.graph import (
     to_batch_major,
     to_joint_major,
 )
-from lifting.models.spec import InputSpec, Schedule
+from lifting.models.spec import InputSpec, PaperSetup, Schedule
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,13 @@ DETECTION_SCHEDULE = Schedule(
     amsgrad=True,
 )
 
+
+#: GT 2D: the GT sub-project's model; detected 2D: the benchmark sub-project's CPN model.
+PAPER = {
+    "gt": PaperSetup(Config(), INPUT_SPEC, PAPER_SCHEDULE, "GT configuration: 16 joints, hidden 128, 0.29M"),
+    "detected": PaperSetup(DETECTION, DETECTION_INPUT_SPEC, DETECTION_SCHEDULE,
+                           "CPN configuration: 17 joints, hidden 384, non-local, flip test, 2.73M"),
+}
 
 class ModulatedGraphConv(nn.Module):
     """Modulated graph convolution over joint-major features.

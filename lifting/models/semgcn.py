@@ -65,7 +65,7 @@ from lifting.models.graph import (
     to_batch_major,
     to_joint_major,
 )
-from lifting.models.spec import InputSpec, Schedule
+from lifting.models.spec import InputSpec, PaperSetup, Schedule
 
 #: SemGCN's non-local joint groups for h36m16 (upstream ``Human36mDataset`` ``joints_group``):
 #: knee+foot (R, L), both hips, pelvis+spine, thorax+head, elbow+wrist (R, L), both shoulders.
@@ -122,6 +122,10 @@ PAPER_SCHEDULE = Schedule(
 
 #: With non-local blocks (:data:`NON_LOCAL`) the README trains for 30 epochs, otherwise the same.
 NON_LOCAL_SCHEDULE = dataclasses.replace(PAPER_SCHEDULE, epochs=30)
+
+#: The README's plain model for every 2D source (its detection figures use the same network).
+PAPER = {kind: PaperSetup(Config(), INPUT_SPEC, PAPER_SCHEDULE, "plain SemGCN, 16 joints, 0.27M")
+         for kind in ("gt", "detected")}
 
 
 class SemGraphConv(nn.Module):

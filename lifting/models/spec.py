@@ -6,13 +6,17 @@ A method module ``lifting/models/<name>.py`` exposes:
 * ``build(cfg, num_joints) -> torch.nn.Module`` mapping ``(B, J, 2)`` inputs to ``(B, J, 3)``
   root-relative camera-frame outputs (units set by ``INPUT_SPEC.target``);
 * ``INPUT_SPEC``: an :class:`InputSpec`;
-* ``PAPER_SCHEDULE``: a :class:`Schedule` (used when ``budget.max_epochs`` is null).
+* ``PAPER_SCHEDULE``: a :class:`Schedule` (used when ``budget.max_epochs`` is null);
+* ``PAPER``: a dict ``{"gt": PaperSetup, "detected": PaperSetup}``, the paper's configuration
+  for ground-truth 2D and for detected 2D (they differ where the paper trained another model on
+  detections: Modulated GCN's CPN model, GridConv's ``(c, z)`` padding). A run picks one by the
+  kind of its 2D source (:func:`input_kind`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,10 @@ class Schedule:
         optimizer: "adam" or "adamw". amsgrad: Adam's AMSGrad variant.
         lr: initial learning rate. weight_decay: decoupled (adamw) or L2 (adam) decay.
         lr_decay: multiplicative factor applied every ``lr_decay_every`` ``lr_decay_unit``s;
-            ``lr_decay_unit="cosine"`` instead decays the lr to 0 along a cosine over the whole run
-            (the budgeted recipe; no paper uses it).
+            ``lr_decay_unit="cosine"`` or ``"linear"`` instead decays the lr to 0 along a cosine
+            or a straight line over the whole run (budgeted recipes; no paper uses them).
+        warmup: share of the run's steps over which the lr rises linearly from ~0 to ``lr``
+            before the decay (0 = none, as every paper).
         lr_decay_first: the count (of completed epochs or steps) at which the first decay
             happens; later decays follow every ``lr_decay_every``. None: at ``lr_decay_every``.
         batch_size, epochs: as published (a budgeted copy has fewer epochs, see ``paper_epochs``).
@@ -58,7 +64,7 @@ class Schedule:
     lr: float
     lr_decay: float
     lr_decay_every: int
-    lr_decay_unit: Literal["step", "epoch", "cosine"]
+    lr_decay_unit: Literal["step", "epoch", "cosine", "linear"]
     batch_size: int
     epochs: int
     loss: Literal["mse", "mpjpe", "l1"]
@@ -68,3 +74,31 @@ class Schedule:
     amsgrad: bool = False
     lr_decay_first: int | None = None
     paper_epochs: int | None = None
+    warmup: float = 0.0
+
+
+@dataclass(frozen=True)
+class PaperSetup:
+    """One published configuration of a method.
+
+    Attributes:
+        config: the method's ``Config`` as the paper trained it.
+        input_spec: the inputs and targets it takes.
+        schedule: its training recipe (None for the lookup floor).
+        label: a short human description (shown in metrics files and the report).
+    """
+
+    config: Any
+    input_spec: InputSpec
+    schedule: Schedule | None
+    label: str
+
+
+#: The 2D sources that are the ground truth; every other source (noisy, detected, CPN, HRNet, ...)
+#: is a detection and gets the paper's detection configuration.
+GROUND_TRUTH_SOURCES = ("gt",)
+
+
+def input_kind(source2d: str) -> Literal["gt", "detected"]:
+    """``"gt"`` for ground-truth 2D, ``"detected"`` for any detector's (or the noise model's) 2D."""
+    return "gt" if source2d in GROUND_TRUTH_SOURCES else "detected"

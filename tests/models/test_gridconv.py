@@ -166,6 +166,24 @@ def test_learnable_sgt_logits_receive_gradient_in_training_mode():
     assert (grad.abs().sum(1) > 0).sum() >= 20  # most cells' rows get a gradient
 
 
+def test_learnable_sgt_gradient_is_passed_straight_to_the_raw_matrix():
+    # Upstream's is_training=True path: d(one-hot)/d(logits) is the identity, no softmax Jacobian.
+    torch.manual_seed(0)
+    sgt = gc.LearnableSGT().train()
+    x = torch.randn(4, 17, 3)
+    upstream = torch.randn(25, 4, 3)
+    (sgt.to_grid(x) * upstream).sum().backward()
+    # to_grid = S @ x per sample, so dL/dS[g, j] = sum_b,c upstream[g, b, c] * x[b, j, c] exactly.
+    expected = torch.einsum("gbc,bjc->gj", upstream, x)
+    assert torch.allclose(sgt.logits.grad, expected, atol=1e-5)
+
+
+def test_released_script_option_leaves_the_learnable_sgt_at_its_prior():
+    model = gc.build(gc.Config(sgt="learnable", hidden=32, sgt_gradient="none"), 17).train()
+    F.mse_loss(model(torch.randn(8, 17, 2)), torch.randn(8, 17, 3)).backward()
+    assert model.sgt.logits.grad is None
+
+
 def test_learnable_sgt_assignment_moves_under_optimisation():
     # A target that needs cell (4, 2) to hold the nose (9) instead of the head (10).
     torch.manual_seed(0)

@@ -1,0 +1,135 @@
+"""Learning curve of one run to its plateau on the embedded data: test P1/P2 against compute.
+
+Usage (repository root, venv active, after `dvc repro align`)::
+
+    python -m benchmarks.convergence --method modulated_gcn --input2d gt --recipe paper --epochs 40
+    python -m benchmarks.convergence --method gridconv --sgt learnable --input2d gt --recipe budget \
+        --epochs 8 --batch-size 64 --lr-scale 2 --decay cosine --warmup 0.05
+
+Trains the paper's configuration for the input's kind on every training frame (no validation
+split), one thread by default, and after every epoch (plus ``--curve-points`` evenly spaced
+points) scores the whole test set: action-mean P1 and P2. The curve is measurement only, never
+model selection. Each recipe's curve is merged into
+``benchmarks/results/convergence/<run>-<input2d>.json`` (rewritten at every point, so a run cut
+short still leaves its curve) together with the plateau (:func:`lifting.convergence.plateau`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lifting import convergence, metrics, train
+from lifting.codec import Codec
+from lifting.data.align import Protocol, load_split
+from lifting.io import write_json
+from lifting.models import METHODS
+from lifting.models.spec import input_kind
+from lifting.runner import method_config
+from lifting.skeleton import get_joint_set
+
+RESULTS = Path("benchmarks/results/convergence")
+
+
+def main(argv=None) -> None:
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--method", required=True, choices=sorted(m for m in METHODS if m != "knn"))
+    cli.add_argument("--sgt", choices=["handcrafted", "learnable"], help="GridConv's SGT variant")
+    cli.add_argument("--input2d", default="gt")
+    cli.add_argument("--recipe", required=True, help="a name for this curve: paper, budget, ...")
+    cli.add_argument("--epochs", type=int, required=True)
+    cli.add_argument("--batch-size", type=int)
+    cli.add_argument("--lr-scale", type=float, default=1.0)
+    cli.add_argument("--decay", default="paper", choices=["paper", "cosine", "linear"])
+    cli.add_argument("--warmup", type=float, default=0.0)
+    cli.add_argument("--bf16-cpu", action="store_true")
+    cli.add_argument("--curve-points", type=int, default=0)
+    cli.add_argument("--threads", type=int, default=1)
+    cli.add_argument("--seed", type=int, default=0)
+    cli.add_argument("--aligned", default="data/aligned")
+    cli.add_argument("--work", default="/tmp/lifting-convergence", help="scratch folder for checkpoints")
+    args = cli.parse_args(argv)
+
+    kind = input_kind(args.input2d)
+    module = METHODS[args.method]
+    setup = module.PAPER[kind]
+    cfg = method_config(args.method, {}, {"sgt": args.sgt} if args.sgt else None, kind)
+    run = f"gridconv_{args.sgt}" if args.sgt else args.method
+    # Every run of the paper's recipe is the paper's schedule cut at --epochs (no rescaled decay).
+    paper = dataclasses.replace(setup.schedule, epochs=max(setup.schedule.epochs, args.epochs))
+    schedule = train.budgeted_schedule(paper, args.epochs, args.batch_size, args.lr_scale, args.decay, args.warmup)
+    if args.recipe == "paper" and (args.batch_size, args.lr_scale, args.decay, args.warmup) == (None, 1.0, "paper", 0.0):
+        schedule = dataclasses.replace(schedule, paper_epochs=setup.schedule.epochs)
+
+    device = train.pick_device(args.threads)
+    data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=1))
+    codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
+    empty = np.zeros((0, *data.train_inputs.shape[1:]), np.float32), np.zeros((0, *data.train_targets.shape[1:]), np.float32)
+    arrays = train.TrainArrays(*(torch.as_tensor(a, device=device)
+                                 for a in (data.train_inputs, data.train_targets, *empty)))
+    test_inputs = torch.as_tensor(data.test_inputs, device=device)
+    names = list(get_joint_set(data.joint_set).names)
+    actions = data.test_meta["action"].to_numpy()
+    scores: list[dict] = []
+
+    def monitor(model: torch.nn.Module) -> dict:
+        predicted = train.predict(model, codec, test_inputs, flip_test=setup.input_spec.flip_test).cpu().numpy()
+        result = metrics.evaluate(predicted, data.test_targets, actions, joint_names=names, decimals=None)
+        scores.append({"p1": result["mpjpe_mm"]["action_mean"], "p2": result["p_mpjpe_mm"]["action_mean"]})
+        return {"test_p1_mm": scores[-1]["p1"]}
+
+    out = RESULTS / f"{run}-{args.input2d}.json"
+    work = Path(args.work) / f"{run}-{args.input2d}-{args.recipe}"
+    recipe = {"name": args.recipe, "label": recipe_label(args, schedule), "command": command_line(argv),
+              "schedule": dataclasses.asdict(schedule), "seed": args.seed, "finished": False, "curve": []}
+
+    def record_point(row: dict) -> None:
+        recipe["curve"].append({"epoch": row["epoch"], "samples_seen": row["samples_seen"],
+                                "core_seconds": row["core_seconds"], "p1": round(scores[-1]["p1"], 2),
+                                "p2": round(scores[-1]["p2"], 2)})
+        save(out, run, args, kind, setup.label, recipe)
+
+    train.seed_everything(args.seed)
+    model = module.build(cfg, data.train_inputs.shape[1]).to(device)
+    shutil.rmtree(work, ignore_errors=True)  # a curve is measured in one go (no resume)
+    train.fit(model, codec, arrays, schedule, seed=args.seed, checkpoint_path=work / "checkpoint.pt",
+              log_path=work / "log.csv", snapshot={"recipe": recipe["label"]}, monitor=monitor,
+              curve_points=args.curve_points, bf16_cpu=args.bf16_cpu, progress=False, on_point=record_point)
+    recipe["finished"] = True
+    save(out, run, args, kind, setup.label, recipe)
+
+
+def recipe_label(args, schedule) -> str:
+    decay = {"paper": f"x{schedule.lr_decay} every {schedule.lr_decay_every} {schedule.lr_decay_unit}s",
+             "cosine": "cosine to 0", "linear": "linear to 0"}[args.decay]
+    warmup = f", warm-up {args.warmup:.0%}" if args.warmup else ""
+    bf16 = ", bf16 autocast" if args.bf16_cpu else ""
+    return (f"{args.recipe}: {schedule.optimizer} lr {schedule.lr:g} ({decay}{warmup}), batch {schedule.batch_size}, "
+            f"{schedule.epochs} epochs of all training frames{bf16}")
+
+
+def command_line(argv) -> str:
+    return "python -m benchmarks.convergence " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+
+def save(path: Path, run: str, args, kind: str, label: str, recipe: dict) -> None:
+    record = json.loads(path.read_text()) if path.exists() else {}
+    recipes = [r for r in record.get("recipes", []) if r["name"] != recipe["name"]] + [recipe]
+    record.update(run=run, method=args.method, input2d=args.input2d, configuration=kind, configuration_label=label,
+                  machine={"cpus": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
+                           "torch": torch.__version__}, threads=args.threads,
+                  recipes=sorted(recipes, key=lambda r: r["name"]), plateau=convergence.plateau(recipes))
+    write_json(record, path)
+
+
+if __name__ == "__main__":
+    main()
