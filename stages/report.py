@@ -1,7 +1,8 @@
 """Stage report: execute reports/comparison.ipynb with papermill and render it to HTML (code hidden).
 
-Reads only artefacts (metrics JSON, training logs, predictions, aligned data, cameras). Writes
-``reports/comparison.html`` and ``reports/results.md`` (the leaderboard as Markdown, committed).
+Reads only artefacts (metrics JSON, training logs, the recorded convergence runs, predictions,
+aligned data, cameras). Writes ``reports/comparison.html`` and ``reports/results.md`` (the
+leaderboard as Markdown, committed).
 The notebook receives the params.yaml keys its ``parameters`` cell declares (methods, data,
 report) and the artefact paths below.
 """
@@ -25,6 +26,8 @@ def main(argv=None) -> None:
     cli.add_argument("--results-md", default="reports/results.md", help="the Markdown leaderboard to write")
     cli.add_argument("--metrics", default="metrics", help="folder of <method>-<input2d>.json")
     cli.add_argument("--train-logs", default="metrics/train", help="folder of <method>-<input2d>.csv")
+    cli.add_argument("--convergence", default="benchmarks/results/convergence",
+                     help="folder of <run>-<input2d>.json convergence records (may be absent)")
     cli.add_argument("--predictions", default="data/predictions", help="folder of <method>-<input2d>.parquet")
     cli.add_argument("--aligned", default="data/aligned")
     cli.add_argument("--cameras", default="data/parquet/cameras.parquet")
@@ -32,8 +35,9 @@ def main(argv=None) -> None:
     params = read_params(args.params)
     # GridConv's SGT variants are runs of their own (train_gridconv stages), reported beside the methods.
     params["methods"] = list(params["methods"]) + [f"gridconv_{sgt}" for sgt in params.get("gridconv_sgt", [])]
-    paths = {"metrics_dir": args.metrics, "train_logs_dir": args.train_logs, "predictions_dir": args.predictions,
-             "aligned_dir": args.aligned, "cameras_path": args.cameras, "results_md": args.results_md}
+    paths = {"metrics_dir": args.metrics, "train_logs_dir": args.train_logs, "convergence_dir": args.convergence,
+             "predictions_dir": args.predictions, "aligned_dir": args.aligned, "cameras_path": args.cameras,
+             "results_md": args.results_md}
     # The kernel runs in this directory, so relative paths mean the same there as here.
     paths = {name: str(Path(value).resolve()) for name, value in paths.items()}
     started = time.perf_counter()

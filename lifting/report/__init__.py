@@ -9,7 +9,10 @@ against the metrics' frame-mean.
 Modules, in the order the report uses them:
 
 - :mod:`~lifting.report.published`: the papers' Human3.6M figures (``published.csv``).
-- :mod:`~lifting.report.artefacts`: loading metrics, logs, predictions, targets, cameras.
+- :mod:`~lifting.report.artefacts`: loading metrics, logs, convergence records, predictions,
+  targets, cameras.
+- :mod:`~lifting.report.convergence`: seeds (mean ± std), the convergence flag, the gap to the
+  plateau and shared ranks: the rules the leaderboard applies, with their texts.
 - :mod:`~lifting.report.tables`: leaderboard, per-action and per-joint tables, labels, banner.
 - :mod:`~lifting.report.render`: those tables as HTML (notebook) and Markdown (results.md).
 - :mod:`~lifting.report.figures`: the charts (matplotlib, headless).
@@ -22,9 +25,11 @@ re-exported here, so ``from lifting import report as R; R.leaderboard(...)`` wor
 
 from lifting.report.artefacts import (
     KEYS,
+    LOG_COLUMNS,
     REPORT_DEFAULTS,
     check_against_metrics,
     load_cameras,
+    load_convergence,
     load_inputs2d,
     load_metrics,
     load_predictions,
@@ -33,17 +38,35 @@ from lifting.report.artefacts import (
     per_frame_errors,
     report_options,
 )
+from lifting.report.convergence import (
+    CONVERGENCE_RULE,
+    GAP_RULE,
+    RANK_RULE,
+    SEEDS_RULE,
+    convergence_flag,
+    curve_change,
+    format_mean_std,
+    gap_percent,
+    last_fifth_change,
+    rank_spread,
+    seed_stats,
+    shared_ranks,
+)
 from lifting.report.figures import (
     figure_png,
     method_colours,
     new_figure,
     plot_action_heatmap,
+    plot_compute,
     plot_error_distributions,
     plot_joint_errors,
     plot_training_curves,
     show,
 )
-from lifting.report.notebook import notebook_parameters, render_report
+from lifting.report.notebook import (
+    notebook_parameters,
+    render_report,
+)
 from lifting.report.poses import (
     common_test_keys,
     draw_pose_2d,
@@ -60,12 +83,15 @@ from lifting.report.published import (
     read_published,
 )
 from lifting.report.render import (
+    LEADERBOARD_RULES,
     banner_html,
     formatted_leaderboard,
+    formatted_plateaus,
     html_table,
     leaderboard_html,
     markdown_table,
     number_table_html,
+    plateau_html,
     published_html,
     results_markdown,
     write_results_md,
@@ -80,18 +106,22 @@ from lifting.report.tables import (
     joint_table,
     leaderboard,
     plain_text,
+    plateau_table,
     protocol_rows,
     run_notes,
 )
 
 __all__ = [
-    "KEYS", "METHOD_NAMES", "PROTOCOLS", "PUBLISHED_LABEL", "Published", "REPORT_DEFAULTS",
-    "action_table", "banner", "banner_html", "budget_label", "check_against_metrics", "common_test_keys",
-    "draw_pose_2d", "draw_pose_3d", "figure_png", "formatted_leaderboard", "html_table", "is_budget_limited",
-    "joint_table", "leaderboard", "leaderboard_html", "load_cameras", "load_inputs2d", "load_metrics",
-    "load_predictions", "load_targets", "load_train_logs", "markdown_table", "method_colours", "new_figure",
-    "notebook_parameters", "number_table_html", "per_frame_errors", "plain_text", "plot_action_heatmap",
+    "CONVERGENCE_RULE", "GAP_RULE", "KEYS", "LEADERBOARD_RULES", "LOG_COLUMNS", "METHOD_NAMES", "PROTOCOLS",
+    "PUBLISHED_LABEL", "RANK_RULE", "REPORT_DEFAULTS", "SEEDS_RULE", "action_table", "banner", "banner_html",
+    "budget_label", "check_against_metrics", "common_test_keys", "convergence_flag", "curve_change", "draw_pose_2d",
+    "draw_pose_3d", "figure_png", "format_mean_std", "formatted_leaderboard", "formatted_plateaus", "gap_percent",
+    "html_table", "is_budget_limited", "joint_table", "last_fifth_change", "leaderboard", "leaderboard_html",
+    "load_cameras", "load_convergence", "load_inputs2d", "load_metrics", "load_predictions", "load_targets",
+    "load_train_logs", "markdown_table", "method_colours", "new_figure", "notebook_parameters", "number_table_html",
+    "per_frame_errors", "plain_text", "plateau_html", "plateau_table", "plot_action_heatmap", "plot_compute",
     "plot_error_distributions", "plot_joint_errors", "plot_qualitative", "plot_training_curves", "protocol_rows",
-    "published_for", "published_html", "published_rows", "published_table", "read_published", "render_report",
-    "report_options", "results_markdown", "run_notes", "select_qualitative_frames", "show", "write_results_md",
+    "Published", "published_for", "published_html", "published_rows", "published_table", "rank_spread",
+    "read_published", "render_report", "report_options", "results_markdown", "run_notes", "seed_stats",
+    "select_qualitative_frames", "shared_ranks", "show", "write_results_md",
 ]

@@ -63,11 +63,18 @@ def load_metrics(metrics_dir: str | Path, methods, inputs2d) -> dict[tuple[str, 
     return runs
 
 
-def load_train_logs(log_dir: str | Path, methods, inputs2d) -> pd.DataFrame:
-    """All per-epoch training logs in one long table (method, input2d, epoch, train_loss, ...).
+#: Columns of the training logs as the report reads them. Old logs (epoch, train_loss,
+#: val_mpjpe_mm, lr, seconds, samples_per_s) get NaN in the columns they lack.
+LOG_COLUMNS = ["method", "input2d", "seed", "epoch", "step", "samples_seen", "core_seconds", "train_loss",
+               "test_p1_mm", "val_mpjpe_mm", "lr", "seconds", "samples_per_s"]
 
-    A method without training (the k-NN lookup) has a header-only CSV and contributes no rows;
-    a missing CSV is an error.
+
+def load_train_logs(log_dir: str | Path, methods, inputs2d) -> pd.DataFrame:
+    """All training logs in one long table with :data:`LOG_COLUMNS` (numbers as floats).
+
+    One row per evaluation point and seed (``test_p1_mm``: the logged test-set curve, never used
+    for selection). A method without training (the k-NN lookup) has a header-only CSV and
+    contributes no rows; a missing CSV is an error.
     """
     log_dir = Path(log_dir)
     frames = []
@@ -83,13 +90,39 @@ def load_train_logs(log_dir: str | Path, methods, inputs2d) -> pd.DataFrame:
                 frame.insert(0, "input2d", input2d)
                 frame.insert(0, "method", method)
                 frames.append(frame)
-    columns = ["method", "input2d", "epoch", "train_loss", "val_mpjpe_mm", "lr", "seconds", "samples_per_s"]
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=str if c in ("method", "input2d") else float) for c in columns})
-    logs = pd.concat(frames, ignore_index=True)
-    for column in columns[2:]:
-        logs[column] = pd.to_numeric(logs[column], errors="coerce")
-    return logs[columns]
+        return pd.DataFrame({c: pd.Series(dtype=str if c in ("method", "input2d") else float) for c in LOG_COLUMNS})
+    logs = pd.concat(frames, ignore_index=True).reindex(columns=LOG_COLUMNS)
+    for column in LOG_COLUMNS[2:]:
+        logs[column] = pd.to_numeric(logs[column], errors="coerce").astype(np.float64)
+    return logs
+
+
+def load_convergence(convergence_dir: str | Path | None, methods, inputs2d) -> dict[tuple[str, str], dict]:
+    """``{(run, input2d): convergence record}`` of the files that exist in ``convergence_dir``.
+
+    A run may have no file (its plateau is then shown as "–"), and the folder may be absent.
+    A file that is not JSON, or whose ``run``/``input2d`` disagree with its name, is an error.
+    """
+    found = {}
+    if convergence_dir is None or not Path(convergence_dir).is_dir():
+        return found
+    for method in methods:
+        for input2d in inputs2d:
+            path = Path(convergence_dir) / f"{method}-{input2d}.json"
+            if not path.exists():
+                continue
+            try:
+                record = json.loads(path.read_text())
+            except json.JSONDecodeError as err:
+                raise DataError(path, f"not valid JSON ({err})",
+                                "re-run the convergence benchmark of this run") from None
+            named = (record.get("run", method), record.get("input2d", input2d))
+            if named != (method, input2d) or not isinstance(record.get("recipes", []), list):
+                raise DataError(path, f"holds run {named[0]!r} on {named[1]!r}, or recipes that are not a list",
+                                "name the file <run>-<input2d>.json after the run it holds")
+            found[(method, input2d)] = record
+    return found
 
 
 def load_targets(aligned_dir: str | Path) -> pd.DataFrame:
@@ -161,11 +194,17 @@ def per_frame_errors(predictions: dict, targets: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_against_metrics(errors: pd.DataFrame, runs: dict, tolerance_mm: float = 0.05) -> pd.DataFrame:
-    """Frame-mean P1 recomputed from the predictions beside the metrics file's, per run."""
+    """Frame-mean P1 recomputed from the predictions beside the metrics file's, per run.
+
+    A run of several seeds stores the mean of the seeds' errors, which one prediction file does
+    not reproduce: its ``agree`` is None (shown as "–").
+    """
     rows = []
     for (method, input2d), record in runs.items():
         mine = errors.loc[(errors["method"] == method) & (errors["input2d"] == input2d), "mpjpe_mm"]
         stored = record["metrics"]["mpjpe_mm"]["frame_mean"]
-        rows.append({"run": f"{method} / {input2d}", "frames": len(mine), "from predictions": float(mine.mean()),
-                     "metrics file": stored, "agree": bool(abs(mine.mean() - stored) <= tolerance_mm)})
+        seeds = len((record.get("seeds") or {}).get("seeds") or [None])
+        agree = bool(abs(mine.mean() - stored) <= tolerance_mm) if seeds == 1 else None
+        rows.append({"run": f"{method} / {input2d}", "seeds": seeds, "frames": len(mine),
+                     "from predictions": float(mine.mean()), "metrics file": stored, "agree": agree})
     return pd.DataFrame(rows)

@@ -14,28 +14,35 @@ import pandas as pd
 
 from lifting.io import atomic_path
 from lifting.report.published import PUBLISHED_LABEL, published_table
-from lifting.report.tables import banner, leaderboard, protocol_rows
+from lifting.report.convergence import CONVERGENCE_RULE, GAP_RULE, RANK_RULE, SEEDS_RULE, format_mean_std
+from lifting.report.tables import banner, leaderboard, plateau_table, protocol_rows
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, (float, np.floating)) and math.isnan(value))
 
 
 def _fmt_mm(value) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
+    return "–" if _missing(value) else f"{value:.1f}"
 
 
 def _fmt_params(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "–"
     value = int(value)
     return "0" if value == 0 else f"{value / 1e6:.2f}M"
 
 
 def _fmt_rate(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:,.0f}"
+    return "–" if _missing(value) else f"{value:,.0f}"
+
+
+def _fmt_int(value) -> str:
+    return "–" if _missing(value) else str(int(value))
 
 
 def _fmt_seconds(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "–"
     if value < 120:
         return f"{value:.1f} s"
@@ -44,20 +51,53 @@ def _fmt_seconds(value) -> str:
     return f"{value / 3600:.1f} h"
 
 
+def _fmt_plateau(value, converged) -> str:
+    if _missing(value):
+        return "–"
+    return f"{value:.1f}" + (" (not converged)" if converged is False else "")
+
+
+def _fmt_gap(value) -> str:
+    return "–" if _missing(value) else f"{value:+.1f} %"
+
+
 def formatted_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard with every value as display text (mm to 0.1, params in M, rates with commas)."""
+    """The leaderboard with every value as display text: action-means as "mean ± std" over seeds
+    (plain mean with one seed), mm to 0.1, the gap in %, params in M, rates with commas, "–" where
+    a value is missing. The std, plateau-converged and last-fifth columns are folded into others."""
     out = table.copy()
-    for column in out.columns:
-        if column.startswith(("P1", "P2", "P3")):
-            out[column] = [_fmt_mm(v) for v in table[column]]
+    for short in ("P1", "P2", "P3"):
+        out[f"{short} action-mean"] = [format_mean_std(m, s) for m, s in zip(table[f"{short} action-mean"],
+                                                                            table[f"{short} std"])]
+        out[f"{short} frame-mean"] = [_fmt_mm(v) for v in table[f"{short} frame-mean"]]
+    out["plateau P1"] = [_fmt_plateau(v, c) for v, c in zip(table["plateau P1"], table["plateau converged"])]
+    out["gap to plateau %"] = [_fmt_gap(v) for v in table["gap to plateau %"]]
+    out["seeds"] = [_fmt_int(v) for v in table["seeds"]]
+    out["samples seen"] = [_fmt_rate(v) for v in table["samples seen"]]
     out["params"] = [_fmt_params(v) for v in table["params"]]
     out["train s"] = [_fmt_seconds(v) for v in table["train s"]]
     out["train samples/s"] = [_fmt_rate(v) for v in table["train samples/s"]]
     out["inference samples/s"] = [_fmt_rate(v) for v in table["inference samples/s"]]
-    out["epochs"] = ["–" if v is None or (isinstance(v, float) and math.isnan(v)) else str(int(v))
-                     for v in table["epochs"]]
-    out = out.rename(columns={"train s": "training time"})
+    out["epochs"] = [_fmt_int(v) for v in table["epochs"]]
+    out = out.drop(columns=["P1 std", "P2 std", "P3 std", "plateau converged", "last-fifth change mm"])
+    out = out.rename(columns={"train s": "training time", "gap to plateau %": "gap to plateau"})
     return out.astype(str)
+
+
+def formatted_plateaus(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~lifting.report.tables.plateau_table` as display text."""
+    out = table.copy()
+    for column in ("plateau P1", "plateau P2"):
+        out[column] = [_fmt_mm(v) for v in table[column]]
+    out["samples seen"] = [_fmt_rate(v) for v in table["samples seen"]]
+    out["core-seconds"] = [_fmt_rate(v) for v in table["core-seconds"]]
+    out["converged"] = ["–" if _missing(v) else "yes" if v else "NO" for v in table["converged"]]
+    out["threads"] = [_fmt_int(v) for v in table["threads"]]
+    return out.astype(object).where(table.notna(), "–").astype(str)
+
+
+#: What the leaderboard's columns mean and how rank, seeds, gap and convergence are decided.
+LEADERBOARD_RULES = (RANK_RULE, SEEDS_RULE, GAP_RULE, CONVERGENCE_RULE)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -72,28 +112,36 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def results_markdown(runs: dict) -> str:
-    """reports/results.md: the leaderboard as Markdown, generated from the metrics JSON (no timestamps)."""
+def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: dict | None = None) -> str:
+    """reports/results.md: the leaderboard as Markdown, generated from the metrics JSON, the training
+    logs and the convergence records (no timestamps)."""
     info = banner(runs)
-    board = formatted_leaderboard(leaderboard(runs))
+    board = formatted_leaderboard(leaderboard(runs, logs, convergence))
     methods = list(dict.fromkeys(m for m, _ in runs))
     parts = [
         "# Results",
         "",
-        "<!-- Generated by the `report` stage (lifting/report.py) from metrics/*.json; do not edit by hand. -->",
+        "<!-- Generated by the `report` stage (lifting/report/) from metrics/*.json, metrics/train/*.csv and "
+        "benchmarks/results/convergence/*.json; do not edit by hand. -->",
         "",
         "Errors in mm on the test subjects; P1 = MPJPE, P2 = P-MPJPE (Procrustes-aligned), P3 = N-MPJPE "
         "(scale-aligned); action-mean = mean over actions (the papers' headline), frame-mean = mean over frames. "
-        "The full report with per-action, per-joint, distribution, training-curve and qualitative figures is "
-        "`reports/comparison.html` (built by `dvc repro report`).",
+        "The full report with per-action, per-joint, distribution, training-curve, compute and qualitative "
+        "figures is `reports/comparison.html` (built by `dvc repro report`).",
         "",
         "\n>\n".join(f"> {line}" for line in info["lines"]),
         "",
         markdown_table(board),
         "",
-        "Published P1/P2 in the leaderboard are the paper's figures for the same kind of 2D input "
+        *[f"- {rule}" for rule in LEADERBOARD_RULES],
+        "- Published P1/P2 in the leaderboard are the paper's figures for the same kind of 2D input "
         f"({PUBLISHED_LABEL}).",
         "",
+    ]
+    if convergence:
+        parts += ["## Plateaus: each method trained to convergence on the same data", "",
+                  markdown_table(formatted_plateaus(plateau_table(convergence))), ""]
+    parts += [
         "## Published figures on Human3.6M (S9 + S11, mm)",
         "",
         markdown_table(published_table(methods)),
@@ -106,14 +154,17 @@ def results_markdown(runs: dict) -> str:
     return "\n".join(parts)
 
 
-def write_results_md(path: str | Path, runs: dict) -> None:
+def write_results_md(path: str | Path, runs: dict, logs: pd.DataFrame | None = None,
+                     convergence: dict | None = None) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(results_markdown(runs), encoding="utf-8")
+        tmp.write_text(results_markdown(runs, logs, convergence), encoding="utf-8")
 
 
 _TABLE_CSS = """
 <style>
-table.lifting { border-collapse: collapse; font-size: 12px; margin: 6px 0 14px 0; }
+div.lifting-scroll { overflow-x: auto; max-width: 100%; }
+table.lifting { border-collapse: collapse; font-size: 12px; margin: 6px 0 14px 0; table-layout: auto;
+                width: max-content; }
 table.lifting th, table.lifting td { border: 1px solid #d0d0d0; padding: 3px 6px; text-align: right; }
 table.lifting th { background: #f3f3f3; }
 table.lifting td.text, table.lifting th.text { text-align: left; }
@@ -123,28 +174,31 @@ table.lifting td.published, table.lifting th.published { background: #f4f0fa; co
 div.lifting-banner { border-left: 6px solid #c0392b; background: #fdf0ee; padding: 8px 12px; margin: 8px 0; }
 div.lifting-banner.ok { border-left-color: #2e7d32; background: #eef7ee; }
 div.lifting-banner p { margin: 4px 0; }
+ul.lifting-rules { font-size: 12px; max-width: 60em; }
 </style>
 """
 
 
 def html_table(frame: pd.DataFrame, css_class: str = "lifting", text_columns=(), published_columns=(),
                bold_rows=()) -> str:
-    """A plain, escaped HTML table (no pandas styling, so tests can read it back)."""
+    """A plain, escaped HTML table (no pandas styling, so tests can read it back), in a box that
+    scrolls sideways when the table is wider than the page."""
     def head(column):
         classes = [c for c, on in (("text", column in text_columns), ("published", column in published_columns)) if on]
         return f'<th class="{" ".join(classes)}">{html.escape(str(column))}</th>'
 
     def data(column, value):
         classes = [c for c, on in (("text", column in text_columns), ("published", column in published_columns)) if on]
-        text = "–" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+        text = "–" if _missing(value) else str(value)
         return f'<td class="{" ".join(classes)}">{html.escape(text)}</td>'
 
-    lines = [f'<table class="{css_class}">', "<thead><tr>" + "".join(head(c) for c in frame.columns) + "</tr></thead>",
+    lines = ['<div class="lifting-scroll" style="overflow-x: auto; max-width: 100%;">',
+             f'<table class="{css_class}">', "<thead><tr>" + "".join(head(c) for c in frame.columns) + "</tr></thead>",
              "<tbody>"]
     for i, row in enumerate(frame.itertuples(index=False)):
         cls = ' class="best"' if i in set(bold_rows) else ""
         lines.append(f"<tr{cls}>" + "".join(data(c, v) for c, v in zip(frame.columns, row)) + "</tr>")
-    lines.append("</tbody></table>")
+    lines.append("</tbody></table></div>")
     return "\n".join(lines)
 
 
@@ -157,13 +211,23 @@ def banner_html(runs: dict) -> str:
     return f'{_TABLE_CSS}<div class="{cls}">{body}</div>{protocol}'
 
 
-def leaderboard_html(runs: dict) -> str:
-    """The leaderboard table (class ``lifting leaderboard``); the best P1 of each 2D input in bold."""
-    table = leaderboard(runs)
-    best = [int(group["P1 action-mean"].idxmin()) for _, group in table.groupby("2D input", sort=False)]
+def leaderboard_html(runs: dict, logs: pd.DataFrame | None = None, convergence: dict | None = None) -> str:
+    """The leaderboard table (class ``lifting leaderboard``), rank 1 of each 2D input in bold (all of
+    them when several share it), followed by the rules of its columns."""
+    table = leaderboard(runs, logs, convergence)
+    best = [i for i, rank in enumerate(table["rank"]) if rank in ("1", "1=")]
     shown = formatted_leaderboard(table)
-    return _TABLE_CSS + html_table(shown, css_class="lifting leaderboard", text_columns=("method", "2D input", "notes"),
-                                   published_columns=("published P1", "published P2"), bold_rows=best)
+    rules = "".join(f"<li>{html.escape(rule)}</li>" for rule in LEADERBOARD_RULES)
+    return _TABLE_CSS + html_table(shown, css_class="lifting leaderboard",
+                                   text_columns=("rank", "method", "2D input", "convergence", "notes"),
+                                   published_columns=("published P1", "published P2"),
+                                   bold_rows=best) + f'<ul class="lifting-rules">{rules}</ul>'
+
+
+def plateau_html(convergence: dict) -> str:
+    """The plateaus of :func:`~lifting.report.tables.plateau_table` as a table."""
+    return _TABLE_CSS + html_table(formatted_plateaus(plateau_table(convergence)), css_class="lifting plateaus",
+                                   text_columns=("method", "2D input", "configuration", "recipe", "rule"))
 
 
 def published_html(methods) -> str:
@@ -176,11 +240,13 @@ def published_html(methods) -> str:
 def number_table_html(frame: pd.DataFrame, index_label: str) -> str:
     """A numeric table (mm, one decimal) with its index as the first column."""
     def text(value) -> str:
+        if value is None:
+            return "–"
         if isinstance(value, (bool, np.bool_)):
             return "yes" if value else "NO"
         if isinstance(value, (int, np.integer)):
             return f"{int(value):,}"
-        if isinstance(value, (float, np.floating)) or value is None:
+        if isinstance(value, (float, np.floating)):
             return _fmt_mm(value)
         return str(value)
 

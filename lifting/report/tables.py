@@ -9,6 +9,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from lifting.report.convergence import (
+    convergence_flag,
+    curve_change,
+    gap_percent,
+    plateau_of,
+    rank_spread,
+    seed_stats,
+    shared_ranks,
+)
 from lifting.report.published import published_for
 from lifting.skeleton import H36M17, get_joint_set
 
@@ -35,7 +44,8 @@ def budget_label(record: dict) -> str | None:
 
     ``budget.max_epochs`` not null makes a run "budget-limited" (its paper's schedule was cut); a
     training-frame stride > 1 is stated too, since it shrinks the training set (lookups included),
-    and so is every change the budget made to the paper's recipe (batch size, lr scale, cosine).
+    and so is every change the budget made to the paper's recipe (batch size, lr scale, lr decay
+    to zero, warm-up).
     """
     budget = record.get("protocol", {}).get("budget") or {}
     stride = int(budget.get("train_stride") or 1)
@@ -49,8 +59,11 @@ def budget_label(record: dict) -> str | None:
             parts.append(f"batch {int(budget['batch_size'])}")
         if float(budget.get("lr_scale") or 1.0) != 1.0:
             parts.append(f"lr ×{float(budget['lr_scale']):g}")
-        if budget.get("cosine"):
-            parts.append("cosine lr")
+        decay = "cosine" if budget.get("cosine") else budget.get("decay")
+        if decay not in (None, "paper"):
+            parts.append(f"{decay} lr")
+        if float(budget.get("warmup") or 0.0) > 0:
+            parts.append(f"{float(budget['warmup']):.0%} warm-up")
         return f"budget-limited ({', '.join(parts)})"
     if capped and frames:
         return f"budget-limited ({frames})"
@@ -60,10 +73,14 @@ def budget_label(record: dict) -> str | None:
 
 
 def run_notes(record: dict) -> str:
-    """Caveats of one run: budget, test-set checkpoint selection, flip test."""
+    """Caveats of one run: the paper's configuration it ran, budget, test-set checkpoint selection,
+    flip test."""
     notes = []
     if (record.get("training") or {}).get("schedule") is None:
         notes.append("lookup")
+    configuration = record.get("protocol", {}).get("configuration_label")
+    if configuration:
+        notes.append(str(configuration))
     label = budget_label(record)
     if label:
         notes.append(label)
@@ -79,20 +96,48 @@ def is_budget_limited(runs: dict) -> bool:
     return any((r.get("protocol", {}).get("budget") or {}).get("max_epochs") is not None for r in runs.values())
 
 
-def leaderboard(runs: dict[tuple[str, str], dict]) -> pd.DataFrame:
-    """One row per (method, 2D input): P1/P2/P3 action- and frame-mean (mm), size, speed, notes,
-    and the matching published Human3.6M P1/P2 beside them. Sorted by 2D input, then P1."""
+def leaderboard(runs: dict[tuple[str, str], dict], logs: pd.DataFrame | None = None,
+                convergence: dict | None = None) -> pd.DataFrame:
+    """One row per (method, 2D input), ranked by P1 within each 2D input (see ``RANK_RULE``).
+
+    Columns: rank (ties shared, "2="), seeds, P1/P2/P3 action-mean with their seed std and
+    frame-mean (mm), the plateau P1 from ``convergence`` and the gap to it (%), samples seen,
+    the last-fifth change of the run's test-set curve in ``logs`` and its convergence flag, size,
+    speed, the matching published Human3.6M P1/P2, notes. Missing inputs leave None ("–").
+
+    Args:
+        runs: :func:`~lifting.report.artefacts.load_metrics`.
+        logs: :func:`~lifting.report.artefacts.load_train_logs` (optional).
+        convergence: :func:`~lifting.report.artefacts.load_convergence` (optional).
+    """
     rows = []
     for (method, input2d), record in runs.items():
         metrics = record["metrics"]
         training = record.get("training") or {}
         published = published_for(method, input2d)
+        stats = seed_stats(record)
         row = {"method": method, "2D input": input2d,
-               "joints": int(get_joint_set(record["protocol"]["joint_set"]).num_joints)}
+               "joints": int(get_joint_set(record["protocol"]["joint_set"]).num_joints), "seeds": stats["seeds"]}
         for key, short, _ in PROTOCOLS:
             row[f"{short} action-mean"] = metrics[key]["action_mean"]
+            row[f"{short} std"] = stats[f"{short.lower()}_std"]
             row[f"{short} frame-mean"] = metrics[key]["frame_mean"]
+        notes = [run_notes(record)] if run_notes(record) else []
+        measured = (convergence or {}).get((method, input2d)) or {}
+        plateau = plateau_of(measured)
+        ours, theirs = record["protocol"].get("configuration"), measured.get("configuration")
+        if ours and theirs and ours != theirs:
+            notes.append(f"plateau measured for the {theirs} configuration, not shown")
+            plateau = {}
+        run_log = None if logs is None else logs[(logs["method"] == method) & (logs["input2d"] == input2d)]
+        change = None if run_log is None else curve_change(run_log)
         row.update({
+            "plateau P1": plateau.get("p1"),
+            "plateau converged": plateau.get("converged"),
+            "gap to plateau %": gap_percent(row["P1 action-mean"], plateau.get("p1")),
+            "samples seen": training.get("samples_seen"),
+            "last-fifth change mm": change,
+            "convergence": convergence_flag(change, row["P1 action-mean"]),
             "params": record.get("parameters"),
             "epochs": training.get("epochs"),
             "train s": training.get("seconds"),
@@ -100,13 +145,38 @@ def leaderboard(runs: dict[tuple[str, str], dict]) -> pd.DataFrame:
             "inference samples/s": record.get("inference_samples_per_s"),
             "published P1": published.p1 if published else None,
             "published P2": published.p2 if published else None,
-            "notes": run_notes(record),
+            "notes": ", ".join(notes),
         })
         rows.append(row)
     table = pd.DataFrame(rows)
     order = {name: i for i, name in enumerate(dict.fromkeys(i for _, i in runs))}
     table["_input"] = table["2D input"].map(order)
-    return table.sort_values(["_input", "P1 action-mean"], kind="stable").drop(columns="_input").reset_index(drop=True)
+    table = table.sort_values(["_input", "P1 action-mean"], kind="stable").drop(columns="_input")
+    table = table.reset_index(drop=True)
+    table.insert(0, "rank", "–")
+    for _, group in table.groupby("2D input", sort=False):
+        spread = [rank_spread(v) for v in group["P1 std"]]
+        table.loc[group.index, "rank"] = shared_ranks(group["P1 action-mean"].tolist(), spread)
+    return table
+
+
+def plateau_table(convergence: dict) -> pd.DataFrame:
+    """One row per convergence record: the plateau P1/P2, the recipe that reached it, its cost and
+    whether its rule judged it converged (the rule text is in the last column)."""
+    rows = []
+    for (method, input2d), record in convergence.items():
+        plateau = plateau_of(record)
+        recipe = next((r for r in record.get("recipes") or [] if r.get("name") == plateau.get("recipe")), {})
+        configuration = record.get("configuration_label") or record.get("configuration")
+        rows.append({"method": method, "2D input": input2d, "configuration": configuration,
+                     "plateau P1": plateau.get("p1"), "plateau P2": plateau.get("p2"),
+                     "recipe": recipe.get("label") or plateau.get("recipe"),
+                     "samples seen": plateau.get("samples_seen"), "core-seconds": plateau.get("core_seconds"),
+                     "converged": plateau.get("converged"), "threads": record.get("threads"),
+                     "rule": plateau.get("rule")})
+    columns = ["method", "2D input", "configuration", "plateau P1", "plateau P2", "recipe", "samples seen",
+               "core-seconds", "converged", "threads", "rule"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def action_table(runs: dict, metric: str = "mpjpe_mm") -> pd.DataFrame:
@@ -132,7 +202,8 @@ def joint_table(runs: dict, metric: str = "mpjpe_mm") -> pd.DataFrame:
 def protocol_rows(runs: dict) -> list[tuple[str, str]]:
     """(field, value) pairs of the protocol block; values that differ between runs are listed per run."""
     fields = ["data_source", "test_subjects", "excluded_sequences", "test_frame_stride", "train_frame_stride",
-              "joint_set", "root", "flip_test", "checkpoint", "budget", "comparable_with_published_h36m"]
+              "train_frames", "joint_set", "root", "flip_test", "configuration", "configuration_label", "seeds",
+              "checkpoint", "test_curve", "budget", "comparable_with_published_h36m"]
     seen = [f for f in fields if any(f in r["protocol"] for r in runs.values())]
     extra = sorted({k for r in runs.values() for k in r["protocol"]} - set(fields))
     out = []
