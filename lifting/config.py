@@ -109,6 +109,13 @@ def for_method(section: dict, method: str) -> dict:
     return {**plain, **section.get(method, {})}
 
 
+def budget_for(budget: dict, method: str, kind: str) -> dict:
+    """The ``budget`` section for one method and input kind: the plain keys, overlaid with
+    ``budget.<method>``'s plain keys, overlaid with ``budget.<method>.<kind>`` ("gt" or
+    "detected", where a method's two paper configurations need different budgets)."""
+    return for_method(for_method(budget, method), kind)
+
+
 def parse_overrides(items: list[str]) -> dict:
     """``["key=value", ...]`` (a stage's ``--set`` options) as a dict, each value read as YAML.
 

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from lifting.config import BudgetParams, TrainParams, for_method, parse_overrides, parse_section
+from lifting.config import BudgetParams, TrainParams, budget_for, parse_overrides, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.models import METHODS
 from lifting.models.spec import input_kind
@@ -29,10 +29,9 @@ def main(argv=None) -> None:
     cli.add_argument("--log", required=True, help="per-epoch CSV log")
     args = cli.parse_args(argv)
     params = read_params(args.params)
-    budget_values = for_method(params.get("budget", {}), args.method)
-    budget = parse_section(BudgetParams, budget_values, "budget")
-    training = parse_section(TrainParams, params.get("train", {}), "train")
     kind = input_kind(args.input2d)
+    budget = parse_section(BudgetParams, budget_for(params.get("budget", {}), args.method, kind), "budget")
+    training = parse_section(TrainParams, params.get("train", {}), "train")
     cfg = method_config(args.method, params.get("model", {}), parse_overrides(args.set), kind)
     joint_set = METHODS[args.method].PAPER[kind].input_spec.joint_set
     data = load_split(args.aligned, args.input2d, joint_set, Protocol(train_stride=budget.train_stride))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lifting.config import BudgetParams, ParamsError, for_method, parse_overrides, parse_section
+from lifting.config import BudgetParams, ParamsError, budget_for, for_method, parse_overrides, parse_section
 from lifting.models import modulated_gcn
 from lifting.models.spec import input_kind
 from lifting.runner import method_config
@@ -15,6 +15,13 @@ def test_for_method_overlays_the_methods_own_mapping_on_the_plain_keys():
     budget = {"max_epochs": 10, "train_stride": 2, "gridconv": {"max_epochs": 4, "batch_size": 64}}
     assert for_method(budget, "gridconv") == {"max_epochs": 4, "train_stride": 2, "batch_size": 64}
     assert for_method(budget, "semgcn") == {"max_epochs": 10, "train_stride": 2}
+
+
+def test_a_methods_budget_can_differ_by_input_kind():
+    budget = {"max_epochs": 10, "lr_scale": 3.0, "modulated_gcn": {"max_epochs": 6, "detected": {"max_epochs": 2}}}
+    assert budget_for(budget, "modulated_gcn", "gt") == {"max_epochs": 6, "lr_scale": 3.0}
+    assert budget_for(budget, "modulated_gcn", "detected") == {"max_epochs": 2, "lr_scale": 3.0}
+    assert budget_for(budget, "semgcn", "detected") == {"max_epochs": 10, "lr_scale": 3.0}
 
 
 def test_stage_overrides_are_read_as_yaml():

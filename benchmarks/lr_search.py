@@ -1,0 +1,86 @@
+"""Peak learning rate of a method's budgeted recipe, chosen on a validation split (never the test set).
+
+Usage (repository root, venv active, after `dvc repro align`)::
+
+    python -m benchmarks.lr_search --method semgcn --input2d gt --scales 1 2 3 5
+
+Reads the method's budget from params.yaml (epochs, batch, decay, warm-up; its ``lr_scale`` is
+what is searched), holds out 10 % of the training sequences (the pipeline's ``validation_mask``),
+trains the paper's configuration for the input's kind once per scale on the rest, and records
+the validation MPJPE (mm) after the last step. Results: ``benchmarks/results/lr-search/<run>-<input2d>.json``
+with the scale of the lowest validation error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from lifting import train
+from lifting.codec import Codec
+from lifting.config import BudgetParams, budget_for, parse_section
+from lifting.data.align import Protocol, load_split
+from lifting.io import write_json
+from lifting.models import METHODS
+from lifting.models.spec import input_kind
+from lifting.runner import method_config, validation_mask
+
+RESULTS = Path("benchmarks/results/lr-search")
+
+
+def main(argv=None) -> None:
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--method", required=True, choices=sorted(m for m in METHODS if m != "knn"))
+    cli.add_argument("--sgt", choices=["handcrafted", "learnable"], help="GridConv's SGT variant")
+    cli.add_argument("--input2d", default="gt")
+    cli.add_argument("--scales", type=float, nargs="+", required=True, help="lr multipliers of the paper's lr")
+    cli.add_argument("--threads", type=int, default=1)
+    cli.add_argument("--seed", type=int, default=0)
+    cli.add_argument("--params", default="params.yaml")
+    cli.add_argument("--aligned", default="data/aligned")
+    cli.add_argument("--work", default="/tmp/lifting-lr-search", help="scratch folder for checkpoints")
+    args = cli.parse_args(argv)
+
+    params = yaml.safe_load(Path(args.params).read_text())
+    kind = input_kind(args.input2d)
+    budget = parse_section(BudgetParams, budget_for(params["budget"], args.method, kind), "budget")
+    setup = METHODS[args.method].PAPER[kind]
+    cfg = method_config(args.method, params["model"], {"sgt": args.sgt} if args.sgt else None, kind)
+    run = f"gridconv_{args.sgt}" if args.sgt else args.method
+    device = train.pick_device(args.threads)
+    data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=budget.train_stride))
+    val = validation_mask(data.train_meta, params["train"]["val_fraction"])
+    codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
+    arrays = train.TrainArrays(*(torch.as_tensor(a, device=device) for a in (
+        data.train_inputs[~val], data.train_targets[~val], data.train_inputs[val], data.train_targets[val])))
+    trials = []
+    for scale in args.scales:
+        schedule = train.budgeted_schedule(setup.schedule, budget.max_epochs, budget.batch_size, scale, budget.decay,
+                                           budget.warmup)
+        work = Path(args.work) / f"{run}-{args.input2d}-{scale:g}"
+        shutil.rmtree(work, ignore_errors=True)
+        train.seed_everything(args.seed)
+        model = METHODS[args.method].build(cfg, data.train_inputs.shape[1]).to(device)
+        started = time.perf_counter()
+        result = train.fit(model, codec, arrays, schedule, seed=args.seed, checkpoint_path=work / "checkpoint.pt",
+                           log_path=work / "log.csv", snapshot={}, progress=False, bf16_cpu=budget.bf16_cpu)
+        trials.append({"lr_scale": scale, "lr": schedule.lr, "val_mpjpe_mm": float(result.log[-1]["val_mpjpe_mm"]),
+                       "train_seconds": round(time.perf_counter() - started, 1)})
+        print(trials[-1], flush=True)
+    best = min(trials, key=lambda t: t["val_mpjpe_mm"])
+    write_json({"run": run, "method": args.method, "input2d": args.input2d, "configuration": kind,
+                "budget": {k: v for k, v in vars(budget).items() if k != "lr_scale"}, "threads": args.threads,
+                "validation": f"{int(val.sum())} frames of {len(val)} (10 % of the training sequences), MPJPE after the last step",
+                "command": "python -m benchmarks.lr_search " + shlex.join(sys.argv[1:] if argv is None else argv),
+                "trials": trials, "best_lr_scale": best["lr_scale"]}, RESULTS / f"{run}-{args.input2d}.json")
+
+
+if __name__ == "__main__":
+    main()

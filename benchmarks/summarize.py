@@ -1,0 +1,67 @@
+"""Regenerate the tables of benchmarks/README.md from the recorded results (never typed by hand).
+
+Usage: ``python -m benchmarks.summarize`` (repository root). Rewrites the text between the
+``<!-- convergence:begin -->`` / ``<!-- convergence:end -->`` and ``<!-- lr-search:begin -->`` /
+``<!-- lr-search:end -->`` markers of ``benchmarks/README.md`` from
+``benchmarks/results/convergence/*.json`` and ``benchmarks/results/lr-search/*.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+RESULTS = Path("benchmarks/results")
+README = Path("benchmarks/README.md")
+
+
+def convergence_table(folder: Path = RESULTS / "convergence") -> str:
+    rows = ["| run | 2D input | recipe | points | last P1 / P2 | plateau P1 / P2 | reached at (samples, core-s) | converged |",
+            "|---|---|---|---|---|---|---|---|"]
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        found = record.get("plateau") or {}
+        for recipe in record["recipes"]:
+            curve = recipe["curve"]
+            if not curve:
+                continue
+            last = curve[-1]
+            is_plateau = found.get("recipe") == recipe["name"]
+            plateau = f"**{found['p1']:.1f} / {found['p2']:.1f}**" if is_plateau else "–"
+            reached = f"{found['samples_seen']:,}, {found['core_seconds']:,.0f}" if is_plateau else "–"
+            converged = ("yes" if found["converged"] else "no (still falling)") if is_plateau else "–"
+            status = "" if recipe.get("finished") else " (running or cut short)"
+            rows.append(f"| {record['run']} | {record['input2d']} | {recipe['label']}{status} | {len(curve)} | "
+                        f"{last['p1']:.1f} / {last['p2']:.1f} | {plateau} | {reached} | {converged} |")
+    return "\n".join(rows)
+
+
+def lr_search_table(folder: Path = RESULTS / "lr-search") -> str:
+    rows = ["| run | 2D input | recipe (besides the lr) | validation MPJPE (mm) by lr scale | chosen |", "|---|---|---|---|---|"]
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        budget = record["budget"]
+        recipe = (f"{budget['max_epochs']} epochs, batch {budget['batch_size'] or 'paper'}, {budget['decay']} decay, "
+                  f"warm-up {budget['warmup']:.0%}")
+        trials = ", ".join(f"x{t['lr_scale']:g}: {t['val_mpjpe_mm']:.1f}" for t in record["trials"])
+        rows.append(f"| {record['run']} | {record['input2d']} | {recipe} | {trials} | x{record['best_lr_scale']:g} |")
+    return "\n".join(rows)
+
+
+def replace_between(text: str, name: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- {name}:begin -->).*?(<!-- {name}:end -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{README}: markers <!-- {name}:begin --> / <!-- {name}:end --> not found")
+    return pattern.sub(lambda m: f"{m.group(1)}\n{body}\n{m.group(2)}", text)
+
+
+def main() -> None:
+    text = README.read_text()
+    text = replace_between(text, "convergence", convergence_table())
+    text = replace_between(text, "lr-search", lr_search_table())
+    README.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
