@@ -49,9 +49,10 @@ def synthetic_keys() -> pd.DataFrame:
 
 
 def seeds_block(metrics: dict, seeds: list[int]) -> dict:
-    """The ``seeds`` block: with three seeds the action-means -0.5, 0, +0.5 mm around the mean (sample
-    std 0.5 exactly); with one seed the mean itself and a null std."""
-    offsets = [-0.5, 0.0, 0.5] if len(seeds) == 3 else [0.0] * len(seeds)
+    """The ``seeds`` block: with three seeds the action-means 0, -0.5, +0.5 mm around the mean (sample
+    std 0.5 exactly; the first seed's is the mean, as are the predictions written); with one seed
+    the mean itself and a null std."""
+    offsets = [0.0, -0.5, 0.5] if len(seeds) == 3 else [0.0] * len(seeds)
     names = {"p1": "mpjpe_mm", "p2": "p_mpjpe_mm", "p3": "n_mpjpe_mm"}
     means = {short: metrics[key]["action_mean"] for short, key in names.items()}
     return {"seeds": seeds, "per_seed": {s: [m + o for o in offsets] for s, m in means.items()}, "mean": means,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.patches import Rectangle
 from report_fixtures import INPUTS2D, METHODS, small_record
@@ -19,10 +20,16 @@ def test_per_frame_errors_reproduce_the_metrics_frame_mean(artefacts, runs):
     errors = R.per_frame_errors(predictions, R.load_targets(artefacts["aligned"]))
     assert len(errors) == len(METHODS) * len(INPUTS2D) * 48
     check = R.check_against_metrics(errors, runs).set_index("run")
+    assert check["agree"].astype(bool).all(), check
     single = check[check["seeds"] == 1]
-    assert len(single) == 4 and single["agree"].astype(bool).all(), check
-    # a run of 3 seeds stores their mean, which one prediction file cannot reproduce: not judged
-    assert check.loc["simple_baseline / gt", "seeds"] == 3 and check.loc["simple_baseline / gt", "agree"] is None
+    assert len(single) == 4 and (single["compared"] == "P1 frame-mean").all()
+    # a run of 3 seeds stores their mean; its predictions are the first seed's: compared on that seed
+    assert check.loc["simple_baseline / gt", "compared"] == "P1 action-mean of seed 0"
+    assert check.loc["simple_baseline / gt", "metrics file"] == pytest.approx(
+        runs[("simple_baseline", "gt")]["seeds"]["per_seed"]["p1"][0])
+    spoiled = {key: dict(record) for key, record in runs.items()}
+    spoiled[("simple_baseline", "gt")]["seeds"] = {"seeds": [0, 1], "per_seed": {"p1": [1.0, 2.0]}}
+    assert not R.check_against_metrics(errors, spoiled).set_index("run").loc["simple_baseline / gt", "agree"]
 
 
 def test_qualitative_frames_are_deterministic_and_from_different_actions(artefacts):
