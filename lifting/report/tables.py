@@ -45,7 +45,7 @@ def budget_label(record: dict) -> str | None:
     ``budget.max_epochs`` not null makes a run "budget-limited" (its paper's schedule was cut); a
     training-frame stride > 1 is stated too, since it shrinks the training set (lookups included),
     and so is every change the budget made to the paper's recipe (batch size, lr scale, lr decay
-    to zero, warm-up).
+    to zero, warm-up, bf16 autocast on the CPU).
     """
     budget = record.get("protocol", {}).get("budget") or {}
     stride = int(budget.get("train_stride") or 1)
@@ -64,6 +64,8 @@ def budget_label(record: dict) -> str | None:
             parts.append(f"{decay} lr")
         if float(budget.get("warmup") or 0.0) > 0:
             parts.append(f"{float(budget['warmup']):.0%} warm-up")
+        if budget.get("bf16_cpu"):
+            parts.append("bf16 on the CPU")
         return f"budget-limited ({', '.join(parts)})"
     if capped and frames:
         return f"budget-limited ({frames})"

@@ -110,8 +110,11 @@ def test_budget_label_marks_budget_limited_runs_only():
     recipe = small_record(budget={"max_epochs": 4, "batch_size": 64, "train_stride": 2, "lr_scale": 3.0,
                                   "cosine": True})
     assert R.budget_label(recipe) == "budget-limited (≤4 epochs, 1/2 of training frames, batch 64, lr ×3, cosine lr)"
-    linear = small_record(budget={"max_epochs": 4, "train_stride": 1, "decay": "linear", "warmup": 0.05})
-    assert R.budget_label(linear) == "budget-limited (≤4 epochs, linear lr, 5% warm-up)"
+    linear = small_record(budget={"max_epochs": 4, "train_stride": 1, "decay": "linear", "warmup": 0.05,
+                                  "bf16_cpu": True})
+    assert R.budget_label(linear) == "budget-limited (≤4 epochs, linear lr, 5% warm-up, bf16 on the CPU)"
+    kept = small_record(budget={"max_epochs": 4, "train_stride": 1, "decay": "paper", "warmup": 0.0})
+    assert R.budget_label(kept) == "budget-limited (≤4 epochs)"
     subsampled = small_record(budget={"max_epochs": None, "batch_size": None, "train_stride": 4})
     assert R.budget_label(subsampled) == "paper schedule on 1/4 of training frames"
     notes = R.run_notes(small_record(checkpoint="best epoch ON THE TEST SET (as several papers do; optimistic)"))
