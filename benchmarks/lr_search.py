@@ -8,12 +8,13 @@ Reads the method's budget from params.yaml (epochs, batch, decay, warm-up; its `
 what is searched), holds out 10 % of the training sequences (the pipeline's ``validation_mask``),
 trains the paper's configuration for the input's kind once per scale on the rest, and records
 the validation MPJPE (mm) after the last step. Results: ``benchmarks/results/lr-search/<run>-<input2d>.json``
-with the scale of the lowest validation error.
+with the scale of the lowest validation error (a later search of the same recipe adds its scales).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import shutil
 import sys
@@ -74,12 +75,19 @@ def main(argv=None) -> None:
         trials.append({"lr_scale": scale, "lr": schedule.lr, "val_mpjpe_mm": float(result.log[-1]["val_mpjpe_mm"]),
                        "train_seconds": round(time.perf_counter() - started, 1)})
         print(trials[-1], flush=True)
+    out = RESULTS / f"{run}-{args.input2d}.json"
+    recipe = {k: v for k, v in vars(budget).items() if k != "lr_scale"}
+    earlier = json.loads(out.read_text()) if out.exists() else {}
+    if earlier.get("budget") == recipe:  # the same recipe searched before: keep the other scales' trials
+        searched = {t["lr_scale"] for t in trials}
+        trials = sorted([t for t in earlier["trials"] if t["lr_scale"] not in searched] + trials,
+                        key=lambda t: t["lr_scale"])
     best = min(trials, key=lambda t: t["val_mpjpe_mm"])
     write_json({"run": run, "method": args.method, "input2d": args.input2d, "configuration": kind,
-                "budget": {k: v for k, v in vars(budget).items() if k != "lr_scale"}, "threads": args.threads,
+                "budget": recipe, "threads": args.threads,
                 "validation": f"{int(val.sum())} frames of {len(val)} (10 % of the training sequences), MPJPE after the last step",
                 "command": "python -m benchmarks.lr_search " + shlex.join(sys.argv[1:] if argv is None else argv),
-                "trials": trials, "best_lr_scale": best["lr_scale"]}, RESULTS / f"{run}-{args.input2d}.json")
+                "trials": trials, "best_lr_scale": best["lr_scale"]}, out)
 
 
 if __name__ == "__main__":

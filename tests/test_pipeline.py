@@ -12,7 +12,8 @@ import pytest
 from repo_copy import copy_repository, run, set_params
 
 #: A budget that trains each method for one short epoch (two seeds): the pipeline, not the numbers, is under test.
-TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.simple_baseline.max_epochs": 1,
+TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.train_stride": 25,
+               "budget.simple_baseline.max_epochs": 1, "budget.modulated_gcn.detected.max_epochs": 1,
                "budget.semgcn.max_epochs": 1, "budget.modulated_gcn.max_epochs": 1, "budget.gridconv.max_epochs": 1,
                "budget.max_seeds": 2, "train.curve_points": 2, "gridconv_sgt": ["handcrafted", "learnable"]}
 
@@ -83,8 +84,9 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
     assert runs["semgcn", "gt"]["metrics"]["mpjpe_mm"]["action_mean"] == pytest.approx(sum(seeds["per_seed"]["p1"]) / 2,
                                                                                      abs=0.02)
     assert seeds["per_seed"]["p1"][0] != seeds["per_seed"]["p1"][1]
-    # No validation split under `checkpoint: last`: every training frame is trained on.
-    assert runs["knn", "gt"]["training"]["samples"] == runs["semgcn", "gt"]["training"]["samples"]
+    # No validation split under `checkpoint: last`: every training frame (here every 25th) is trained on.
+    assert runs["knn", "gt"]["training"]["samples"] == runs["semgcn", "gt"]["training"]["samples"] == \
+        runs["gridconv_learnable", "noisy"]["training"]["samples"]
     shown = run(["dvc", "metrics", "show"], root).stdout
     assert all(f"metrics/{m}-gt.json" in shown for m in methods)
     html = (root / "reports/comparison.html").read_text()
