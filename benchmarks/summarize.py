@@ -17,8 +17,8 @@ README = Path("benchmarks/README.md")
 
 
 def convergence_table(folder: Path = RESULTS / "convergence") -> str:
-    rows = ["| run | 2D input | recipe | points | last P1 / P2 | plateau P1 / P2 | reached at (samples, core-s) | converged |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| run | 2D input | recipe | points | last: samples, core-s | last P1 / P2 | plateau P1 / P2 | reached at (samples, core-s) | converged |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text())
         found = record.get("plateau") or {}
@@ -33,7 +33,8 @@ def convergence_table(folder: Path = RESULTS / "convergence") -> str:
             converged = ("yes" if found["converged"] else "no (still falling)") if is_plateau else "–"
             status = "" if recipe.get("finished") else " (running or cut short)"
             rows.append(f"| {record['run']} | {record['input2d']} | {recipe['label']}{status} | {len(curve)} | "
-                        f"{last['p1']:.1f} / {last['p2']:.1f} | {plateau} | {reached} | {converged} |")
+                        f"{last['samples_seen']:,}, {last['core_seconds']:,.0f} | {last['p1']:.1f} / {last['p2']:.1f} | "
+                        f"{plateau} | {reached} | {converged} |")
     return "\n".join(rows)
 
 
