@@ -47,6 +47,7 @@ def main(argv=None) -> None:
     cli.add_argument("--params", default="params.yaml")
     cli.add_argument("--aligned", default="data/aligned")
     cli.add_argument("--work", default="/tmp/lifting-lr-search", help="scratch folder for checkpoints")
+    cli.add_argument("--tag", help="suffix of the results file (e.g. a recipe variant searched with another --params)")
     args = cli.parse_args(argv)
 
     params = yaml.safe_load(Path(args.params).read_text())
@@ -75,7 +76,7 @@ def main(argv=None) -> None:
         trials.append({"lr_scale": scale, "lr": schedule.lr, "val_mpjpe_mm": float(result.log[-1]["val_mpjpe_mm"]),
                        "train_seconds": round(time.perf_counter() - started, 1)})
         print(trials[-1], flush=True)
-    out = RESULTS / f"{run}-{args.input2d}.json"
+    out = RESULTS / f"{run}-{args.input2d}{'-' + args.tag if args.tag else ''}.json"
     recipe = {k: v for k, v in vars(budget).items() if k != "lr_scale"}
     earlier = json.loads(out.read_text()) if out.exists() else {}
     if earlier.get("budget") == recipe:  # the same recipe searched before: keep the other scales' trials
