@@ -1,6 +1,7 @@
 """Regenerate the tables of benchmarks/README.md from the recorded results (never typed by hand).
 
-Usage: ``python -m benchmarks.summarize`` (repository root). Rewrites the text between the
+Usage: ``python -m benchmarks.summarize`` (repository root). Recomputes each convergence record's
+plateau with the current rule, then rewrites the text between the
 ``<!-- convergence:begin -->`` / ``<!-- convergence:end -->`` and ``<!-- lr-search:begin -->`` /
 ``<!-- lr-search:end -->`` markers of ``benchmarks/README.md`` from
 ``benchmarks/results/convergence/*.json`` and ``benchmarks/results/lr-search/*.json``.
@@ -11,6 +12,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+
+from lifting import convergence
+from lifting.io import write_json
 
 RESULTS = Path("benchmarks/results")
 README = Path("benchmarks/README.md")
@@ -30,7 +34,8 @@ def convergence_table(folder: Path = RESULTS / "convergence") -> str:
             is_plateau = found.get("recipe") == recipe["name"]
             plateau = f"**{found['p1']:.1f} / {found['p2']:.1f}**" if is_plateau else "–"
             reached = f"{found['samples_seen']:,}, {found['core_seconds']:,.0f}" if is_plateau else "–"
-            converged = ("yes" if found["converged"] else "no (still falling)") if is_plateau else "–"
+            verdict = "yes" if found.get("converged") else "no (cut short)" if not recipe.get("finished") else "no (still falling)"
+            converged = verdict if is_plateau else "–"
             status = "" if recipe.get("finished") else " (running or cut short)"
             rows.append(f"| {record['run']} | {record['input2d']} | {recipe['label']}{status} | {len(curve)} | "
                         f"{last['samples_seen']:,}, {last['core_seconds']:,.0f} | {last['p1']:.1f} / {last['p2']:.1f} | "
@@ -57,7 +62,17 @@ def replace_between(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda m: f"{m.group(1)}\n{body}\n{m.group(2)}", text)
 
 
+def refresh_plateaus(folder: Path = RESULTS / "convergence") -> None:
+    """Recompute every record's stored plateau with the current rule (lifting/convergence.py)."""
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        plateau = convergence.plateau(record["recipes"])
+        if plateau != record.get("plateau"):
+            write_json({**record, "plateau": plateau}, path)
+
+
 def main() -> None:
+    refresh_plateaus()
     text = README.read_text()
     text = replace_between(text, "convergence", convergence_table())
     text = replace_between(text, "lr-search", lr_search_table())

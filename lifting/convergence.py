@@ -9,8 +9,10 @@ Plateau rule (:func:`plateau`): each curve is smoothed with a centred 3-point me
 curves jitter by several mm per epoch); a recipe's plateau is the minimum of its smoothed curve,
 and the record's plateau is the lowest over its recipes. The compute to reach it is the first
 point whose smoothed P1 is within :data:`REACHED_WITHIN` of the plateau. The plateau counts as
-converged when that recipe's smoothed curve fell by less than :data:`FLAT_DROP` of the plateau
-over its last fifth (otherwise it is a lower bound on what the method can do: "not converged").
+converged when that recipe ran to its end with at least :data:`MIN_POINTS` points and its
+smoothed curve fell by less than :data:`FLAT_DROP` of the plateau over its last fifth; otherwise
+("not converged") it is only the best level measured so far, an upper bound on the method's
+error.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import numpy as np
 REACHED_WITHIN = 0.02
 #: A curve whose smoothed P1 fell by less than this share over its last fifth is flat.
 FLAT_DROP = 0.01
+#: Fewer points than this (or a run cut short) never count as converged.
+MIN_POINTS = 8
 
 RULE = (f"centred 3-point mean of each curve; plateau = its minimum over all recipes; reached at the first point "
         f"within {REACHED_WITHIN:.0%} of it; converged when the curve fell by less than {FLAT_DROP:.0%} over "
@@ -70,4 +74,5 @@ def plateau(recipes: list[dict]) -> dict | None:
     drop = last_fifth_drop([point["p1"] for point in curve])
     return {"p1": round(value, 2), "p2": round(float(p2[lowest]), 2), "recipe": recipe["name"],
             "samples_seen": int(curve[reached]["samples_seen"]), "core_seconds": float(curve[reached]["core_seconds"]),
-            "converged": bool(np.isfinite(drop) and drop < FLAT_DROP * value), "rule": RULE}
+            "converged": bool(recipe.get("finished", False) and len(curve) >= MIN_POINTS and np.isfinite(drop)
+                              and drop < FLAT_DROP * value), "rule": RULE}

@@ -16,11 +16,14 @@ def test_smoothing_is_a_centred_three_point_mean():
 
 def test_plateau_of_a_flat_tail_is_converged_and_reached_where_it_gets_within_two_percent():
     values = [200.0, 120.0, 90.0, 81.0, 80.0, 80.0, 80.0, 80.0, 80.0, 80.0]
-    found = convergence.plateau([{"name": "paper", "curve": curve(values)}])
+    found = convergence.plateau([{"name": "paper", "finished": True, "curve": curve(values)}])
     assert found["p1"] == pytest.approx(80.0) and found["p2"] == pytest.approx(60.0)
     # Smoothed: ..., (90+81+80)/3 = 83.67 (> 81.6), (81+80+80)/3 = 80.33 (<= 81.6) at index 4.
     assert found["samples_seen"] == 5000 and found["core_seconds"] == 50.0
     assert found["converged"] is True and found["recipe"] == "paper"
+    # The same curve from a run cut short, or too short a curve, is never called converged.
+    assert convergence.plateau([{"name": "paper", "finished": False, "curve": curve(values)}])["converged"] is False
+    assert convergence.plateau([{"name": "paper", "finished": True, "curve": curve(values[-5:])}])["converged"] is False
 
 
 def test_a_curve_still_falling_at_its_end_is_not_converged_and_the_best_recipe_wins():
