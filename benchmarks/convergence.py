@@ -20,9 +20,6 @@ import argparse
 import dataclasses
 import json
 import platform
-import shlex
-import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +34,14 @@ from lifting.models.spec import input_kind
 from lifting.runner import method_config
 from lifting.skeleton import get_joint_set
 
+from benchmarks.runs import add_run_arguments, command_line, run_name, train_once
+
 RESULTS = Path("benchmarks/results/convergence")
 
 
 def main(argv=None) -> None:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli.add_argument("--method", required=True, choices=sorted(m for m in METHODS if m != "knn"))
-    cli.add_argument("--sgt", choices=["handcrafted", "learnable"], help="GridConv's SGT variant")
-    cli.add_argument("--input2d", default="gt")
+    add_run_arguments(cli)
     cli.add_argument("--recipe", required=True, help="a name for this curve: paper, budget, ...")
     cli.add_argument("--epochs", type=int, required=True)
     cli.add_argument("--batch-size", type=int)
@@ -53,17 +50,12 @@ def main(argv=None) -> None:
     cli.add_argument("--warmup", type=float, default=0.0)
     cli.add_argument("--bf16-cpu", action="store_true")
     cli.add_argument("--curve-points", type=int, default=0)
-    cli.add_argument("--threads", type=int, default=1)
-    cli.add_argument("--seed", type=int, default=0)
-    cli.add_argument("--aligned", default="data/aligned")
-    cli.add_argument("--work", default="/tmp/lifting-convergence", help="scratch folder for checkpoints")
     args = cli.parse_args(argv)
 
     kind = input_kind(args.input2d)
-    module = METHODS[args.method]
-    setup = module.PAPER[kind]
+    setup = METHODS[args.method].PAPER[kind]
     cfg = method_config(args.method, {}, {"sgt": args.sgt} if args.sgt else None, kind)
-    run = f"gridconv_{args.sgt}" if args.sgt else args.method
+    run = run_name(args)
     # Every run of the paper's recipe is the paper's schedule cut at --epochs (no rescaled decay).
     paper = dataclasses.replace(setup.schedule, epochs=max(setup.schedule.epochs, args.epochs))
     schedule = train.budgeted_schedule(paper, args.epochs, args.batch_size, args.lr_scale, args.decay, args.warmup)
@@ -88,8 +80,8 @@ def main(argv=None) -> None:
         return {"test_p1_mm": scores[-1]["p1"]}
 
     out = RESULTS / f"{run}-{args.input2d}.json"
-    work = Path(args.work) / f"{run}-{args.input2d}-{args.recipe}"
-    recipe = {"name": args.recipe, "label": recipe_label(args, schedule), "command": command_line(argv),
+    recipe = {"name": args.recipe, "label": recipe_label(args, schedule),
+              "command": command_line("benchmarks.convergence", argv),
               "schedule": dataclasses.asdict(schedule), "seed": args.seed, "finished": False, "curve": []}
 
     def record_point(row: dict) -> None:
@@ -98,12 +90,8 @@ def main(argv=None) -> None:
                                 "p2": round(scores[-1]["p2"], 2)})
         save(out, run, args, kind, setup.label, recipe)
 
-    train.seed_everything(args.seed)
-    model = module.build(cfg, data.train_inputs.shape[1]).to(device)
-    shutil.rmtree(work, ignore_errors=True)  # a curve is measured in one go (no resume)
-    train.fit(model, codec, arrays, schedule, seed=args.seed, checkpoint_path=work / "checkpoint.pt",
-              log_path=work / "log.csv", snapshot={"recipe": recipe["label"]}, monitor=monitor,
-              curve_points=args.curve_points, bf16_cpu=args.bf16_cpu, progress=False, on_point=record_point)
+    train_once(args.method, cfg, data.train_inputs.shape[1], codec, arrays, schedule, seed=args.seed, device=device,
+               monitor=monitor, curve_points=args.curve_points, bf16_cpu=args.bf16_cpu, on_point=record_point)
     recipe["finished"] = True
     save(out, run, args, kind, setup.label, recipe)
 
@@ -115,10 +103,6 @@ def recipe_label(args, schedule) -> str:
     bf16 = ", bf16 autocast" if args.bf16_cpu else ""
     return (f"{args.recipe}: {schedule.optimizer} lr {schedule.lr:g} ({decay}{warmup}), batch {schedule.batch_size}, "
             f"{schedule.epochs} epochs of all training frames{bf16}")
-
-
-def command_line(argv) -> str:
-    return "python -m benchmarks.convergence " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
 def save(path: Path, run: str, args, kind: str, label: str, recipe: dict) -> None:

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -33,20 +30,16 @@ from lifting.models import METHODS
 from lifting.models.spec import input_kind
 from lifting.runner import method_config, validation_mask
 
+from benchmarks.runs import add_run_arguments, command_line, run_name, train_once
+
 RESULTS = Path("benchmarks/results/lr-search")
 
 
 def main(argv=None) -> None:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli.add_argument("--method", required=True, choices=sorted(m for m in METHODS if m != "knn"))
-    cli.add_argument("--sgt", choices=["handcrafted", "learnable"], help="GridConv's SGT variant")
-    cli.add_argument("--input2d", default="gt")
+    add_run_arguments(cli)
     cli.add_argument("--scales", type=float, nargs="+", required=True, help="lr multipliers of the paper's lr")
-    cli.add_argument("--threads", type=int, default=1)
-    cli.add_argument("--seed", type=int, default=0)
     cli.add_argument("--params", default="params.yaml")
-    cli.add_argument("--aligned", default="data/aligned")
-    cli.add_argument("--work", default="/tmp/lifting-lr-search", help="scratch folder for checkpoints")
     cli.add_argument("--tag", help="suffix of the results file (e.g. a recipe variant searched with another --params)")
     args = cli.parse_args(argv)
 
@@ -55,7 +48,7 @@ def main(argv=None) -> None:
     budget = parse_section(BudgetParams, budget_for(params["budget"], args.method, kind), "budget")
     setup = METHODS[args.method].PAPER[kind]
     cfg = method_config(args.method, params["model"], {"sgt": args.sgt} if args.sgt else None, kind)
-    run = f"gridconv_{args.sgt}" if args.sgt else args.method
+    run = run_name(args)
     device = train.pick_device(args.threads)
     data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=budget.train_stride))
     val = validation_mask(data.train_meta, params["train"]["val_fraction"])
@@ -66,13 +59,9 @@ def main(argv=None) -> None:
     for scale in args.scales:
         schedule = train.budgeted_schedule(setup.schedule, budget.max_epochs, budget.batch_size, scale, budget.decay,
                                            budget.warmup)
-        work = Path(args.work) / f"{run}-{args.input2d}-{scale:g}"
-        shutil.rmtree(work, ignore_errors=True)
-        train.seed_everything(args.seed)
-        model = METHODS[args.method].build(cfg, data.train_inputs.shape[1]).to(device)
         started = time.perf_counter()
-        result = train.fit(model, codec, arrays, schedule, seed=args.seed, checkpoint_path=work / "checkpoint.pt",
-                           log_path=work / "log.csv", snapshot={}, progress=False, bf16_cpu=budget.bf16_cpu)
+        result = train_once(args.method, cfg, data.train_inputs.shape[1], codec, arrays, schedule, seed=args.seed,
+                            device=device, bf16_cpu=budget.bf16_cpu)
         trials.append({"lr_scale": scale, "lr": schedule.lr, "val_mpjpe_mm": float(result.log[-1]["val_mpjpe_mm"]),
                        "train_seconds": round(time.perf_counter() - started, 1)})
         print(trials[-1], flush=True)
@@ -87,7 +76,7 @@ def main(argv=None) -> None:
     write_json({"run": run, "method": args.method, "input2d": args.input2d, "configuration": kind,
                 "budget": recipe, "threads": args.threads,
                 "validation": f"{int(val.sum())} frames of {len(val)} (10 % of the training sequences), MPJPE after the last step",
-                "command": "python -m benchmarks.lr_search " + shlex.join(sys.argv[1:] if argv is None else argv),
+                "command": command_line("benchmarks.lr_search", argv),
                 "trials": trials, "best_lr_scale": best["lr_scale"]}, out)
 
 

@@ -1,0 +1,51 @@
+"""What the training benchmarks share: which run they measure and one fresh training of it.
+
+``convergence.py`` and ``lr_search.py`` both name a run (a method, GridConv's SGT variant, a 2D
+input) on the command line and train the paper's configuration for the input's kind from scratch,
+with checkpoints in a temporary folder that is removed afterwards (a measurement is taken in one
+go, never resumed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from lifting import train
+from lifting.models import METHODS
+
+
+def add_run_arguments(cli: argparse.ArgumentParser) -> None:
+    """--method, --sgt, --input2d, --threads, --seed and --aligned."""
+    cli.add_argument("--method", required=True, choices=sorted(m for m in METHODS if m != "knn"))
+    cli.add_argument("--sgt", choices=["handcrafted", "learnable"], help="GridConv's SGT variant")
+    cli.add_argument("--input2d", default="gt")
+    cli.add_argument("--threads", type=int, default=1)
+    cli.add_argument("--seed", type=int, default=0)
+    cli.add_argument("--aligned", default="data/aligned")
+
+
+def run_name(args: argparse.Namespace) -> str:
+    """The pipeline's name of the run: the method, or ``gridconv_<sgt>``."""
+    return f"gridconv_{args.sgt}" if args.sgt else args.method
+
+
+def command_line(module: str, argv) -> str:
+    """The command that reproduces this measurement (recorded in its results file)."""
+    return f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+
+def train_once(method: str, cfg, num_joints: int, codec, arrays: train.TrainArrays, schedule, *, seed: int,
+               device: torch.device, **fit_options) -> train.FitResult:
+    """Build ``method`` with ``cfg`` from ``seed`` and train it with ``train.fit`` (no resume, no
+    progress bar; ``fit_options`` such as ``monitor`` or ``bf16_cpu`` are passed on)."""
+    train.seed_everything(seed)
+    model = METHODS[method].build(cfg, num_joints).to(device)
+    with tempfile.TemporaryDirectory(prefix="lifting-benchmark-") as scratch:
+        return train.fit(model, codec, arrays, schedule, seed=seed, checkpoint_path=Path(scratch) / "checkpoint.pt",
+                         log_path=Path(scratch) / "log.csv", snapshot={}, progress=False, **fit_options)
