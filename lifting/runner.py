@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from lifting import train
+from lifting import metrics, train
 from lifting.codec import Codec
 from lifting.config import parse_section
 from lifting.data.align import LiftingData
@@ -27,6 +26,7 @@ from lifting.errors import DataError
 from lifting.io import atomic_path
 from lifting.models import METHODS
 from lifting.models.spec import InputSpec
+from lifting.skeleton import get_joint_set
 
 
 @dataclass(frozen=True)
@@ -171,11 +171,12 @@ def test_curve_monitor(data: LiftingData, codec: Codec, flip_test: bool, stride:
     inputs = torch.as_tensor(data.test_inputs[::stride], device=device)
     targets = np.asarray(data.test_targets[::stride])
     actions = data.test_meta["action"].to_numpy()[::stride]
+    names = get_joint_set(data.joint_set).names
 
     def monitor(model: torch.nn.Module) -> dict:
         predicted = train.predict(model, codec, inputs, flip_test=flip_test).cpu().numpy()
-        per_frame = pd.Series(np.linalg.norm(predicted - targets, axis=-1).mean(axis=1))
-        return {"test_p1_mm": float(per_frame.groupby(actions).mean().mean())}
+        errors = metrics.joint_errors_mpjpe(predicted, targets)
+        return {"test_p1_mm": metrics.summarize(errors, actions, names)["action_mean"]}
 
     return monitor
 
