@@ -193,3 +193,20 @@ class EvalParams:
 
     exclude_s9_damaged: bool
     test_every50: bool
+
+
+def pipeline_runs(params: dict) -> list[tuple[str, str]]:
+    """Every (run, 2D input) pair the pipeline trains and scores, in report order.
+
+    ``methods`` x ``data.inputs2d`` (the train/evaluate matrix), then each GridConv variant
+    ``gridconv_<sgt>`` (``gridconv_sgt``) x ``gridconv_inputs2d`` (the train_gridconv matrix),
+    which must be a subset of ``data.inputs2d``.
+    """
+    inputs2d = list(params.get("data", {}).get("inputs2d", []))
+    gridconv_inputs = list(params.get("gridconv_inputs2d", inputs2d))
+    unknown = [i for i in gridconv_inputs if i not in inputs2d]
+    if unknown:
+        raise ParamsError(f"gridconv_inputs2d {gridconv_inputs}: {unknown} not in data.inputs2d {inputs2d} "
+                          "(GridConv is trained on some of the pipeline's 2D inputs)")
+    runs = [(method, i) for method in params.get("methods", []) for i in inputs2d]
+    return runs + [(f"gridconv_{sgt}", i) for sgt in params.get("gridconv_sgt", []) for i in gridconv_inputs]

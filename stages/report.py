@@ -4,7 +4,8 @@ Reads only artefacts (metrics JSON, training logs, the recorded convergence runs
 aligned data, cameras). Writes ``reports/comparison.html`` and ``reports/results.md`` (the
 leaderboard as Markdown, committed).
 The notebook receives the params.yaml keys its ``parameters`` cell declares (methods, data,
-report) and the artefact paths below.
+report), the runs to report (``run_grid``: every (run, 2D input) pair the pipeline trains, see
+:func:`lifting.config.pipeline_runs`) and the artefact paths below.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import time
 from pathlib import Path
 
+from lifting.config import pipeline_runs
 from lifting.report import notebook_parameters, render_report
 from stages.common import parser, read_params, run
 
@@ -33,8 +35,11 @@ def main(argv=None) -> None:
     cli.add_argument("--cameras", default="data/parquet/cameras.parquet")
     args = cli.parse_args(argv)
     params = read_params(args.params)
-    # GridConv's SGT variants are runs of their own (train_gridconv stages), reported beside the methods.
-    params["methods"] = list(params["methods"]) + [f"gridconv_{sgt}" for sgt in params.get("gridconv_sgt", [])]
+    # GridConv's SGT variants are runs of their own (train_gridconv stages, on gridconv_inputs2d),
+    # reported beside the methods; the notebook gets the run names and the (run, input) pairs.
+    grid = pipeline_runs(params)
+    params["methods"] = list(dict.fromkeys(run for run, _ in grid))
+    params["run_grid"] = [list(pair) for pair in grid]
     paths = {"metrics_dir": args.metrics, "train_logs_dir": args.train_logs, "convergence_dir": args.convergence,
              "predictions_dir": args.predictions, "aligned_dir": args.aligned, "cameras_path": args.cameras,
              "results_md": args.results_md}

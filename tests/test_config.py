@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lifting.config import BudgetParams, ParamsError, budget_for, for_method, parse_overrides, parse_section
+from lifting.config import (BudgetParams, ParamsError, budget_for, for_method, parse_overrides, parse_section,
+                            pipeline_runs)
 from lifting.models import modulated_gcn
 from lifting.models.spec import input_kind
 from lifting.runner import method_config
@@ -74,3 +75,19 @@ def test_a_mistyped_budget_names_the_key():
     values = {**BUDGET, "max_epochs": "ten"}
     with pytest.raises(ParamsError, match="max_epochs"):
         parse_section(BudgetParams, values, "budget")
+
+
+def test_pipeline_runs_put_gridconv_on_its_own_inputs_after_the_methods():
+    params = {"methods": ["knn", "semgcn"], "data": {"inputs2d": ["gt", "noisy"]},
+              "gridconv_sgt": ["handcrafted", "learnable"], "gridconv_inputs2d": ["gt"]}
+    assert pipeline_runs(params) == [("knn", "gt"), ("knn", "noisy"), ("semgcn", "gt"), ("semgcn", "noisy"),
+                                     ("gridconv_handcrafted", "gt"), ("gridconv_learnable", "gt")]
+    del params["gridconv_inputs2d"]  # absent: every input of the pipeline
+    assert pipeline_runs(params)[-2:] == [("gridconv_learnable", "gt"), ("gridconv_learnable", "noisy")]
+
+
+def test_pipeline_runs_refuse_a_gridconv_input_the_pipeline_does_not_build():
+    params = {"methods": ["knn"], "data": {"inputs2d": ["gt"]}, "gridconv_sgt": ["learnable"],
+              "gridconv_inputs2d": ["gt", "noisy"]}
+    with pytest.raises(ParamsError, match=r"gridconv_inputs2d .*\['noisy'\] not in data.inputs2d"):
+        pipeline_runs(params)

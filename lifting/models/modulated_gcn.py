@@ -67,6 +67,7 @@ from lifting.models.graph import (
     to_batch_major,
     to_joint_major,
 )
+from lifting.models.dropout import Dropout
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
 
 
@@ -193,7 +194,7 @@ class _GraphBlock(nn.Module):
         super().__init__()
         self.gconv = ModulatedGraphConv(in_features, out_features, adj)
         self.bn = nn.BatchNorm1d(out_features)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.gconv(x)

@@ -65,6 +65,7 @@ from lifting.models.graph import (
     to_batch_major,
     to_joint_major,
 )
+from lifting.models.dropout import Dropout
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
 
 #: SemGCN's non-local joint groups for h36m16 (upstream ``Human36mDataset`` ``joints_group``):
@@ -182,7 +183,7 @@ class _GraphBlock(nn.Module):
         super().__init__()
         self.gconv = SemGraphConv(in_features, out_features, adj)
         self.bn = nn.BatchNorm1d(out_features)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.gconv(x)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lifting.models.dropout import Dropout
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
 from lifting.skeleton import H36M17
 
@@ -79,7 +80,7 @@ PAPER = {kind: PaperSetup(Config(), INPUT_SPEC, PAPER_SCHEDULE, "16-joint input 
 def _hidden_layer(n_in: int, n_out: int, dropout: float) -> nn.Sequential:
     """Linear + BatchNorm + ReLU + Dropout: (B, n_in) -> (B, n_out)."""
     return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(),
-                         nn.Dropout(dropout))
+                         Dropout(dropout))
 
 
 class _ResidualBlock(nn.Module):

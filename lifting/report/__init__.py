@@ -37,6 +37,7 @@ from lifting.report.artefacts import (
     load_train_logs,
     per_frame_errors,
     report_options,
+    run_grid,
 )
 from lifting.report.convergence import (
     CONVERGENCE_RULE,
@@ -122,6 +123,6 @@ __all__ = [
     "per_frame_errors", "plain_text", "plateau_html", "plateau_table", "plot_action_heatmap", "plot_compute",
     "plot_error_distributions", "plot_joint_errors", "plot_qualitative", "plot_training_curves", "protocol_rows",
     "Published", "published_for", "published_html", "published_rows", "published_table", "rank_spread",
-    "read_published", "render_report", "report_options", "results_markdown", "run_notes", "seed_stats",
+    "read_published", "render_report", "report_options", "results_markdown", "run_grid", "run_notes", "seed_stats",
     "select_qualitative_frames", "shared_ranks", "show", "write_results_md",
 ]

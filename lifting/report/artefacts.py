@@ -39,28 +39,43 @@ def report_options(report: dict | None) -> dict:
     return options
 
 
-def load_metrics(metrics_dir: str | Path, methods, inputs2d) -> dict[tuple[str, str], dict]:
-    """``{(method, input2d): metrics record}`` for every method x 2D input, in that order."""
+def run_grid(methods, inputs2d) -> list[tuple[str, str]]:
+    """Every (method, 2D input) pair of ``methods`` x ``inputs2d``, method-major (the report's order).
+
+    The pipeline's own grid, where GridConv runs on fewer inputs, is
+    :func:`lifting.config.pipeline_runs`; the loaders below take either.
+    """
+    return [(method, input2d) for method in methods for input2d in inputs2d]
+
+
+def load_metrics(metrics_dir: str | Path, grid) -> dict[tuple[str, str], dict]:
+    """``{(method, input2d): metrics record}`` for every (method, input2d) pair of ``grid``, in order."""
     metrics_dir = Path(metrics_dir)
     runs = {}
-    for method in methods:
-        for input2d in inputs2d:
-            path = metrics_dir / f"{method}-{input2d}.json"
-            rerun = f"re-run `dvc repro evaluate@{method}-{input2d}`"
-            try:
-                record = json.loads(path.read_text())
-            except FileNotFoundError:
-                raise DataError(path, "metrics file not found",
-                                f"run `dvc repro evaluate@{method}-{input2d}` (or `dvc repro`)") from None
-            except json.JSONDecodeError as err:
-                raise DataError(path, f"not valid JSON ({err})", rerun) from None
-            for key in ("method", "input2d", "protocol", "metrics"):
-                if key not in record:
-                    raise DataError(path, f"metrics record lacks {key!r}", rerun)
-            runs[(method, input2d)] = record
+    for method, input2d in grid:
+        path = metrics_dir / f"{method}-{input2d}.json"
+        rerun = f"re-run `dvc repro {_stage('evaluate', method, input2d)}`"
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise DataError(path, "metrics file not found",
+                            f"run `dvc repro {_stage('evaluate', method, input2d)}` (or `dvc repro`)") from None
+        except json.JSONDecodeError as err:
+            raise DataError(path, f"not valid JSON ({err})", rerun) from None
+        for key in ("method", "input2d", "protocol", "metrics"):
+            if key not in record:
+                raise DataError(path, f"metrics record lacks {key!r}", rerun)
+        runs[(method, input2d)] = record
     if not runs:
         raise ValueError("no runs to report: `methods` or `data.inputs2d` is empty")
     return runs
+
+
+def _stage(kind: str, run: str, input2d: str) -> str:
+    """The DVC stage that writes ``run``'s artefact: ``evaluate@semgcn-gt``, ``train_gridconv@learnable-gt``."""
+    if run.startswith("gridconv_"):
+        return f"{kind}_gridconv@{run.removeprefix('gridconv_')}-{input2d}"
+    return f"{kind}@{run}-{input2d}"
 
 
 #: Columns of the training logs as the report reads them. Old logs (epoch, train_loss,
@@ -69,7 +84,7 @@ LOG_COLUMNS = ["method", "input2d", "seed", "epoch", "step", "samples_seen", "co
                "test_p1_mm", "val_mpjpe_mm", "lr", "seconds", "samples_per_s"]
 
 
-def load_train_logs(log_dir: str | Path, methods, inputs2d) -> pd.DataFrame:
+def load_train_logs(log_dir: str | Path, grid) -> pd.DataFrame:
     """All training logs in one long table with :data:`LOG_COLUMNS` (numbers as floats).
 
     One row per evaluation point and seed (``test_p1_mm``: the logged test-set curve, never used
@@ -78,18 +93,17 @@ def load_train_logs(log_dir: str | Path, methods, inputs2d) -> pd.DataFrame:
     """
     log_dir = Path(log_dir)
     frames = []
-    for method in methods:
-        for input2d in inputs2d:
-            path = log_dir / f"{method}-{input2d}.csv"
-            if not path.exists():
-                raise DataError(path, "training log not found", f"run `dvc repro train@{method}-{input2d}`")
-            with open(path, newline="") as handle:
-                rows = list(csv.DictReader(handle))
-            if rows:
-                frame = pd.DataFrame(rows)
-                frame.insert(0, "input2d", input2d)
-                frame.insert(0, "method", method)
-                frames.append(frame)
+    for method, input2d in grid:
+        path = log_dir / f"{method}-{input2d}.csv"
+        if not path.exists():
+            raise DataError(path, "training log not found", f"run `dvc repro {_stage('train', method, input2d)}`")
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows:
+            frame = pd.DataFrame(rows)
+            frame.insert(0, "input2d", input2d)
+            frame.insert(0, "method", method)
+            frames.append(frame)
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=str if c in ("method", "input2d") else float) for c in LOG_COLUMNS})
     logs = pd.concat(frames, ignore_index=True).reindex(columns=LOG_COLUMNS)
@@ -98,7 +112,7 @@ def load_train_logs(log_dir: str | Path, methods, inputs2d) -> pd.DataFrame:
     return logs
 
 
-def load_convergence(convergence_dir: str | Path | None, methods, inputs2d) -> dict[tuple[str, str], dict]:
+def load_convergence(convergence_dir: str | Path | None, grid) -> dict[tuple[str, str], dict]:
     """``{(run, input2d): convergence record}`` of the files that exist in ``convergence_dir``.
 
     A run may have no file (its plateau is then shown as "–"), and the folder may be absent.
@@ -107,21 +121,19 @@ def load_convergence(convergence_dir: str | Path | None, methods, inputs2d) -> d
     found = {}
     if convergence_dir is None or not Path(convergence_dir).is_dir():
         return found
-    for method in methods:
-        for input2d in inputs2d:
-            path = Path(convergence_dir) / f"{method}-{input2d}.json"
-            if not path.exists():
-                continue
-            try:
-                record = json.loads(path.read_text())
-            except json.JSONDecodeError as err:
-                raise DataError(path, f"not valid JSON ({err})",
-                                "re-run the convergence benchmark of this run") from None
-            named = (record.get("run", method), record.get("input2d", input2d))
-            if named != (method, input2d) or not isinstance(record.get("recipes", []), list):
-                raise DataError(path, f"holds run {named[0]!r} on {named[1]!r}, or recipes that are not a list",
-                                "name the file <run>-<input2d>.json after the run it holds")
-            found[(method, input2d)] = record
+    for method, input2d in grid:
+        path = Path(convergence_dir) / f"{method}-{input2d}.json"
+        if not path.exists():
+            continue
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise DataError(path, f"not valid JSON ({err})", "re-run the convergence benchmark of this run") from None
+        named = (record.get("run", method), record.get("input2d", input2d))
+        if named != (method, input2d) or not isinstance(record.get("recipes", []), list):
+            raise DataError(path, f"holds run {named[0]!r} on {named[1]!r}, or recipes that are not a list",
+                            "name the file <run>-<input2d>.json after the run it holds")
+        found[(method, input2d)] = record
     return found
 
 
@@ -147,17 +159,15 @@ def load_cameras(path: str | Path) -> dict:
     return cameras_from_frame(frame)
 
 
-def load_predictions(predictions_dir: str | Path, methods,
-                     inputs2d) -> dict[tuple[str, str], tuple[pd.DataFrame, JointSet]]:
+def load_predictions(predictions_dir: str | Path, grid) -> dict[tuple[str, str], tuple[pd.DataFrame, JointSet]]:
     """``{(method, input2d): (predictions table, its joint set)}`` from the evaluate stage's Parquet."""
     predictions_dir = Path(predictions_dir)
     out = {}
-    for method in methods:
-        for input2d in inputs2d:
-            path = predictions_dir / f"{method}-{input2d}.parquet"
-            metadata = read_metadata(path)
-            frame, _ = read_table(path, {"table": "predictions", "method": method, "source2d": input2d})
-            out[(method, input2d)] = (frame, get_joint_set(metadata["joint_set"]))
+    for method, input2d in grid:
+        path = predictions_dir / f"{method}-{input2d}.parquet"
+        metadata = read_metadata(path)
+        frame, _ = read_table(path, {"table": "predictions", "method": method, "source2d": input2d})
+        out[(method, input2d)] = (frame, get_joint_set(metadata["joint_set"]))
     return out
 
 

@@ -24,6 +24,8 @@ from lifting.skeleton import H36M16, H36M17
 
 METHODS = ["knn", "simple_baseline", "semgcn"]
 INPUTS2D = ["gt", "noisy"]
+#: A run the artefacts hold on one input only (as GridConv on ``gridconv_inputs2d: [gt]``).
+PARTIAL_RUN, PARTIAL_INPUT = "gridconv_learnable", "gt"
 JOINT_SETS = {"knn": H36M17, "simple_baseline": H36M17, "semgcn": H36M16}
 NOISE_MM = {"knn": 40.0, "simple_baseline": 60.0, "semgcn": 90.0}
 SEEDS = {"knn": [0], "simple_baseline": [0, 1, 2], "semgcn": [0]}
@@ -109,7 +111,7 @@ def write_log(path: Path, method: str, input2d: str, old_style: bool = False) ->
             for epoch in range(1, 4):
                 writer.writerow([epoch, 1.0 / epoch, 300.0 / epoch, 0.001, 4.0, 800.0])
             return
-        for seed in SEEDS[method]:
+        for seed in SEEDS.get(method, [0]):
             for k in range(1, POINTS + 1):
                 writer.writerow([seed, 0.3 * k, k, 100 * k, 2.0 * k, 1.0 / k, curve_value(method, input2d, seed, k),
                                  "", 0.001, 1.0 * k, 800.0])

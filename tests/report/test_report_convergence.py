@@ -90,7 +90,7 @@ def test_old_style_training_logs_read_with_empty_new_columns(tmp_path):
         writer = csv.writer(handle)
         writer.writerow(["epoch", "train_loss", "val_mpjpe_mm", "lr", "seconds", "samples_per_s"])
         writer.writerows([[1, 0.5, 200.0, 0.001, 4.0, 800.0], [2, 0.25, 150.0, 0.001, 4.0, 800.0]])
-    logs = R.load_train_logs(tmp_path, ["m"], ["gt"])
+    logs = R.load_train_logs(tmp_path, [("m", "gt")])
     assert list(logs.columns) == R.LOG_COLUMNS and len(logs) == 2
     assert logs["val_mpjpe_mm"].tolist() == [200.0, 150.0]
     assert logs[["seed", "step", "samples_seen", "core_seconds", "test_p1_mm"]].isna().all().all()
@@ -110,11 +110,11 @@ def test_training_logs_of_every_seed_and_no_rows_for_lookups(logs):
 
 def test_convergence_records_may_be_absent_but_not_malformed(tmp_path, convergence):
     assert set(convergence) == {("simple_baseline", "gt"), ("semgcn", "gt")}
-    assert R.load_convergence(tmp_path / "nowhere", ["m"], ["gt"]) == {}
-    assert R.load_convergence(None, ["m"], ["gt"]) == {}
+    assert R.load_convergence(tmp_path / "nowhere", [("m", "gt")]) == {}
+    assert R.load_convergence(None, [("m", "gt")]) == {}
     (tmp_path / "m-gt.json").write_text(json.dumps({"run": "other", "input2d": "gt", "recipes": []}))
     with pytest.raises(DataError, match=r"m-gt\.json: holds run 'other'"):
-        R.load_convergence(tmp_path, ["m"], ["gt"])
+        R.load_convergence(tmp_path, [("m", "gt")])
     (tmp_path / "m-gt.json").write_text("{")
     with pytest.raises(DataError, match=r"m-gt\.json: not valid JSON"):
-        R.load_convergence(tmp_path, ["m"], ["gt"])
+        R.load_convergence(tmp_path, [("m", "gt")])

@@ -15,7 +15,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_per_frame_errors_reproduce_the_metrics_frame_mean(artefacts, runs):
-    predictions = R.load_predictions(artefacts["predictions"], METHODS, INPUTS2D)
+    predictions = R.load_predictions(artefacts["predictions"], R.run_grid(METHODS, INPUTS2D))
     assert predictions[("semgcn", "gt")][1] is H36M16
     errors = R.per_frame_errors(predictions, R.load_targets(artefacts["aligned"]))
     assert len(errors) == len(METHODS) * len(INPUTS2D) * 48
@@ -33,7 +33,7 @@ def test_per_frame_errors_reproduce_the_metrics_frame_mean(artefacts, runs):
 
 
 def test_qualitative_frames_are_deterministic_and_from_different_actions(artefacts):
-    predictions = R.load_predictions(artefacts["predictions"], METHODS, INPUTS2D)
+    predictions = R.load_predictions(artefacts["predictions"], R.run_grid(METHODS, INPUTS2D))
     keys = R.common_test_keys(predictions)
     picked = R.select_qualitative_frames(keys, 2)
     assert list(picked["action"]) == ["Jump", "Walk"] and list(picked["frame"]) == [3, 3]
@@ -42,7 +42,7 @@ def test_qualitative_frames_are_deterministic_and_from_different_actions(artefac
 
 
 def test_figures_render_headless_to_png(artefacts, runs, logs, convergence):
-    predictions = R.load_predictions(artefacts["predictions"], METHODS, INPUTS2D)
+    predictions = R.load_predictions(artefacts["predictions"], R.run_grid(METHODS, INPUTS2D))
     targets = R.load_targets(artefacts["aligned"])
     errors = R.per_frame_errors(predictions, targets)
     key = R.select_qualitative_frames(R.common_test_keys(predictions), 1).iloc[0]

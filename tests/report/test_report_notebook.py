@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from report_fixtures import BUDGET, INPUTS2D, METHODS
+from report_fixtures import BUDGET, INPUTS2D, METHODS, PARTIAL_INPUT, PARTIAL_RUN
 
 from lifting import report as R
 from lifting.errors import DataError
@@ -25,19 +25,21 @@ def stage_arguments(tmp_path: Path, artefacts: dict, params: dict) -> list[str]:
             "--aligned", str(artefacts["aligned"]), "--cameras", str(artefacts["cameras"])]
 
 
-def test_report_stage_renders_the_notebook_to_html(tmp_path, artefacts, runs, logs, convergence):
+def test_report_stage_renders_the_notebook_to_html(tmp_path, artefacts):
     from stages import report as stage
 
     params = {"data": {"source": "embedded", "inputs2d": INPUTS2D}, "methods": METHODS,
+              "gridconv_sgt": [PARTIAL_RUN.removeprefix("gridconv_")], "gridconv_inputs2d": [PARTIAL_INPUT],
               "budget": BUDGET, "report": {"qualitative_frames": 2}}
     stage.main(stage_arguments(tmp_path, artefacts, params))
     page = (tmp_path / "reports" / "comparison.html").read_text(encoding="utf-8")
     board = page.split('<table class="lifting leaderboard">', 1)[1].split("</table>", 1)[0]
-    for method in METHODS:
-        for input2d in INPUTS2D:
-            cell = r"<td class=\"text\">{}</td>\s*"
-            row = cell.format(r"\d=?") + cell.format(method) + cell.format(input2d)
-            assert re.search(row, board), (method, input2d)
+    cell = r"<td class=\"text\">{}</td>\s*"
+    grid = R.run_grid(METHODS, INPUTS2D) + [(PARTIAL_RUN, PARTIAL_INPUT)]
+    for method, input2d in grid:
+        assert re.search(cell.format(r"\d=?") + cell.format(method) + cell.format(input2d), board), (method, input2d)
+    assert not re.search(cell.format(PARTIAL_RUN) + cell.format("noisy"), board)
+    assert f"{PARTIAL_RUN} on noisy" in page.split("Not run by this pipeline", 1)[1].split("</p>", 1)[0]
     assert "still falling: -20.0 mm over the last fifth" in board and " ± 0.5</td>" in board
     assert '<table class="lifting plateaus">' in page and "paper recipe (Adam 1e-3, batch 64)" in page
     assert "No convergence record (plateau shown as –): knn-gt, knn-noisy" in page
@@ -51,7 +53,9 @@ def test_report_stage_renders_the_notebook_to_html(tmp_path, artefacts, runs, lo
     assert re.search(r"<script[^>]+src=", page) is None  # no CDN scripts: opens offline
     assert "Traceback" not in page and "Error" not in page.split("</style>")[-1]
     results = (tmp_path / "results.md").read_text(encoding="utf-8")
-    assert results == R.results_markdown(runs, logs, convergence)
+    assert results == R.results_markdown(R.load_metrics(artefacts["metrics"], grid),
+                                         R.load_train_logs(artefacts["train_logs"], grid),
+                                         R.load_convergence(artefacts["convergence"], grid))
 
 
 def test_report_stage_fails_with_one_clear_error_when_a_metrics_file_is_missing(tmp_path, artefacts):
