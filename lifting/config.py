@@ -20,6 +20,22 @@ class ParamsError(ValueError):
     """A params.yaml value is unknown, missing or of the wrong type."""
 
 
+#: Knobs of the ``report`` section of params.yaml, with their defaults (see lifting.report).
+REPORT_DEFAULTS = {"qualitative_frames": 3}
+
+
+def report_options(report: dict | None) -> dict:
+    """The ``report`` section of params.yaml merged over :data:`REPORT_DEFAULTS` (unknown keys fail)."""
+    report = dict(report or {})
+    unknown = sorted(set(report) - set(REPORT_DEFAULTS))
+    if unknown:
+        raise ParamsError(f"report: unknown key(s) {unknown}; known: {sorted(REPORT_DEFAULTS)}")
+    options = {**REPORT_DEFAULTS, **report}
+    if not isinstance(options["qualitative_frames"], int) or options["qualitative_frames"] < 0:
+        raise ParamsError("report.qualitative_frames must be an integer >= 0")
+    return options
+
+
 @dataclass(frozen=True)
 class DataParams:
     """The ``data`` section.
@@ -30,37 +46,50 @@ class DataParams:
         download: fetch missing public detection files (h36m only).
         inputs2d: the 2D sources trained and scored (the train/evaluate fan-out).
         train_subjects, test_subjects: the split.
+    Every field but ``source`` is None where a stage does not read it (see :func:`parse_section`).
     """
 
     source: str
-    h36m_dir: str
-    download: bool
-    inputs2d: tuple[str, ...]
-    train_subjects: tuple[str, ...]
-    test_subjects: tuple[str, ...]
+    h36m_dir: str | None
+    download: bool | None
+    inputs2d: tuple[str, ...] | None
+    train_subjects: tuple[str, ...] | None
+    test_subjects: tuple[str, ...] | None
 
     def __post_init__(self):
         if self.source not in ("embedded", "h36m"):
             raise ParamsError(f"data.source must be 'embedded' or 'h36m', got {self.source!r}")
-        if self.source == "embedded" and not set(self.inputs2d) <= {"gt", "noisy"}:
-            raise ParamsError(f"data.inputs2d {list(self.inputs2d)}: the embedded data has 2D sources gt and noisy")
-        if set(self.train_subjects) & set(self.test_subjects):
+        if self.inputs2d is not None:
+            if not self.inputs2d:
+                raise ParamsError("data.inputs2d is empty: name at least one 2D source (gt, noisy, ...)")
+            if self.source == "embedded" and not set(self.inputs2d) <= {"gt", "noisy"}:
+                raise ParamsError(f"data.inputs2d {list(self.inputs2d)}: the embedded data has 2D sources gt and noisy")
+        for name in ("train_subjects", "test_subjects"):
+            if getattr(self, name) is not None and not getattr(self, name):
+                raise ParamsError(f"data.{name} is empty: name at least one subject (e.g. S1)")
+        if self.train_subjects and self.test_subjects and set(self.train_subjects) & set(self.test_subjects):
             raise ParamsError("data.train_subjects and data.test_subjects overlap")
 
 
-def parse_section(cls, values: dict, where: str):
-    """Build dataclass ``cls`` from ``values``; ``where`` names the section in error messages."""
+def parse_section(cls, values: dict, where: str, only=None):
+    """Build dataclass ``cls`` from ``values``; ``where`` names the section in error messages.
+
+    ``only``: the fields a stage reads (the rest are None and their values are not looked at, so
+    the stage depends on exactly the keys it declares in dvc.yaml); default every field.
+    """
     if not isinstance(values, dict):
         raise ParamsError(f"{where}: expected a mapping, got {type(values).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ParamsError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
-    missing = sorted(set(fields) - set(values))
+    read = list(fields) if only is None else list(only)
+    missing = sorted(set(read) - set(values))
     if missing:
         raise ParamsError(f"{where}: missing key(s) {missing}")
     hints = typing.get_type_hints(cls)
-    converted = {name: _convert(values[name], hints[name], f"{where}.{name}") for name in fields}
+    converted = {name: _convert(values[name], hints[name], f"{where}.{name}") if name in read else None
+                 for name in fields}
     try:
         return cls(**converted)
     except ValueError as err:

@@ -7,17 +7,28 @@ import logging
 from lifting.data.align import align_store, write_aligned
 from lifting.data.store import read_store
 from lifting.io import atomic_dir, write_json
+from lifting.config import DataParams
 from stages.common import data_params, parser, read_params, run
 
 log = logging.getLogger("align")
 
 
+def cli():
+    command = parser(__doc__)
+    command.add_argument("--store", default="data/parquet", help="store folder (normalize's output)")
+    command.add_argument("--out", default="data/aligned", help="aligned folder")
+    return command
+
+
+def settings(params: dict, args) -> DataParams:
+    """What this stage takes from params.yaml: exactly the keys dvc.yaml declares for it
+    (tests/test_stage_params.py checks this against every key of params.yaml)."""
+    return data_params(params, "source", "train_subjects", "test_subjects")
+
+
 def main(argv=None) -> None:
-    cli = parser(__doc__)
-    cli.add_argument("--store", default="data/parquet", help="store folder (normalize's output)")
-    cli.add_argument("--out", default="data/aligned", help="aligned folder")
-    args = cli.parse_args(argv)
-    data = data_params(read_params(args.params))
+    args = cli().parse_args(argv)
+    data = settings(read_params(args.params), args)
     tables = read_store(args.store, data.source)
     aligned = align_store(tables, data.train_subjects, data.test_subjects)
     counts = aligned.targets.groupby(["split", "subject"]).size()

@@ -11,10 +11,11 @@ import yaml
 
 from lifting.config import DataParams, ParamsError, parse_section
 from lifting.errors import DataError
+from lifting.params_check import unknown_keys
 
 
 def read_params(path: str | Path) -> dict:
-    """params.yaml as a dict."""
+    """params.yaml as a dict; a key that no stage knows stops the stage (:mod:`lifting.params_check`)."""
     path = Path(path)
     try:
         params = yaml.safe_load(path.read_text())
@@ -24,11 +25,15 @@ def read_params(path: str | Path) -> dict:
         raise DataError(path, f"not valid YAML ({err})", "fix the syntax (dvc exp run -S writes valid YAML)") from None
     if not isinstance(params, dict):
         raise DataError(path, "expected a mapping of sections", "restore params.yaml from git")
+    problems = unknown_keys(params)
+    if problems:
+        raise ParamsError("; ".join(problems))
     return params
 
 
-def data_params(params: dict) -> DataParams:
-    return parse_section(DataParams, params.get("data", {}), "data")
+def data_params(params: dict, *fields: str) -> DataParams:
+    """The ``data`` section, reading only ``fields`` (the keys the stage declares in dvc.yaml)."""
+    return parse_section(DataParams, params.get("data", {}), "data", only=fields)
 
 
 def parser(description: str) -> argparse.ArgumentParser:

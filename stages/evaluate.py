@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lifting.config import EvalParams, parse_section
+from lifting.config import DataParams, EvalParams, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.data.schema import write_table
 from lifting.evaluation import predictions_frame, protocol_block, score_seeds
@@ -19,17 +19,26 @@ from lifting.runner import load_method, parameter_count
 from stages.common import data_params, parser, read_params, run
 
 
+def cli():
+    command = parser(__doc__)
+    command.add_argument("--model", required=True, help="model.pt written by the train stage")
+    command.add_argument("--input2d", required=True)
+    command.add_argument("--aligned", default="data/aligned")
+    command.add_argument("--metrics", required=True, help="metrics JSON to write")
+    command.add_argument("--predictions", required=True, help="predictions Parquet to write")
+    return command
+
+
+def settings(params: dict, args) -> tuple[DataParams, EvalParams]:
+    """What this stage takes from params.yaml: exactly the keys dvc.yaml declares for it
+    (tests/test_stage_params.py checks this against every key of params.yaml)."""
+    return (data_params(params, "source", "test_subjects"),
+            parse_section(EvalParams, params.get("eval", {}), "eval"))
+
+
 def main(argv=None) -> None:
-    cli = parser(__doc__)
-    cli.add_argument("--model", required=True, help="model.pt written by the train stage")
-    cli.add_argument("--input2d", required=True)
-    cli.add_argument("--aligned", default="data/aligned")
-    cli.add_argument("--metrics", required=True, help="metrics JSON to write")
-    cli.add_argument("--predictions", required=True, help="predictions Parquet to write")
-    args = cli.parse_args(argv)
-    params = read_params(args.params)
-    data_cfg = data_params(params)
-    evaluation = parse_section(EvalParams, params.get("eval", {}), "eval")
+    args = cli().parse_args(argv)
+    data_cfg, evaluation = settings(read_params(args.params), args)
     saved, predictors = load_method(Path(args.model))
     method = saved["method"]
     budget = saved["record"]["budget"]

@@ -6,14 +6,25 @@ from pathlib import Path
 
 from lifting.data import deepmimic
 from lifting.io import atomic_dir, write_json
+from lifting.config import DataParams
 from stages.common import data_params, parser, read_params, run
 
 
+def cli():
+    command = parser(__doc__)
+    command.add_argument("--out", default="data/raw", help="raw data folder")
+    return command
+
+
+def settings(params: dict, args) -> DataParams:
+    """What this stage takes from params.yaml: exactly the keys dvc.yaml declares for it
+    (tests/test_stage_params.py checks this against every key of params.yaml)."""
+    return data_params(params, "source", "h36m_dir", "download", "inputs2d")
+
+
 def main(argv=None) -> None:
-    cli = parser(__doc__)
-    cli.add_argument("--out", default="data/raw", help="raw data folder")
-    args = cli.parse_args(argv)
-    data = data_params(read_params(args.params))
+    args = cli().parse_args(argv)
+    data = settings(read_params(args.params), args)
     with atomic_dir(Path(args.out)) as out:
         raw = out / data.source
         if data.source == "embedded":

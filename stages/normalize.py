@@ -8,17 +8,28 @@ from pathlib import Path
 from lifting.data.embedded import build_embedded
 from lifting.data.store import write_store
 from lifting.io import atomic_dir
+from lifting.config import DataParams
 from stages.common import data_params, parser, read_params, run
 
 log = logging.getLogger("normalize")
 
 
+def cli():
+    command = parser(__doc__)
+    command.add_argument("--raw", default="data/raw", help="raw data folder (fetch's output)")
+    command.add_argument("--out", default="data/parquet", help="store folder")
+    return command
+
+
+def settings(params: dict, args) -> DataParams:
+    """What this stage takes from params.yaml: exactly the keys dvc.yaml declares for it
+    (tests/test_stage_params.py checks this against every key of params.yaml)."""
+    return data_params(params, "source", "inputs2d")
+
+
 def main(argv=None) -> None:
-    cli = parser(__doc__)
-    cli.add_argument("--raw", default="data/raw", help="raw data folder (fetch's output)")
-    cli.add_argument("--out", default="data/parquet", help="store folder")
-    args = cli.parse_args(argv)
-    data = data_params(read_params(args.params))
+    args = cli().parse_args(argv)
+    data = settings(read_params(args.params), args)
     raw = Path(args.raw) / data.source
     if data.source == "embedded":
         tables = build_embedded(raw / "motions")

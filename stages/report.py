@@ -14,32 +14,43 @@ import logging
 import time
 from pathlib import Path
 
-from lifting.config import pipeline_runs
+from lifting.config import pipeline_runs, report_options
 from lifting.report import notebook_parameters, render_report
 from stages.common import parser, read_params, run
 
 log = logging.getLogger("stages.report")
 
 
-def main(argv=None) -> None:
-    cli = parser(__doc__)
-    cli.add_argument("--notebook", default="reports/comparison.ipynb", help="the report notebook")
-    cli.add_argument("--html", default="reports/comparison.html", help="the HTML to write")
-    cli.add_argument("--results-md", default="reports/results.md", help="the Markdown leaderboard to write")
-    cli.add_argument("--metrics", default="metrics", help="folder of <method>-<input2d>.json")
-    cli.add_argument("--train-logs", default="metrics/train", help="folder of <method>-<input2d>.csv")
-    cli.add_argument("--convergence", default="benchmarks/results/convergence",
-                     help="folder of <run>-<input2d>.json convergence records (may be absent)")
-    cli.add_argument("--predictions", default="data/predictions", help="folder of <method>-<input2d>.parquet")
-    cli.add_argument("--aligned", default="data/aligned")
-    cli.add_argument("--cameras", default="data/parquet/cameras.parquet")
-    args = cli.parse_args(argv)
-    params = read_params(args.params)
-    # GridConv's SGT variants are runs of their own (train_gridconv stages, on gridconv_inputs2d),
-    # reported beside the methods; the notebook gets the run names and the (run, input) pairs.
+def cli():
+    command = parser(__doc__)
+    command.add_argument("--notebook", default="reports/comparison.ipynb", help="the report notebook")
+    command.add_argument("--html", default="reports/comparison.html", help="the HTML to write")
+    command.add_argument("--results-md", default="reports/results.md", help="the Markdown leaderboard to write")
+    command.add_argument("--metrics", default="metrics", help="folder of <method>-<input2d>.json")
+    command.add_argument("--train-logs", default="metrics/train", help="folder of <method>-<input2d>.csv")
+    command.add_argument("--convergence", default="benchmarks/results/convergence",
+                         help="folder of <run>-<input2d>.json convergence records (may be absent)")
+    command.add_argument("--predictions", default="data/predictions", help="folder of <method>-<input2d>.parquet")
+    command.add_argument("--aligned", default="data/aligned")
+    command.add_argument("--cameras", default="data/parquet/cameras.parquet")
+    return command
+
+
+def settings(params: dict, args) -> dict:
+    """What this stage takes from params.yaml (exactly the keys dvc.yaml declares for it; checked by
+    tests/test_stage_params.py): the notebook's parameters besides the paths.
+
+    GridConv's SGT variants are runs of their own (train_gridconv stages, on gridconv_inputs2d),
+    reported beside the methods; the notebook gets the run names and the (run, input) pairs.
+    """
     grid = pipeline_runs(params)
-    params["methods"] = list(dict.fromkeys(run for run, _ in grid))
-    params["run_grid"] = [list(pair) for pair in grid]
+    return {"methods": list(dict.fromkeys(run for run, _ in grid)), "run_grid": [list(pair) for pair in grid],
+            "data": {"inputs2d": list(params["data"]["inputs2d"])}, "report": report_options(params.get("report"))}
+
+
+def main(argv=None) -> None:
+    args = cli().parse_args(argv)
+    params = settings(read_params(args.params), args)
     paths = {"metrics_dir": args.metrics, "train_logs_dir": args.train_logs, "convergence_dir": args.convergence,
              "predictions_dir": args.predictions, "aligned_dir": args.aligned, "cameras_path": args.cameras,
              "results_md": args.results_md}

@@ -17,34 +17,50 @@ from stages.common import parser, read_params, run
 log = logging.getLogger("train")
 
 
-def main(argv=None) -> None:
-    cli = parser(__doc__)
-    cli.add_argument("--method", required=True, choices=sorted(METHODS))
-    cli.add_argument("--input2d", required=True, help="2D source (gt, noisy, cpn_ft_h36m_dbb, ...)")
-    cli.add_argument("--name", help="run name in metrics and reports (default: the method)")
-    cli.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="fix one config field for this stage (e.g. sgt=learnable; the value is YAML); repeatable")
-    cli.add_argument("--aligned", default="data/aligned")
-    cli.add_argument("--out", required=True, help="folder for checkpoint.pt and model.pt")
-    cli.add_argument("--log", required=True, help="per-epoch CSV log")
-    args = cli.parse_args(argv)
-    params = read_params(args.params)
+def cli():
+    command = parser(__doc__)
+    command.add_argument("--method", required=True, choices=sorted(METHODS))
+    command.add_argument("--input2d", required=True, help="2D source (gt, noisy, cpn_ft_h36m_dbb, ...)")
+    command.add_argument("--name", help="run name in metrics and reports (default: the method)")
+    command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="fix one config field for this stage (e.g. sgt=learnable; the value is YAML); repeatable")
+    command.add_argument("--aligned", default="data/aligned")
+    command.add_argument("--out", required=True, help="folder for checkpoint.pt and model.pt")
+    command.add_argument("--log", required=True, help="per-epoch CSV log")
+    return command
+
+
+def settings(params: dict, args) -> tuple:
+    """What this stage takes from params.yaml: exactly the keys dvc.yaml declares for it
+    (tests/test_stage_params.py checks this against every key of params.yaml).
+
+    Returns (the method's Config, the run settings, the train section as given).
+    """
     kind = input_kind(args.input2d)
     budget = parse_section(BudgetParams, budget_for(params.get("budget", {}), args.method, kind), "budget")
     training = parse_section(TrainParams, params.get("train", {}), "train")
     cfg = method_config(args.method, params.get("model", {}), parse_overrides(args.set), kind)
+    run_settings = RunSettings(
+        seeds=training.seeds_for(budget), threads=training.threads, max_epochs=budget.max_epochs,
+        batch_size=budget.batch_size, train_stride=budget.train_stride, lr_scale=budget.lr_scale, decay=budget.decay,
+        warmup=budget.warmup, bf16_cpu=budget.bf16_cpu, curve_points=training.curve_points,
+        curve_test_stride=training.curve_test_stride, val_fraction=training.val_fraction,
+        checkpoint=training.checkpoint)
+    return cfg, run_settings, dataclasses.asdict(training)
+
+
+def main(argv=None) -> None:
+    args = cli().parse_args(argv)
+    cfg, run_settings, training = settings(read_params(args.params), args)
+    kind = input_kind(args.input2d)
     joint_set = METHODS[args.method].PAPER[kind].input_spec.joint_set
-    data = load_split(args.aligned, args.input2d, joint_set, Protocol(train_stride=budget.train_stride))
-    settings = RunSettings(seeds=training.seeds_for(budget), threads=training.threads, max_epochs=budget.max_epochs,
-                           batch_size=budget.batch_size, train_stride=budget.train_stride, lr_scale=budget.lr_scale,
-                           decay=budget.decay, warmup=budget.warmup, bf16_cpu=budget.bf16_cpu,
-                           curve_points=training.curve_points, curve_test_stride=training.curve_test_stride,
-                           val_fraction=training.val_fraction, checkpoint=training.checkpoint)
+    data = load_split(args.aligned, args.input2d, joint_set, Protocol(train_stride=run_settings.train_stride))
     name = args.name or args.method
     # Each seed's checkpoint resumes only under the same snapshot; the seed itself names the file.
-    snapshot = {"budget": settings.budget(), "train": {**params.get("train"), "seeds": None},
+    snapshot = {"budget": run_settings.budget(), "train": {**training, "seeds": None},
                 "config": dataclasses.asdict(cfg), "input2d": args.input2d, "code": code_digest(__file__)}
-    record = train_method(args.method, cfg, kind, data, settings, Path(args.out), Path(args.log), snapshot, name=name)
+    record = train_method(args.method, cfg, kind, data, run_settings, Path(args.out), Path(args.log), snapshot,
+                          name=name)
     log.info("%s on %s: %s", name, args.input2d, record)
 
 

@@ -61,6 +61,12 @@ class Config:
     algorithm: Literal["auto", "brute", "kd_tree", "ball_tree"] = "auto"
     n_jobs: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k (neighbours averaged per query) must be >= 1, got {self.k}")
+        if self.n_jobs is not None and self.n_jobs == 0:
+            raise ValueError("n_jobs must be a positive count, -1 (every core) or null, got 0")
+
 
 def normalize_2d(poses_2d: np.ndarray) -> np.ndarray:
     """(N, J, 2) -> (N, 2J) float64 matching features: root-relative, divided by the RMS radius.

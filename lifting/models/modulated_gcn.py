@@ -88,6 +88,13 @@ class Config:
     dropout: float = 0.0
     non_local: bool = False
 
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.num_layers < 1:
+            raise ValueError(f"needs hidden >= 1 and num_layers >= 1, got hidden={self.hidden}, "
+                             f"num_layers={self.num_layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout is a probability in [0, 1), got {self.dropout}")
+
 
 #: The paper's configuration for detected (CPN) 2D, ``Modulated-GCN_benchmark/ckpt/opt.txt``.
 #: Meant for 17 joints (h36m17): ``build(DETECTION, 17)`` has 2,731,840 parameters.

@@ -101,6 +101,13 @@ class Config:
     non_local: bool = False
     dropout: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.num_layers < 1:
+            raise ValueError(f"needs hidden >= 1 and num_layers >= 1, got hidden={self.hidden}, "
+                             f"num_layers={self.num_layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout is a probability in [0, 1), got {self.dropout}")
+
 
 #: The paper's configuration with non-local blocks (README: 40.78/31.46 mm GT, 0.43M params).
 NON_LOCAL = Config(non_local=True)

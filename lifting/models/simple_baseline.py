@@ -71,6 +71,13 @@ class Config:
     dropout: float = 0.5
     drop_nose_input: bool = True
 
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.num_blocks < 0:
+            raise ValueError(f"needs hidden >= 1 and num_blocks >= 0, got hidden={self.hidden}, "
+                             f"num_blocks={self.num_blocks}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout is a probability in [0, 1), got {self.dropout}")
+
 
 
 #: One configuration for every 2D source: the paper's 16-joint input.

@@ -97,6 +97,8 @@ class PaperSetup:
 #: The 2D sources that are the ground truth; every other source (noisy, detected, CPN, HRNet, ...)
 #: is a detection and gets the paper's detection configuration.
 GROUND_TRUTH_SOURCES = ("gt",)
+#: The input kinds each method has a paper configuration for (``PAPER[kind]``).
+KINDS = ("gt", "detected")
 
 
 def input_kind(source2d: str) -> Literal["gt", "detected"]:

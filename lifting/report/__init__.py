@@ -23,10 +23,10 @@ Everything the notebook, ``stages/report.py``, ``lifting/sweep.py`` and the test
 re-exported here, so ``from lifting import report as R; R.leaderboard(...)`` works.
 """
 
+from lifting.config import REPORT_DEFAULTS, report_options
 from lifting.report.artefacts import (
     KEYS,
     LOG_COLUMNS,
-    REPORT_DEFAULTS,
     check_against_metrics,
     load_cameras,
     load_convergence,
@@ -36,7 +36,6 @@ from lifting.report.artefacts import (
     load_targets,
     load_train_logs,
     per_frame_errors,
-    report_options,
     run_grid,
 )
 from lifting.report.convergence import (

@@ -23,20 +23,6 @@ from lifting.skeleton import H36M17, JointSet, get_joint_set
 
 #: Row keys shared by predictions and targets.
 KEYS = ["subject", "action", "sequence", "camera", "frame"]
-#: Knobs of the ``report`` section of params.yaml, with their defaults.
-REPORT_DEFAULTS = {"qualitative_frames": 3}
-
-
-def report_options(report: dict | None) -> dict:
-    """The ``report`` section of params.yaml merged over :data:`REPORT_DEFAULTS` (unknown keys fail)."""
-    report = dict(report or {})
-    unknown = sorted(set(report) - set(REPORT_DEFAULTS))
-    if unknown:
-        raise ValueError(f"report: unknown key(s) {unknown}; known: {sorted(REPORT_DEFAULTS)}")
-    options = {**REPORT_DEFAULTS, **report}
-    if not isinstance(options["qualitative_frames"], int) or options["qualitative_frames"] < 0:
-        raise ValueError("report.qualitative_frames must be an integer >= 0")
-    return options
 
 
 def run_grid(methods, inputs2d) -> list[tuple[str, str]]:

@@ -1,0 +1,106 @@
+"""Every key of params.yaml is known: a typo stops the run, naming the key and the closest valid one.
+
+DVC hands a stage only the params keys it declares, and ``dvc exp run -S +model.paddin=c`` adds a
+key that no stage declares: without this check the experiment "succeeds" with the old metrics.
+:func:`unknown_keys` walks the whole file against the sections' dataclasses and each method's
+``Config``; :func:`check_params` also parses every section (types and ranges) and every method's
+configuration for both input kinds, so a bad value fails before any stage trains. Every stage
+runs :func:`unknown_keys` on the file it reads (``stages/common.py``), and the ``check_params``
+stage, which depends on the whole file, runs :func:`check_params` on every change to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+from lifting.config import (REPORT_DEFAULTS, BudgetParams, DataParams, EvalParams, ParamsError, TrainParams,
+                            budget_for, parse_section, pipeline_runs)
+from lifting.models import METHODS
+from lifting.models.spec import KINDS
+from lifting.runner import method_config
+
+#: Top-level keys: the sections parsed into dataclasses, then the lists of runs.
+SECTIONS = {"data": DataParams, "budget": BudgetParams, "train": TrainParams, "eval": EvalParams}
+LISTS = ("methods", "gridconv_sgt", "gridconv_inputs2d")
+GRIDCONV_SGT = ("handcrafted", "learnable")
+
+
+def _fields(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _unknown(path: str, key: str, valid) -> str:
+    close = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1, cutoff=0.6)
+    hint = f"did you mean {path}{close[0]}?" if close else f"known here: {', '.join(sorted(map(str, valid)))}"
+    return f"params.yaml: unknown key {path}{key} ({hint})"
+
+
+def unknown_keys(params: dict) -> list[str]:
+    """One message per key of ``params`` that no stage reads, with the closest valid key."""
+    problems = []
+    top = [*SECTIONS, *LISTS, "model", "report"]
+    for key, value in params.items():
+        if key not in top:
+            problems.append(_unknown("", key, top))
+        elif key in SECTIONS and isinstance(value, dict):
+            valid = _fields(SECTIONS[key])
+            for name, inner in value.items():
+                if key == "budget" and isinstance(inner, dict):
+                    problems += _budget_mapping(name, inner, valid)
+                elif name not in valid:
+                    problems.append(_unknown(f"{key}.", name, valid + (list(METHODS) if key == "budget" else [])))
+        elif key == "model" and isinstance(value, dict):
+            problems += _model_keys(value)
+        elif key == "report" and isinstance(value, dict):
+            problems += [_unknown("report.", name, REPORT_DEFAULTS) for name in value if name not in REPORT_DEFAULTS]
+    return problems
+
+
+def _budget_mapping(method: str, mapping: dict, valid: list[str]) -> list[str]:
+    """``budget.<method>`` (budget keys, or per-kind mappings of them)."""
+    if method not in METHODS:
+        return [_unknown("budget.", method, [*valid, *METHODS])]
+    problems = []
+    for name, inner in mapping.items():
+        if name in KINDS and isinstance(inner, dict):
+            problems += [_unknown(f"budget.{method}.{name}.", k, valid) for k in inner if k not in valid]
+        elif name not in valid:
+            problems.append(_unknown(f"budget.{method}.", name, [*valid, *KINDS]))
+    return problems
+
+
+def _model_keys(model: dict) -> list[str]:
+    """``model``: plain keys are a field of some method's Config; ``model.<method>`` its own fields."""
+    fields = {method: _fields(module.Config) for method, module in METHODS.items()}
+    shared = sorted({f for names in fields.values() for f in names})
+    problems = []
+    for name, inner in model.items():
+        if isinstance(inner, dict):
+            if name not in METHODS:
+                problems.append(_unknown("model.", name, [*METHODS, *shared]))
+            else:
+                problems += [_unknown(f"model.{name}.", k, fields[name]) for k in inner if k not in fields[name]]
+        elif name not in shared:
+            problems.append(_unknown("model.", name, [*shared, *METHODS]))
+    return problems
+
+
+def check_params(params: dict) -> None:
+    """Raise :class:`ParamsError` for the first unknown key or invalid value of a whole params.yaml."""
+    problems = unknown_keys(params)
+    if problems:
+        raise ParamsError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    for section in ("data", "train", "eval"):
+        parse_section(SECTIONS[section], params.get(section, {}), section)
+    for method in METHODS:
+        for kind in KINDS:
+            parse_section(BudgetParams, budget_for(params.get("budget", {}), method, kind), f"budget ({method}, {kind})")
+            method_config(method, params.get("model", {}), None, kind)
+    unknown_methods = [m for m in params.get("methods", []) if m not in METHODS]
+    if unknown_methods:
+        raise ParamsError(f"methods: unknown {unknown_methods}; known: {sorted(METHODS)}")
+    unknown_sgt = [s for s in params.get("gridconv_sgt", []) if s not in GRIDCONV_SGT]
+    if unknown_sgt:
+        raise ParamsError(f"gridconv_sgt: unknown {unknown_sgt}; known: {list(GRIDCONV_SGT)}")
+    pipeline_runs(params)
