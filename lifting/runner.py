@@ -10,6 +10,7 @@ actually used, seeds, samples seen, core-seconds).
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import time
 import zlib
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import torch
 
 from lifting import metrics, train
 from lifting.codec import Codec
-from lifting.config import parse_section
+from lifting.config import ParamsError, parse_section
 from lifting.data.align import LiftingData
 from lifting.errors import DataError
 from lifting.io import atomic_path
@@ -77,6 +78,13 @@ def method_config(method: str, model_params: dict, overrides: dict | None = None
     module = _module(method)
     paper = dataclasses.asdict(module.PAPER[kind].config)
     shared = {k: v for k, v in model_params.items() if not isinstance(v, dict) and k in paper}
+    for key, value in shared.items():  # errors name the plain key (model.padding), not model.<method>
+        if value is not None:
+            try:
+                parse_section(module.Config, {**paper, key: value}, "model")
+            except ParamsError as err:
+                raise ParamsError(f"model.{key}: {str(err).removeprefix('model.' + key + ': ').removeprefix('model: ')}"
+                                  ) from None
     chosen = {k: v for k, v in {**shared, **model_params.get(method, {})}.items() if v is not None}
     return parse_section(module.Config, {**paper, **chosen, **(overrides or {})}, f"model.{method}")
 
@@ -189,7 +197,15 @@ def load_method(path: Path):
     except FileNotFoundError:
         raise DataError(path, "trained model not found", "run `dvc repro` to train it") from None
     except Exception as err:
-        raise DataError(path, f"not a loadable model file ({err})", "delete it and re-run the train stage") from None
+        # torch's weights-only unpickler met a class or a call: say so, not torch's advice to unpickle it
+        hostile = isinstance(err, pickle.UnpicklingError) and ("GLOBAL" in str(err) or "Unsupported class" in str(err))
+        problem = ("holds objects other than tensors and plain types (a pickle that could run code); it will not "
+                   "be loaded" if hostile else f"not a loadable model file ({type(err).__name__})")
+        raise DataError(path, problem, "delete it and re-run the train stage") from None
+    if not isinstance(saved, dict) or saved.get("method") not in METHODS:
+        method = saved.get("method") if isinstance(saved, dict) else None
+        raise DataError(path, f"not a model of this pipeline (method {method!r}; known: {sorted(METHODS)})",
+                        "delete it and re-run the train stage")
     module = _module(saved["method"])
     cfg = parse_section(module.Config, saved["config"], f"{path} config")
     num_joints = saved["stats"]["input_mean"].shape[0]

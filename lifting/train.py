@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import logging
 import math
 import random
 import time
@@ -38,6 +39,8 @@ from tqdm import tqdm
 from lifting.codec import Codec
 from lifting.io import atomic_path
 from lifting.models.spec import Schedule
+
+log = logging.getLogger("lifting.train")
 
 #: One row per curve point. ``test_p1_mm`` (action-mean P1 on the run's test-curve frames) is
 #: logged only and never used for selection; ``val_mpjpe_mm`` is empty without a validation split.
@@ -210,6 +213,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
         start_epoch, step, train_seconds = resumed["epoch"] + 1, resumed["step"], resumed["train_seconds"]
         best = (resumed["best_val"], resumed["best_epoch"], resumed["best_model"])
         log_rows = resumed["log"]
+        log.info("%s: resuming after epoch %d of %d", checkpoint_path, start_epoch, schedule.epochs)
 
     num_samples = len(data.inputs)
     steps_per_epoch = math.ceil(num_samples / schedule.batch_size)
@@ -309,8 +313,12 @@ def _load_checkpoint(path: Path, snapshot: dict) -> dict | None:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # a torn or foreign file: start afresh rather than fail
+        log.warning("%s: checkpoint unreadable, starting over", path)
         return None
-    return checkpoint if checkpoint.get("snapshot") == snapshot and "log" in checkpoint else None
+    if not isinstance(checkpoint, dict) or checkpoint.get("snapshot") != snapshot or "log" not in checkpoint:
+        log.info("%s: checkpoint of other params or code, starting over", path)
+        return None
+    return checkpoint
 
 
 def _write_log(rows: list[dict], path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -36,7 +37,9 @@ def main(argv=None) -> None:
     else:
         from lifting.data.h36m import read_h36m
 
-        tables = read_h36m(raw, list(data.inputs2d))
+        manifest_path = raw / "manifest.json"
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        tables = read_h36m(raw, list(data.inputs2d), origin_dir=manifest.get("h36m_dir"))
     with atomic_dir(args.out) as out:
         write_store(tables, out, data.source)
     log.info("%d 3D frames, %d 2D rows (%s)", len(tables.poses3d), len(tables.poses2d), ", ".join(tables.sources2d))

@@ -26,6 +26,7 @@ import pandas as pd
 
 from lifting.data.schema import (StoreTables, cameras_from_frame, joint_columns, poses_from_frame,
                                  poses_to_frame, read_table, write_table)
+from lifting.config import ParamsError
 from lifting.errors import DataError
 from lifting.io import write_json
 from lifting.skeleton import H36M16, H36M17, get_joint_set
@@ -46,7 +47,17 @@ class AlignedTables:
 
 
 def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTables:
-    """Compute the aligned tables (see module docstring) from a source's canonical tables."""
+    """Compute the aligned tables (see module docstring) from a source's canonical tables.
+
+    Raises :class:`ParamsError` when a subject of the split is not in the data (nothing is written).
+    """
+    present = sorted(set(tables.poses3d["subject"]))
+    for name, subjects in (("train_subjects", train_subjects), ("test_subjects", test_subjects)):
+        absent = [s for s in subjects if s not in present]
+        if not subjects:
+            raise ParamsError(f"data.{name} is empty; the data has subjects {present}")
+        if absent:
+            raise ParamsError(f"data.{name}: {absent} not in the data; it has subjects {present}")
     cameras = cameras_from_frame(tables.cameras)
     world = poses_from_frame(tables.poses3d, H36M17, "xyz").astype(np.float64)
     target_parts = []

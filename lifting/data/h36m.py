@@ -183,7 +183,25 @@ def _poses3d_mm(value: object, path: Path, where: str) -> np.ndarray:
     _check_finite(poses, path, where)
     if poses.shape[1] == 32:
         poses = h36m32_to_h36m17(poses)
+    _check_metres(poses, path, where)
     return (poses.astype(np.float64) * MM_PER_M).astype(np.float32)
+
+
+#: Thigh and shin bones of h36m17 (child, parent): 0.3-0.5 m in any adult.
+LEG_BONES = ((2, 1), (3, 2), (5, 4), (6, 5))
+
+
+def _check_metres(poses: np.ndarray, path: Path, where: str) -> None:
+    """Refuse 3D whose leg bones are not 0.15-1 m long, and say which unit the file seems to use."""
+    child, parent = (list(ix) for ix in zip(*LEG_BONES))
+    median = float(np.median(np.linalg.norm(poses[:, child] - poses[:, parent], axis=-1)))
+    if 0.15 <= median <= 1.0:
+        return
+    unit = next((name for name, scale in (("millimetres", 1000.0), ("centimetres", 100.0))
+                 if 0.15 * scale <= median <= scale), None)
+    seems = f"it seems to be in {unit}" if unit else "no length unit fits"
+    raise DataError(path, f"{where}: median thigh/shin length {median:g} in the file's unit, where metres give "
+                          f"0.3-0.5; {seems}", "store the 3D in metres, as VideoPose3D's data_3d_h36m.npz does")
 
 
 def _read_3d(path: Path) -> dict[tuple[str, str], np.ndarray]:
@@ -329,12 +347,14 @@ def _concat_sources(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return merged[uv]
 
 
-def read_h36m(h36m_dir: str | Path, sources2d: list[str]) -> StoreTables:
+def read_h36m(h36m_dir: str | Path, sources2d: list[str], origin_dir: str | Path | None = None) -> StoreTables:
     """Read VideoPose3D-format Human3.6M files into the canonical tables.
 
     Args:
         h36m_dir: folder holding ``data_3d_h36m.npz`` and ``data_2d_h36m_<source>.npz``.
         sources2d: the 2D sources to read, e.g. ``["gt", "cpn_ft_h36m_dbb"]``.
+        origin_dir: where the user keeps these files when ``h36m_dir`` holds copies of them (the
+            fetch stage's ``data/raw/h36m``): errors then name the user's file.
     Returns:
         StoreTables: ``poses3d`` (h36m17, world mm, float32), ``poses2d`` (pixels, truncated to the
         3D length; ``_c`` confidence columns where a source has a third channel, 1.0 for the
@@ -343,7 +363,16 @@ def read_h36m(h36m_dir: str | Path, sources2d: list[str]) -> StoreTables:
         DataError: a missing or corrupt file, a wrong joint count, NaN, 2D shorter than 3D, an
             unknown action, a 16-joint or non-h36m 2D layout, or 3D sequences without 2D.
     """
-    h36m_dir = Path(h36m_dir)
+    try:
+        return _read_h36m(Path(h36m_dir), sources2d)
+    except DataError as err:
+        if origin_dir is None or err.path is None or err.path.parent != Path(h36m_dir):
+            raise
+        raise DataError(Path(origin_dir) / err.path.name, f"{err.problem} (read from its copy {err.path})",
+                        err.fix) from None
+
+
+def _read_h36m(h36m_dir: Path, sources2d: list[str]) -> StoreTables:
     path3d = h36m_dir / FILE_3D
     sequences = _read_3d(path3d)
     poses3d = _poses3d_frame(sequences, path3d)

@@ -24,6 +24,7 @@ import codecs
 import pickle
 import pickletools
 import zipfile
+import zlib
 from pathlib import Path
 from types import MappingProxyType
 
@@ -176,7 +177,8 @@ def load_npz(path: str | Path) -> dict[str, object]:
                     for name in archive.namelist()}
     except DataError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
+            NotImplementedError) as err:
         raise _corrupt(path, f"{type(err).__name__}: {err}") from None
 
 

@@ -98,7 +98,11 @@ def cameras_from_frame(frame: pd.DataFrame) -> dict[tuple[str, str], Camera]:
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, metadata: dict[str, str]) -> None:
-    """Write ``frame`` to Parquet atomically, with ``metadata`` as ``lifting.*`` key-value pairs."""
+    """Write ``frame`` to Parquet atomically, with ``metadata`` as ``lifting.*`` key-value pairs.
+
+    Every data page carries a CRC32 checksum, which :func:`read_table` verifies: a bit flip on disk
+    (that DVC does not see when size and mtime are unchanged) fails the read instead of changing results.
+    """
     if frame.isna().to_numpy().any():
         bad = frame.columns[frame.isna().any()].tolist()
         raise ValueError(f"refusing to write {path}: NaN in columns {bad[:5]}")
@@ -110,7 +114,7 @@ def write_table(frame: pd.DataFrame, path: str | Path, metadata: dict[str, str])
     table = table.replace_schema_metadata(kv)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", use_dictionary=string_columns or False,
-                       use_byte_stream_split=float_columns or False)
+                       use_byte_stream_split=float_columns or False, write_page_checksum=True)
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -146,7 +150,9 @@ def read_table(path: str | Path, expect: dict[str, str], columns: list[str] | No
             raise DataError(path, f"metadata {key}={metadata.get(key)!r}, expected {value!r}",
                             "rebuild the store with `dvc repro` (it was written by another version or for another source)")
     try:
-        frame = pd.read_parquet(path, columns=columns, filters=filters)
+        frame = pq.read_table(path, columns=columns, filters=filters, page_checksum_verification=True).to_pandas()
     except (pa.ArrowInvalid, OSError) as err:
-        raise DataError(path, f"cannot read table ({err})", "delete it and run `dvc repro` to rebuild it") from None
+        raise DataError(path, f"cannot read table ({err})",
+                        "delete it and run `dvc repro` to rebuild it (or `dvc checkout` to restore it from the "
+                        "cache)") from None
     return frame, metadata
