@@ -1,6 +1,7 @@
 """The shared training loop: schedules, codec, determinism, resuming, and that it learns."""
 
 import csv
+import logging
 import dataclasses
 
 import numpy as np
@@ -162,7 +163,7 @@ class Interrupted(Exception):
     pass
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, caplog):
     model, codec, arrays = make_setup()
     reference = fit(tmp_path, model, codec, arrays, name="reference").state_dict
 
@@ -179,7 +180,9 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert checkpoint["epoch"] == 1  # epochs 0 and 1 completed
 
     model, codec, arrays = make_setup(init_seed=123)  # different initial weights: all state must come from the checkpoint
-    resumed = fit(tmp_path, model, codec, arrays, name="resumed").state_dict
+    with caplog.at_level(logging.INFO, logger="lifting.train"):
+        resumed = fit(tmp_path, model, codec, arrays, name="resumed").state_dict
+    assert "resumed.pt: resuming after epoch 2 of 4" in caplog.text
     for key in reference:
         assert torch.equal(reference[key], resumed[key]), key
     assert len(list(csv.DictReader(open(tmp_path / "resumed.csv")))) == 4

@@ -1,0 +1,230 @@
+"""Every bad input a hostile but fair user tried gets one clear error and changes no output.
+
+A small workspace (tiny Human3.6M-format files, fetched, normalised, aligned, a k-NN trained and
+scored by the stages themselves) is built once; each case copies it, spoils one thing (a param, a
+file, the disk), runs one stage's ``main`` and checks: the error is the project's own (so
+``stages.common.run`` prints it as one line), its message holds the expected fragment, and no file
+of the workspace's outputs changed. The key-by-key check that every stage declares what it reads
+is tests/test_stage_params.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import importlib
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+import yaml
+
+from lifting import train
+from lifting.config import ParamsError
+from lifting.data.safe_npz import load_npz
+from lifting.errors import DataError
+from tests.data.h36m_fixtures import SEQUENCES, write_3d, write_h36m_fixture
+
+REPO = Path(__file__).resolve().parents[1]
+ARGV = {
+    "check_params": [],
+    "fetch": ["--out", "raw"],
+    "normalize": ["--raw", "raw", "--out", "parquet"],
+    "align": ["--store", "parquet", "--out", "aligned"],
+    "train": ["--method", "knn", "--input2d", "gt", "--aligned", "aligned", "--out", "checkpoints/knn-gt",
+              "--log", "train-knn-gt.csv"],
+    "train_mlp": ["--method", "simple_baseline", "--input2d", "gt", "--aligned", "aligned",
+                  "--out", "checkpoints/mlp-gt", "--log", "train-mlp-gt.csv"],
+    "train_gridconv": ["--method", "gridconv", "--set", "sgt=learnable", "--input2d", "gt", "--aligned", "aligned",
+                       "--out", "checkpoints/gridconv-gt", "--log", "train-gridconv-gt.csv"],
+    "evaluate": ["--model", "checkpoints/knn-gt/model.pt", "--input2d", "gt", "--aligned", "aligned",
+                 "--metrics", "metrics.json", "--predictions", "predictions.parquet"],
+}
+#: What the workspace's stages wrote: no case may change any of it.
+OUTPUTS = ["raw", "parquet", "aligned", "checkpoints", "metrics.json", "predictions.parquet", "train-knn-gt.csv"]
+
+
+def run_stage(name: str) -> None:
+    module = importlib.import_module(f"stages.{name.removesuffix('_mlp').removesuffix('_gridconv')}")
+    module.main(["--params", "params.yaml", *ARGV[name]])
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("workspace")
+    write_h36m_fixture(root / "h36m", sources=("gt",))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"].update(source="h36m", h36m_dir="h36m", download=False, inputs2d=["gt"], train_subjects=["S1"],
+                          test_subjects=["S9", "S11"])
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        for stage in ("fetch", "normalize", "align", "train", "evaluate"):
+            run_stage(stage)
+    finally:
+        os.chdir(cwd)
+    return root
+
+
+def _digests(root: Path) -> dict[str, str]:
+    found = {}
+    for name in OUTPUTS:
+        path = root / name
+        for file in ([path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())):
+            found[str(file.relative_to(root))] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return found
+
+
+def _set(params: dict, key: str, value) -> None:
+    *parents, last = key.split(".")
+    for part in parents:
+        params = params.setdefault(part, {})
+    params[last] = value
+
+
+def _params(**changes):
+    def spoil(root: Path, monkeypatch) -> None:
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        for key, value in changes.items():
+            _set(params, key.replace("__", "."), value)
+        (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return spoil
+
+
+def _flip_a_data_page_byte(root: Path, monkeypatch) -> None:
+    path = root / "aligned" / "targets.parquet"
+    column = pq.ParquetFile(path).metadata.row_group(0).column(10)  # a joint coordinate column
+    offset = column.data_page_offset + column.total_compressed_size // 2  # inside the page body
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x04
+    path.write_bytes(bytes(data))
+
+
+def _positions_in_mm(root: Path, monkeypatch) -> None:
+    positions = load_npz(root / "h36m" / "data_3d_h36m.npz")["positions_3d"]
+    write_3d(root / "h36m", {s: {q: p * 1000.0 for q, p in seqs.items()} for s, seqs in positions.items()})
+    shutil.rmtree(root / "raw" / "h36m")  # a fresh fetch of the user's new file (fetch itself is not watched)
+
+
+def _corrupt_deflate_start(root: Path, monkeypatch) -> None:
+    """Garbage at the start of the deflate stream of the 3D archive's member."""
+    import zipfile
+
+    path = root / "h36m" / "data_3d_h36m.npz"
+    with zipfile.ZipFile(path) as archive:
+        info = archive.infolist()[0]
+    data = bytearray(path.read_bytes())
+    name_length, extra_length = (int.from_bytes(data[info.header_offset + i:info.header_offset + i + 2], "little")
+                                 for i in (26, 28))
+    start = info.header_offset + 30 + name_length + extra_length
+    data[start:start + 8] = b"\xff" * 8
+    path.write_bytes(bytes(data))
+    shutil.rmtree(root / "raw" / "h36m")
+
+
+def _disk_full_on_parquet(root: Path, monkeypatch) -> None:
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "Error writing bytes to file")
+    monkeypatch.setattr("lifting.data.schema.pq.write_table", full)
+
+
+def _torch_writer_fails(root: Path, monkeypatch) -> None:
+    def fail(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . PytorchStreamWriter failed writing file")
+    monkeypatch.setattr("lifting.runner.torch.save", fail)
+
+
+def _read_only_folder(root: Path, monkeypatch) -> None:
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+    monkeypatch.setattr("lifting.io.tempfile.mkstemp", read_only)
+
+
+def _model_file(content: dict | object):
+    def spoil(root: Path, monkeypatch) -> None:
+        torch.save(content, root / "checkpoints" / "knn-gt" / "model.pt")
+    return spoil
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
+#: (case, stage, spoil, error type, message fragment); the outputs the spoiling itself replaces
+#: (a model.pt, a flipped byte) are compared after the spoiling.
+CASES = [
+    ("batch_size_negative", "train", _params(budget__batch_size=-5), ParamsError, "budget.batch_size must be >= 1"),
+    ("batch_size_zero", "train", _params(budget__batch_size=0), ParamsError, "budget.batch_size must be >= 1"),
+    ("train_subject_unknown", "align", _params(data__train_subjects=["S99"]), ParamsError,
+     "data.train_subjects: ['S99'] not in the data"),
+    ("train_subjects_empty", "align", _params(data__train_subjects=[]), ParamsError, "data.train_subjects is empty"),
+    ("test_subjects_empty", "align", _params(data__test_subjects=[]), ParamsError, "data.test_subjects is empty"),
+    ("test_subjects_empty_at_evaluate", "evaluate", _params(data__test_subjects=[]), ParamsError,
+     "data.test_subjects is empty"),
+    ("unknown_model_key", "train", _params(model__paddin="c"), ParamsError,
+     "unknown key model.paddin (did you mean model.padding?)"),
+    ("unknown_key_no_stage_reads", "check_params", _params(model__paddin="c"), ParamsError,
+     "unknown key model.paddin (did you mean model.padding?)"),
+    ("bad_value_no_stage_reads_yet", "check_params", _params(model__gridconv__dropout=2.0), ParamsError,
+     "dropout must be in [0, 1)"),
+    ("bit_flip_in_targets", "evaluate", _flip_a_data_page_byte, DataError, "CRC checksum verification failed"),
+    ("3d_in_millimetres", "normalize", _positions_in_mm, DataError, "it seems to be in millimetres"),
+    ("threads_zero", "train", _params(train__threads=0), ParamsError, "train.threads must be >= 1, got 0"),
+    ("seed_negative", "train", _params(train__seeds=[-1]), ParamsError, "train.seeds must be distinct integers >= 0"),
+    ("dropout_above_one", "train_mlp", _params(model__simple_baseline__dropout=1.5), ParamsError,
+     "model.simple_baseline: dropout is a probability in [0, 1), got 1.5"),
+    ("knn_k_zero", "train", _params(model__knn__k=0), ParamsError, "model.knn: k (neighbours averaged per query) must"),
+    ("lr_scale_negative", "train", _params(budget__lr_scale=-1), ParamsError, "budget.lr_scale must be > 0, got -1"),
+    ("padding_unknown", "train_gridconv", _params(model__padding="q"), ParamsError,
+     "model.padding: unknown GridConv padding 'q'"),
+    ("corrupt_deflate_in_npz_names_the_users_file", "normalize", _corrupt_deflate_start, DataError,
+     "h36m/data_3d_h36m.npz: "),
+    ("disk_full_writing_predictions", "evaluate", _disk_full_on_parquet, DataError,
+     "predictions.parquet: could not write (No space left on device)"),
+    ("disk_full_writing_model", "train", _torch_writer_fails, DataError, "model.pt: could not write"),
+    ("read_only_output_folder", "evaluate", _read_only_folder, DataError, "could not write (Read-only file system)"),
+    ("model_of_unknown_method", "evaluate", _model_file({"method": "nope"}), DataError,
+     "not a model of this pipeline (method 'nope'"),
+    ("hostile_model_file", "evaluate", _model_file({"method": "knn", "payload": _RunsCode()}), DataError,
+     "holds objects other than tensors and plain types"),
+]
+
+
+@pytest.mark.parametrize("name, stage, spoil, error, fragment", CASES, ids=[case[0] for case in CASES])
+def test_bad_input_gets_one_clear_error_and_changes_no_output(workspace, tmp_path, monkeypatch, name, stage, spoil,
+                                                              error, fragment):
+    root = tmp_path / "workspace"
+    shutil.copytree(workspace, root)
+    monkeypatch.chdir(root)
+    spoil(root, monkeypatch)
+    if stage == "normalize":  # the user's file changed: fetch picks it up first (it does not fail)
+        run_stage("fetch")
+    before = _digests(root)
+    with pytest.raises(error) as caught:
+        run_stage(stage)
+    message = str(caught.value)
+    assert fragment in message, message
+    assert "weights_only" not in message and "Traceback" not in message
+    if name.endswith("names_the_users_file"):
+        assert str(caught.value.path).startswith("h36m/") or caught.value.path == Path("h36m/data_3d_h36m.npz")
+    assert _digests(root) == before
+    assert not [p for p in root.rglob("*.tmp")], "a temporary file was left behind"
+
+
+def test_the_workspace_itself_runs_clean(workspace):
+    assert (workspace / "metrics.json").is_file() and (workspace / "predictions.parquet").is_file()
+    assert len(SEQUENCES) == 3
+
+
+def test_an_unreadable_checkpoint_is_logged_and_discarded(tmp_path, caplog):
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"not a checkpoint")
+    with caplog.at_level(logging.INFO, logger="lifting.train"):
+        assert train._load_checkpoint(path, {"run": 1}) is None
+    assert "checkpoint unreadable, starting over" in caplog.text
