@@ -170,6 +170,18 @@ def forward_kinematics(clip: Clip, segment_scale: dict[str, float] | None = None
     """
     scale = {segment: 1.0 for segment in SEGMENTS}
     scale.update(segment_scale or {})
+    positions, frames = link_frames(clip, scale)
+    neck = frames["neck"]
+    positions["nose"] = positions["neck"] + neck.apply(np.array(NOSE_OFFSET) * scale["head"])
+    positions["head"] = positions["neck"] + neck.apply(np.array(HEAD_OFFSET) * scale["head"])
+    return np.stack([positions[name] for name in H36M17_POINTS], axis=1)
+
+
+def link_frames(clip: Clip, scale: dict[str, float]) -> tuple[dict[str, np.ndarray], dict[str, Rotation]]:
+    """Every link's origin ((T, 3) metres) and orientation (T rotations) in the clip's world frame.
+
+    ``scale``: a length factor for every segment of :data:`SEGMENTS`.
+    """
     positions = {"root": clip.root_position * leg_ratio(scale)}
     frames = {"root": Rotation.from_quat(clip.rotations["root"])}
     identity = Rotation.identity(len(clip.times))
@@ -183,10 +195,7 @@ def forward_kinematics(clip: Clip, segment_scale: dict[str, float] | None = None
         else:
             local = identity
         frames[joint_name] = parent * local
-    neck = frames["neck"]
-    positions["nose"] = positions["neck"] + neck.apply(np.array(NOSE_OFFSET) * scale["head"])
-    positions["head"] = positions["neck"] + neck.apply(np.array(HEAD_OFFSET) * scale["head"])
-    return np.stack([positions[name] for name in H36M17_POINTS], axis=1)
+    return positions, frames
 
 
 def leg_ratio(segment_scale: dict[str, float]) -> float:
