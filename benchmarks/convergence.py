@@ -31,7 +31,7 @@ from lifting.data.align import Protocol, load_split
 from lifting.io import write_json
 from lifting.models import METHODS
 from lifting.models.spec import input_kind
-from lifting.runner import method_config
+from lifting.runner import method_config, train_arrays
 from lifting.skeleton import get_joint_set
 
 from benchmarks.runs import add_run_arguments, command_line, run_name, train_once
@@ -63,11 +63,10 @@ def main(argv=None) -> None:
         schedule = dataclasses.replace(schedule, paper_epochs=setup.schedule.epochs)
 
     device = train.pick_device(args.threads)
-    data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=1))
+    data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=1),
+                      markers=setup.input_spec.markers)
     codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
-    empty = np.zeros((0, *data.train_inputs.shape[1:]), np.float32), np.zeros((0, *data.train_targets.shape[1:]), np.float32)
-    arrays = train.TrainArrays(*(torch.as_tensor(a, device=device)
-                                 for a in (data.train_inputs, data.train_targets, *empty)))
+    arrays = train_arrays(setup.input_spec, cfg, data, np.zeros(len(data.train_inputs), dtype=bool), device)
     test_inputs = torch.as_tensor(data.test_inputs, device=device)
     names = list(get_joint_set(data.joint_set).names)
     actions = data.test_meta["action"].to_numpy()

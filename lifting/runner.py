@@ -125,10 +125,7 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     inputs, targets = data.train_inputs, data.train_targets
     val = validation_mask(data.train_meta, settings.val_fraction) if settings.checkpoint == "val_best" \
         else np.zeros(len(inputs), dtype=bool)
-    if settings.checkpoint == "test_best":
-        fit_x, fit_y, val_x, val_y = inputs, targets, data.test_inputs, data.test_targets
-    else:
-        fit_x, fit_y, val_x, val_y = inputs[~val], targets[~val], inputs[val], targets[val]
+    fit_x, fit_y = inputs[~val], targets[~val]
     saved = {"method": method, "name": name or method, "config": dataclasses.asdict(cfg), "kind": kind,
              "configuration": setup.label, "input_spec": dataclasses.asdict(setup.input_spec),
              "joint_set": data.joint_set,
@@ -146,7 +143,8 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
         codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
         schedule = train.budgeted_schedule(setup.schedule, settings.max_epochs, settings.batch_size,
                                            settings.lr_scale, settings.decay, settings.warmup)
-        arrays = train.TrainArrays(*(torch.as_tensor(a, device=device) for a in (fit_x, fit_y, val_x, val_y)))
+        arrays = train_arrays(setup.input_spec, cfg, data, val, device,
+                              test_as_validation=settings.checkpoint == "test_best")
         monitor = test_curve_monitor(data, codec, setup.input_spec.flip_test, settings.curve_test_stride, device)
         select = "last" if settings.checkpoint == "last" else "val_best"
         results, rows = [], []
@@ -172,6 +170,29 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save(saved, tmp)
     return record
+
+
+def train_arrays(spec: InputSpec, cfg, data: LiftingData, val: np.ndarray, device: torch.device,
+                 test_as_validation: bool = False) -> train.TrainArrays:
+    """The training rows (not in the (N,) mask ``val``) and the validation rows (``val``, or the
+    test set when ``test_as_validation``) as tensors on ``device``, with the training rows' surface
+    markers where the method's loss uses them."""
+    markers = _training_markers(spec, cfg, data, ~val)
+    val_x, val_y = ((data.test_inputs, data.test_targets) if test_as_validation
+                    else (data.train_inputs[val], data.train_targets[val]))
+    tensors = [torch.as_tensor(a, device=device) for a in (data.train_inputs[~val], data.train_targets[~val], val_x, val_y)]
+    return train.TrainArrays(*tensors, aux_targets=None if markers is None else torch.as_tensor(markers, device=device))
+
+
+def _training_markers(spec: InputSpec, cfg, data: LiftingData, rows: np.ndarray) -> np.ndarray | None:
+    """The surface markers of the trained rows, for a method whose loss uses them (HGN), else None."""
+    if not spec.markers or not getattr(cfg, "mesh_loss", True):
+        return None
+    if data.train_markers is None:
+        raise DataError(None, "this method's loss needs the body-surface markers (data/aligned/markers.parquet), "
+                              "which this data source does not have",
+                        "use the embedded data, or train on the joints alone (model.hgn.mesh_loss: false)")
+    return data.train_markers[rows]
 
 
 def test_curve_monitor(data: LiftingData, codec: Codec, flip_test: bool, stride: int, device: torch.device):

@@ -81,12 +81,14 @@ def budgeted_schedule(paper: Schedule, max_epochs: int | None, batch_size: int |
 
 @dataclass
 class TrainArrays:
-    """Training data already on the device: (N, J, 2) screen-normalised inputs, (N, J, 3) mm targets."""
+    """Training data already on the device: (N, J, 2) screen-normalised inputs, (N, J, 3) mm targets,
+    and for a model whose loss needs them, (N, M, 3) mm auxiliary targets (HGN's surface markers)."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
     val_inputs: torch.Tensor
     val_targets: torch.Tensor
+    aux_targets: torch.Tensor | None = None
 
 
 @dataclass
@@ -236,7 +238,9 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
             index = order[batch_index * schedule.batch_size:(batch_index + 1) * schedule.batch_size]
             inputs, targets = codec.encode_inputs(data.inputs[index]), codec.encode_targets(data.targets[index])
             with _autocast(inputs.device, bf16_cpu):
-                if hasattr(model, "training_loss"):
+                if data.aux_targets is not None:
+                    loss = model.training_loss(inputs, targets, codec.encode_targets(data.aux_targets[index]))
+                elif hasattr(model, "training_loss"):
                     loss = model.training_loss(inputs, targets)
                 else:
                     loss = pose_loss(model(inputs).float(), targets, schedule)

@@ -53,8 +53,9 @@ def main(argv=None) -> None:
     args = cli().parse_args(argv)
     cfg, run_settings, training = settings(read_params(args.params), args)
     kind = input_kind(args.input2d)
-    joint_set = METHODS[args.method].PAPER[kind].input_spec.joint_set
-    data = load_split(args.aligned, args.input2d, joint_set, Protocol(train_stride=run_settings.train_stride))
+    spec = METHODS[args.method].PAPER[kind].input_spec
+    data = load_split(args.aligned, args.input2d, spec.joint_set, Protocol(train_stride=run_settings.train_stride),
+                      markers=spec.markers)
     name = args.name or args.method
     # Each seed's checkpoint resumes only under the same snapshot; the seed itself names the file.
     snapshot = {"budget": run_settings.budget(), "train": {**training, "seeds": None},

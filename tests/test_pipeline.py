@@ -15,7 +15,9 @@ from repo_copy import copy_repository, run, set_params
 TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.train_stride": 25,
                "budget.simple_baseline.max_epochs": 1, "budget.modulated_gcn.detected.max_epochs": 1,
                "budget.semgcn.max_epochs": 1, "budget.modulated_gcn.max_epochs": 1, "budget.gridconv.max_epochs": 1,
-               "budget.max_seeds": 2, "train.curve_points": 2, "gridconv_sgt": ["handcrafted", "learnable"]}
+               "budget.hgn.max_epochs": 1, "budget.hgn.train_stride": 25,
+               "budget.max_seeds": 2, "train.curve_points": 2, "gridconv_sgt": ["handcrafted", "learnable"],
+               "gridconv_inputs2d": ["gt", "noisy"]}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
     root = pipeline_copy
     set_params(root, **TINY_BUDGET)
     run(["dvc", "repro"], root)
-    methods = ["knn", "simple_baseline", "semgcn", "modulated_gcn", "gridconv_handcrafted", "gridconv_learnable"]
+    methods = ["knn", "simple_baseline", "semgcn", "modulated_gcn", "hgn", "gridconv_handcrafted", "gridconv_learnable"]
     for method in methods:
         for input2d in ("gt", "noisy"):
             result = json.loads((root / f"metrics/{method}-{input2d}.json").read_text())
@@ -76,6 +78,7 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
     assert runs["modulated_gcn", "noisy"]["parameters"] == 2_731_840
     assert runs["modulated_gcn", "noisy"]["protocol"]["flip_test"] is True
     assert runs["simple_baseline", "gt"]["parameters"] == 4_291_632
+    assert 1_040_527 < runs["hgn", "gt"]["parameters"] < 1_040_527 + 20_000  # plus one edge weight per graph entry
     assert runs["gridconv_learnable", "gt"]["config"]["padding"] == ["c", "r"]
     assert runs["gridconv_learnable", "noisy"]["config"]["padding"] == ["c", "z"]
     # Two seeds: the headline is their mean, and each seed's own number is kept.

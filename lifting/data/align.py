@@ -9,7 +9,9 @@ From the canonical store (world 3D, pixel 2D, cameras) :func:`align_store` compu
 * ``inputs`` for each 2D source: the same rows in the same order, screen-normalised
   ``<joint>_u/_v`` (and ``_c`` confidences where the source has them);
 * ``stats``: per-coordinate mean and standard deviation over the training rows, for the
-  methods that z-score their inputs and targets.
+  methods that z-score their inputs and targets;
+* ``markers`` where the source has HGN's body-surface markers: the same rows and keys, each
+  marker in the camera frame relative to the root joint (mm).
 
 :func:`load_split` hands a method its train/test arrays in memory; each paper's evaluation
 protocol is a filter on the flags (:class:`Protocol`).
@@ -44,6 +46,7 @@ class AlignedTables:
     targets: pd.DataFrame
     inputs: dict[str, pd.DataFrame]
     stats: dict
+    markers: pd.DataFrame | None = None
 
 
 def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTables:
@@ -60,7 +63,8 @@ def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTa
             raise ParamsError(f"data.{name}: {absent} not in the data; it has subjects {present}")
     cameras = cameras_from_frame(tables.cameras)
     world = poses_from_frame(tables.poses3d, H36M17, "xyz").astype(np.float64)
-    target_parts = []
+    marker_world, marker_columns = _markers_in_pose_order(tables)
+    target_parts, marker_parts = [], []
     for (subject, camera_id), camera in sorted(cameras.items()):
         rows = (tables.poses3d["subject"] == subject).to_numpy()
         if not rows.any():
@@ -72,7 +76,13 @@ def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTa
         part = pd.concat([keys, pd.DataFrame(root[:, 0].astype(np.float32), columns=["root_x", "root_y", "root_z"]),
                           poses_to_frame(in_camera - root, H36M17, "xyz")], axis=1)
         target_parts.append(part)
+        if marker_world is not None:
+            on_surface = camera.world_to_camera(marker_world[rows]) - root
+            marker_parts.append(pd.concat([keys[ROW_KEYS], pd.DataFrame(
+                on_surface.reshape(len(keys), -1).astype(np.float32), columns=marker_columns)], axis=1))
     targets = pd.concat(target_parts, ignore_index=True).sort_values(ROW_KEYS, ignore_index=True)
+    markers = (pd.concat(marker_parts, ignore_index=True).sort_values(ROW_KEYS, ignore_index=True)
+               if marker_parts else None)
     split = np.full(len(targets), "unused", dtype=object)
     split[targets["subject"].isin(list(train_subjects)).to_numpy()] = "train"
     split[targets["subject"].isin(list(test_subjects)).to_numpy()] = "test"
@@ -86,7 +96,20 @@ def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTa
     stats = {"targets": _moments(targets.loc[train, joint_columns(H36M17, "xyz")]),
              "inputs": {source: _moments(frame.loc[train, joint_columns(H36M17, "uv")])
                         for source, frame in inputs.items()}}
-    return AlignedTables(targets, inputs, stats)
+    return AlignedTables(targets, inputs, stats, markers)
+
+
+def _markers_in_pose_order(tables: StoreTables) -> tuple[np.ndarray | None, list[str]]:
+    """(N, M, 3) world-mm markers in the row order of ``poses3d`` (None without markers), and
+    their column names."""
+    if tables.markers is None:
+        return None, []
+    keys = ["subject", "action", "sequence", "frame"]
+    columns = [c for c in tables.markers.columns if c not in keys]
+    merged = tables.poses3d[keys].merge(tables.markers, on=keys, how="left", validate="one_to_one")
+    if merged[columns[0]].isna().any():
+        raise DataError(None, "the markers table lacks frames that have 3D joints", "re-run `dvc repro normalize`")
+    return merged[columns].to_numpy(np.float64).reshape(len(merged), -1, 3), columns
 
 
 def _normalised_inputs(poses2d: pd.DataFrame, source: str, row_keys: pd.DataFrame, cameras) -> pd.DataFrame:
@@ -125,6 +148,9 @@ def write_aligned(aligned: AlignedTables, out_dir: Path, source_name: str) -> No
         write_table(frame, out_dir / f"inputs2d_{source}.parquet",
                     {**common, "table": "inputs2d", "units": "screen-normalised", "frame": "image", "source2d": source})
     write_json(aligned.stats, out_dir / "stats.json")
+    if aligned.markers is not None:
+        write_table(aligned.markers, out_dir / "markers.parquet",
+                    {**common, "table": "markers", "units": "mm", "frame": "camera, relative to the root joint"})
 
 
 @dataclass(frozen=True)
@@ -154,6 +180,8 @@ class LiftingData:
         input_mean, input_std: (J, 2) training statistics of the inputs (all training rows).
         target_mean, target_std: (J, 3) training statistics of the targets (mm).
         joint_set: the joint set's name.
+        train_markers: (N, M, 3) float32 body-surface markers of the training rows (camera frame,
+            relative to the root joint, mm), when asked for and the data has them; else None.
     """
 
     train_inputs: np.ndarray
@@ -167,11 +195,13 @@ class LiftingData:
     target_mean: np.ndarray
     target_std: np.ndarray
     joint_set: str
+    train_markers: np.ndarray | None = None
 
 
 def load_split(aligned_dir: str | Path, source2d: str, joint_set: str = "h36m17",
-               protocol: Protocol = Protocol()) -> LiftingData:
-    """Train/test arrays of one 2D source, filtered by ``protocol``, in ``joint_set`` order."""
+               protocol: Protocol = Protocol(), markers: bool = False) -> LiftingData:
+    """Train/test arrays of one 2D source, filtered by ``protocol``, in ``joint_set`` order
+    (and the training rows' body-surface markers if ``markers`` and ``markers.parquet`` exists)."""
     aligned_dir = Path(aligned_dir)
     targets, _ = read_table(aligned_dir / "targets.parquet", {"table": "targets", "joint_set": H36M17.name})
     inputs, _ = read_table(aligned_dir / f"inputs2d_{source2d}.parquet",
@@ -195,7 +225,19 @@ def load_split(aligned_dir: str | Path, source2d: str, joint_set: str = "h36m17"
         train_inputs=x[train], train_targets=y[train], test_inputs=x[test], test_targets=y[test],
         train_meta=meta[train].reset_index(drop=True), test_meta=meta[test].reset_index(drop=True),
         input_mean=stats["inputs"][0][keep], input_std=stats["inputs"][1][keep],
-        target_mean=stats["targets"][0][keep], target_std=stats["targets"][1][keep], joint_set=joint_set)
+        target_mean=stats["targets"][0][keep], target_std=stats["targets"][1][keep], joint_set=joint_set,
+        train_markers=_read_markers(aligned_dir / "markers.parquet", targets[ROW_KEYS], train) if markers else None)
+
+
+def _read_markers(path: Path, row_keys: pd.DataFrame, rows: np.ndarray) -> np.ndarray | None:
+    """(n, M, 3) float32 markers of the selected ``rows`` of the aligned data, or None without a file."""
+    if not path.exists():
+        return None
+    frame, _ = read_table(path, {"table": "markers"})
+    if not frame[ROW_KEYS].equals(row_keys):
+        raise DataError(path, "rows do not match targets.parquet", "re-run `dvc repro align`")
+    values = frame.drop(columns=ROW_KEYS).to_numpy(np.float32)
+    return values.reshape(len(frame), -1, 3)[rows]
 
 
 def _joint_indices(joint_set: str) -> list[int]:

@@ -198,6 +198,25 @@ def link_frames(clip: Clip, scale: dict[str, float]) -> tuple[dict[str, np.ndarr
     return positions, frames
 
 
+def mirror_clip(clip: Clip) -> Clip:
+    """The clip's mirror image: reflected across the character's sagittal plane (z -> -z) with left
+    and right exchanged, in joint-rotation space.
+
+    A reflection ``M = diag(1, 1, -1)`` turns a rotation ``R`` into ``M R M``, the quaternion
+    ``(x, y, z, w)`` into ``(-x, -y, z, w)``; revolute joints turn about local z, which the
+    reflection keeps. The humanoid's left and right offsets are each other's reflections, so the
+    kinematics of the mirrored clip give the reflected joints of the original, left and right
+    relabelled, and every link (and the body surface on it) is where the mirror puts it.
+    """
+    def swap(name: str) -> str:
+        return name.replace("right_", "\0").replace("left_", "right_").replace("\0", "left_")
+
+    reflect = np.array([-1.0, -1.0, 1.0, 1.0])
+    rotations = {swap(name): q * reflect for name, q in clip.rotations.items()}
+    angles = {swap(name): a.copy() for name, a in clip.angles.items()}
+    return Clip(clip.name, clip.times, clip.root_position * np.array([1.0, 1.0, -1.0]), rotations, angles)
+
+
 def leg_ratio(segment_scale: dict[str, float]) -> float:
     """Length of the scaled leg (thigh + shin) over the model's."""
     thigh = -HUMANOID["right_knee"].offset[1]

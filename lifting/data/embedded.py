@@ -35,6 +35,7 @@ Numbers on this data are real but not comparable with published Human3.6M number
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ from scipy.spatial.transform import Rotation
 
 from lifting.data import deepmimic
 from lifting.data.h36m_cameras import h36m_cameras
+from lifting.data.markers import pose_markers, surface_hierarchy
 from lifting.data.noise2d import detector_noise
 from lifting.data.schema import StoreTables, cameras_to_frame, poses_to_frame
 from lifting.skeleton import H36M17
@@ -129,37 +131,55 @@ def perform(clip: deepmimic.Clip, rng: np.random.Generator) -> deepmimic.Clip:
     return performed
 
 
-def place_in_world(joints_m: np.ndarray, rng: np.random.Generator, mirror: bool, sole_mm: float) -> np.ndarray:
-    """(T, 17, 3) y-up metres -> (T, 17, 3) Human3.6M world millimetres, placed and turned.
+@dataclass(frozen=True)
+class Placement:
+    """Where a performance goes in the Human3.6M world: ``world = R (1000 y_up_to_z_up p) + t`` (mm).
 
-    Mirroring reflects the lateral axis (z, the character's right) and swaps left/right labels,
-    which keeps the kinematic tree and the bone lengths. ``sole_mm`` is the height of the ankle
-    joint above the sole; the lowest sole of the sequence is put on the floor (z = 0).
+    Attributes:
+        lift_mm: added to z before centring (puts the lowest sole on the floor).
+        centre_mm: (2,) the root trajectory's mean x, y, removed before turning.
+        yaw: heading (rad) about the world z axis. offset_mm: (2,) final position on the floor.
     """
-    if mirror:
-        joints_m = joints_m * np.array([1.0, 1.0, -1.0])
-        joints_m = joints_m[:, H36M17.flip_permutation()]
+
+    lift_mm: float
+    centre_mm: np.ndarray
+    yaw: float
+    offset_mm: np.ndarray
+
+    def apply(self, points_m: np.ndarray) -> np.ndarray:
+        """(..., 3) y-up metres in the clip's frame -> (..., 3) world millimetres."""
+        world = 1000.0 * points_m @ Y_UP_TO_Z_UP.T
+        world[..., 2] += self.lift_mm
+        world[..., :2] -= self.centre_mm
+        cos, sin = np.cos(self.yaw), np.sin(self.yaw)
+        world[..., :2] = world[..., :2] @ np.array([[cos, -sin], [sin, cos]]).T + self.offset_mm
+        return world
+
+
+def placement(joints_m: np.ndarray, rng: np.random.Generator, sole_mm: float) -> Placement:
+    """The placement of a performance ((T, 17, 3) y-up metres): the lowest sole of the sequence
+    on the floor (z = 0; ``sole_mm`` is the ankle joint's height above the sole), the root
+    trajectory centred, a random heading and a random point on the floor disc."""
     world = 1000.0 * joints_m @ Y_UP_TO_Z_UP.T
-    world[..., 2] -= world[:, FOOT_JOINTS, 2].min() - sole_mm
+    lift = sole_mm - world[:, FOOT_JOINTS, 2].min()
     centre = world[:, 0, :2].mean(axis=0)
-    world[..., :2] -= centre
     yaw = rng.uniform(-np.pi, np.pi)
-    cos, sin = np.cos(yaw), np.sin(yaw)
-    world[..., :2] = world[..., :2] @ np.array([[cos, -sin], [sin, cos]]).T
     radius = PLACEMENT_RADIUS_MM * np.sqrt(rng.uniform())
     angle = rng.uniform(0.0, 2.0 * np.pi)
-    world[..., :2] += radius * np.array([np.cos(angle), np.sin(angle)])
-    return world
+    return Placement(lift, centre, yaw, radius * np.array([np.cos(angle), np.sin(angle)]))
 
 
-def subject_sequence(clip: deepmimic.Clip, subject: str) -> np.ndarray:
-    """(T, 17, 3) world mm of ``subject`` performing ``clip``."""
+def subject_performance(clip: deepmimic.Clip, subject: str) -> tuple[deepmimic.Clip, dict[str, float], Placement]:
+    """``subject``'s performance of ``clip`` (time-warped, styled, mirrored with probability
+    :data:`MIRROR_PROBABILITY`), the subject's segment scales and the performance's placement."""
     rng = seeded_rng(subject, clip.name, "performance")
     mirror = rng.uniform() < MIRROR_PROBABILITY
     performed = perform(clip, rng)
+    if mirror:  # in joint-rotation space, so that the body surface is mirrored with its labels too
+        performed = deepmimic.mirror_clip(performed)
     body = subject_body(subject)
     joints_m = deepmimic.forward_kinematics(performed, body)
-    return place_in_world(joints_m, rng, mirror, 1000.0 * deepmimic.SOLE_BELOW_ANKLE * body["shin"])
+    return performed, body, placement(joints_m, rng, 1000.0 * deepmimic.SOLE_BELOW_ANKLE * body["shin"])
 
 
 def build_embedded(motion_dir: str | Path, subjects=TRAIN_SUBJECTS + TEST_SUBJECTS,
@@ -170,18 +190,25 @@ def build_embedded(motion_dir: str | Path, subjects=TRAIN_SUBJECTS + TEST_SUBJEC
         motion_dir: folder holding the clip files at their :data:`deepmimic.CLIP_FILES` paths.
         subjects, clips: a subset, for tests.
     Returns:
-        StoreTables with 2D sources ``gt`` and ``noisy``.
+        StoreTables with 2D sources ``gt`` and ``noisy``, and HGN's body-surface markers
+        (:mod:`lifting.data.markers`) posed like the joints.
     """
     motion_dir = Path(motion_dir)
     loaded = {name: deepmimic.read_clip(motion_dir / deepmimic.CLIP_FILES[name], name) for name in clips}
-    poses3d, poses2d = [], []
+    hierarchy = surface_hierarchy()
+    marker_columns = [f"{name}_{axis}" for name in hierarchy.marker_names() for axis in "xyz"]
+    poses3d, poses2d, markers = [], [], []
     for subject in subjects:
         cameras = h36m_cameras(subject)
         for name, clip in loaded.items():
-            world = subject_sequence(clip, subject)
+            performed, body, placed = subject_performance(clip, subject)
+            world = placed.apply(deepmimic.forward_kinematics(performed, body))
+            on_surface = placed.apply(pose_markers(hierarchy, performed, body)).astype(np.float32)
             frames = np.arange(len(world), dtype=np.int32)
             keys = pd.DataFrame({"subject": subject, "action": CLIP_ACTIONS[name], "sequence": name, "frame": frames})
             poses3d.append(pd.concat([keys, poses_to_frame(world, H36M17, "xyz")], axis=1))
+            markers.append(pd.concat([keys, pd.DataFrame(on_surface.reshape(len(world), -1), columns=marker_columns)],
+                                     axis=1))
             for camera in cameras:
                 gt_px = camera.project(camera.world_to_camera(world))
                 noisy_px = detector_noise(gt_px, seeded_rng(subject, name, camera.id, "noise"))
@@ -191,4 +218,4 @@ def build_embedded(motion_dir: str | Path, subjects=TRAIN_SUBJECTS + TEST_SUBJEC
                     poses2d.append(pd.concat([keys2d, poses_to_frame(pixels, H36M17, "uv")], axis=1))
     cameras_table = cameras_to_frame({subject: h36m_cameras(subject) for subject in subjects})
     return StoreTables(pd.concat(poses3d, ignore_index=True), pd.concat(poses2d, ignore_index=True),
-                       cameras_table, ["gt", "noisy"])
+                       cameras_table, ["gt", "noisy"], pd.concat(markers, ignore_index=True))

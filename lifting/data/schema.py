@@ -48,12 +48,15 @@ class StoreTables:
         poses2d: POSES2D_KEYS + h36m17 ``_u/_v`` pixel columns (``_c`` confidences optional).
         cameras: CAMERA_COLUMNS.
         sources2d: the 2D sources present in ``poses2d``.
+        markers: POSES3D_KEYS + ``<marker>_x/_y/_z`` columns, world mm: HGN's body-surface markers
+            (:mod:`lifting.data.markers`), or None where the source has none.
     """
 
     poses3d: pd.DataFrame
     poses2d: pd.DataFrame
     cameras: pd.DataFrame
     sources2d: list[str]
+    markers: pd.DataFrame | None = None
 
 
 def joint_columns(joint_set: JointSet, axes: str) -> list[str]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lifting.data.markers import HIERARCHY
 from lifting.data.schema import StoreTables, read_table, write_table
 from lifting.skeleton import H36M17
 
 _POSES3D = {"table": "poses3d", "joint_set": H36M17.name, "units": "mm", "frame": "world"}
 _POSES2D = {"table": "poses2d", "joint_set": H36M17.name, "units": "px", "frame": "image"}
+_MARKERS = {"table": "markers", "units": "mm", "frame": "world", "hierarchy": HIERARCHY}
 _CAMERAS = {"table": "cameras", "units": "px, mm", "frame": "orientation camera->world (w,x,y,z), translation = centre"}
 
 
@@ -20,6 +22,8 @@ def write_store(tables: StoreTables, out_dir: str | Path, data_source: str) -> N
     write_table(tables.poses2d, out_dir / "poses2d.parquet",
                 {**_POSES2D, **common, "sources2d": ",".join(tables.sources2d)})
     write_table(tables.cameras, out_dir / "cameras.parquet", {**_CAMERAS, **common})
+    if tables.markers is not None:
+        write_table(tables.markers, out_dir / "markers.parquet", {**_MARKERS, **common})
 
 
 def read_store(store_dir: str | Path, data_source: str) -> StoreTables:
@@ -29,4 +33,7 @@ def read_store(store_dir: str | Path, data_source: str) -> StoreTables:
     poses3d, _ = read_table(store_dir / "poses3d.parquet", {**_POSES3D, **common})
     poses2d, meta2d = read_table(store_dir / "poses2d.parquet", {**_POSES2D, **common})
     cameras, _ = read_table(store_dir / "cameras.parquet", {**_CAMERAS, **common})
-    return StoreTables(poses3d, poses2d, cameras, meta2d["sources2d"].split(","))
+    markers = None
+    if (store_dir / "markers.parquet").exists():
+        markers, _ = read_table(store_dir / "markers.parquet", {**_MARKERS, **common})
+    return StoreTables(poses3d, poses2d, cameras, meta2d["sources2d"].split(","), markers)

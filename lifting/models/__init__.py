@@ -4,7 +4,7 @@ Each module exposes ``Config``, ``build(cfg, num_joints)``, ``INPUT_SPEC`` and `
 (see :mod:`lifting.models.spec`); ``PAPER_SCHEDULE is None`` marks a lookup method with no training.
 """
 
-from lifting.models import gridconv, knn, modulated_gcn, semgcn, simple_baseline
+from lifting.models import gridconv, hgn, knn, modulated_gcn, semgcn, simple_baseline
 
 METHODS = {
     "knn": knn,
@@ -12,4 +12,5 @@ METHODS = {
     "semgcn": semgcn,
     "modulated_gcn": modulated_gcn,
     "gridconv": gridconv,
+    "hgn": hgn,
 }

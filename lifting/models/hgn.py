@@ -1,4 +1,4 @@
-"""HGN: hierarchical graph networks for 2D-to-3D lifting (methods.md §3), the network.
+"""HGN: hierarchical graph networks for 2D-to-3D lifting (methods.md §3).
 
 Paper: H. Li, B. Shi, W. Dai, Y. Chen, B. Wang, Y. Sun, M. Guo, C. Li, J. Zou, H. Xiong,
 "Hierarchical Graph Networks for 3D Human Pose Estimation", BMVC 2021. Upstream:
@@ -32,6 +32,14 @@ sequential order by default, since the published number comes from it (``Config.
 "sequential"``), without in-place writes; ``"simultaneous"`` gives the figure's reading. Both
 are pinned in ``tests/models/test_hgn.py`` against an in-place reproduction.
 
+Training (methods.md §3.4): ``MSE(fine) + MSE(coarse) + 100 MSE(joints)`` in metres, Adam 1e-3
+decayed x0.9 every 20 epochs, batch 64, gradient-norm clip 1, 150 epochs (the released yaml's
+``end_epoch``; the README says 100). The surface targets are the markers of
+:mod:`lifting.data.markers` (the DeepMimic body surface stands in for upstream's licence-gated
+SMPL mesh); the padding nodes' outputs are not supervised, as upstream. ``Config.mesh_loss =
+False`` trains on the joint term alone (an ablation). Upstream selects the epoch with the best
+*test* error; here the pipeline's ``train.checkpoint`` rule applies, as for every method.
+
 Parameters: 1,040,527 besides the edge weights (the paper's ~1.04M), plus one learnable edge
 weight per non-zero of each SemGraphConv's adjacency: 10 convolutions on the 17-joint graph
 (49 non-zeros: 16 bones both ways and the diagonal), 9 on the 48-node and 5 on the 96-node one.
@@ -51,8 +59,11 @@ from typing import Literal
 import torch
 from torch import nn
 
-from lifting.models.graph import to_batch_major, to_joint_major
+from lifting.data.markers import HIERARCHY, SurfaceHierarchy, surface_hierarchy
+from lifting.models.graph import semgcn_adjacency, to_batch_major, to_joint_major
 from lifting.models.semgcn import GroupNonLocal, SemGraphConv, _GraphBlock, _ResBlock
+from lifting.models.spec import InputSpec, PaperSetup, Schedule
+from lifting.skeleton import H36M17
 
 #: Nodes per branch, in branch order (joints, coarse surface, fine surface).
 BRANCH_NODES = (17, 48, 96)
@@ -66,16 +77,34 @@ class Config:
         hidden: channels of every hidden layer (upstream ``hid_dim`` 128).
         fusion: ``"sequential"`` (upstream's in-place order) or ``"simultaneous"`` (see the
             module docstring).
+        mesh_loss: train on the surface markers too (the paper); False: the joint loss only.
     """
 
     hidden: int = 128
     fusion: Literal["sequential", "simultaneous"] = "sequential"
+    mesh_loss: bool = True
 
     def __post_init__(self) -> None:
         if self.hidden < 2:
             raise ValueError(f"needs hidden >= 2 (the non-local blocks halve it), got {self.hidden}")
         if self.fusion not in ("sequential", "simultaneous"):
             raise ValueError(f"fusion must be 'sequential' or 'simultaneous', got {self.fusion!r}")
+
+
+#: Screen-normalised 17-joint 2D in, root-relative metres out; the loss also needs the markers.
+INPUT_SPEC = InputSpec(joint_set="h36m17", input_norm="screen", target="metres", flip_test=False, markers=True)
+
+#: ``asset/yaml/HGN_human36J_train_human36.yml``: Adam 1e-3, x0.9 at epochs 20, 40, ..., batch 64,
+#: 150 epochs, gradient clip 1; the loss is the model's own (:meth:`HGN.training_loss`).
+PAPER_SCHEDULE = Schedule(optimizer="adam", lr=1e-3, lr_decay=0.9, lr_decay_every=20, lr_decay_unit="epoch",
+                          batch_size=64, epochs=150, loss="mse", grad_clip=1.0)
+
+#: Upstream released GT-2D training only; detections use the same model and recipe.
+PAPER = {kind: PaperSetup(Config(), INPUT_SPEC, PAPER_SCHEDULE, f"surface hierarchy {HIERARCHY} (96/48 nodes), 1.04M")
+         for kind in ("gt", "detected")}
+
+#: Weight of the joint term of the loss (the surface terms have weight 1).
+JOINT_WEIGHT = 100.0
 
 
 class NodeMap(nn.Module):
@@ -115,15 +144,17 @@ def _with_self_loops(adj: torch.Tensor) -> torch.Tensor:
 
 
 class HGN(nn.Module):
-    """The HGN lifting network. ``forward((B, 17, 2)) -> ((B, 17, 3), (B, 48, 3), (B, 96, 3))``.
+    """The HGN lifting network: ``forward`` gives the pose, ``forward_all`` the three outputs.
 
     Args:
         adjacencies: the three branches' ``(N, N)`` adjacencies (17, 48 and 96 nodes); only their
             non-zero patterns matter (each gets self loops).
         cfg: :class:`Config`.
+        real: (96,) and (48,) bool, the supervised (non-padding) nodes (default: all).
     """
 
-    def __init__(self, adjacencies: tuple[torch.Tensor, torch.Tensor, torch.Tensor], cfg: Config = Config()) -> None:
+    def __init__(self, adjacencies: tuple[torch.Tensor, torch.Tensor, torch.Tensor], cfg: Config = Config(),
+                 real: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         super().__init__()
         sizes = tuple(a.shape[0] for a in adjacencies)
         if sizes != BRANCH_NODES or any(a.shape != (n, n) for a, n in zip(adjacencies, sizes)):
@@ -131,7 +162,12 @@ class HGN(nn.Module):
                              f"{[tuple(a.shape) for a in adjacencies]}")
         adj1, adj2, adj3 = (_with_self_loops(a) for a in adjacencies)
         c = cfg.hidden
-        self.fusion = cfg.fusion
+        self.fusion, self.mesh_loss = cfg.fusion, cfg.mesh_loss
+        # which nodes of the 96- and 48-node levels are real (supervised); padding nodes are not
+        fine_real, coarse_real = real if real is not None else (torch.ones(96, dtype=torch.bool),
+                                                                torch.ones(48, dtype=torch.bool))
+        self.register_buffer("fine_real", torch.as_tensor(fine_real, dtype=torch.bool), persistent=False)
+        self.register_buffer("coarse_real", torch.as_tensor(coarse_real, dtype=torch.bool), persistent=False)
         self.input = _GraphBlock(2, c, adj1, dropout=0.0)
         self.stages = nn.ModuleList([
             nn.ModuleList([_Stage(c, adj1), _Stage(c, adj2)]),
@@ -160,7 +196,26 @@ class HGN(nn.Module):
             fused[b] = features[b] + sum(maps[f"{a}>{b}"](inputs[a]) for a in range(len(features)) if a != b)
         return fused
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 17, 2) -> (B, 17, 3)``: the pose (the surface branches run but are not returned)."""
+        return self.forward_all(x)[0]
+
+    def training_loss(self, inputs: torch.Tensor, targets: torch.Tensor,
+                      markers: torch.Tensor | None = None) -> torch.Tensor:
+        """``MSE(fine) + MSE(coarse) + 100 MSE(joints)`` (metres); ``markers``: (B, M, 3), the
+        real fine nodes then the real coarse ones (:mod:`lifting.data.markers`)."""
+        pose, fine, coarse = self.forward_all(inputs)
+        loss = JOINT_WEIGHT * torch.mean((pose.float() - targets) ** 2)
+        if not self.mesh_loss:
+            return loss
+        if markers is None:
+            raise ValueError("HGN's mesh loss needs the body-surface markers (or Config.mesh_loss=False)")
+        n_fine = int(self.fine_real.sum())
+        loss = loss + torch.mean((fine[:, self.fine_real].float() - markers[:, :n_fine]) ** 2)
+        return loss + torch.mean((coarse[:, self.coarse_real].float() - markers[:, n_fine:]) ** 2)
+
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(B, 17, 2) -> ((B, 17, 3), (B, 96, 3), (B, 48, 3))``: joints, fine and coarse surface."""
         if x.dim() != 3 or x.shape[1:] != (17, 2):
             raise ValueError(f"expected (B, 17, 2) inputs, got {tuple(x.shape)}")
         f1 = self.input(to_joint_major(x))
@@ -170,4 +225,15 @@ class HGN(nn.Module):
             if k == 1:  # branch 3 is born from the fused branches 1 and 2 before stage 3
                 features.append(self.to_branch3["0"](features[0]) + self.to_branch3["1"](features[1]))
         pose, coarse, fine = (to_batch_major(head(f)) for head, f in zip(self.heads, features))
-        return pose, coarse, fine
+        return pose, fine, coarse
+
+
+def build(cfg: Config, num_joints: int, hierarchy: SurfaceHierarchy | None = None) -> HGN:
+    """HGN on the 17 h36m joints and the body-surface hierarchy (built when not given, ~2 s)."""
+    if num_joints != H36M17.num_joints:
+        raise ValueError(f"HGN is defined for the 17 h36m joints, got num_joints={num_joints}")
+    hierarchy = hierarchy if hierarchy is not None else surface_hierarchy()
+    adjacencies = (semgcn_adjacency(H36M17), torch.as_tensor(hierarchy.coarse_adjacency, dtype=torch.float32),
+                   torch.as_tensor(hierarchy.fine_adjacency, dtype=torch.float32))
+    real = (torch.as_tensor(hierarchy.fine_real), torch.as_tensor(hierarchy.coarse_real))
+    return HGN(adjacencies, cfg, real)

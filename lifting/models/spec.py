@@ -30,12 +30,14 @@ class InputSpec:
         target: "metres" (root-relative camera-frame metres) or "zscore" (root-relative mm,
             z-scored per coordinate with training statistics; the root is then constant 0).
         flip_test: average the prediction with that of the mirrored input, as the paper does.
+        markers: the loss also uses the body-surface markers of the training rows (HGN).
     """
 
     joint_set: Literal["h36m17", "h36m16"]
     input_norm: Literal["screen", "zscore"]
     target: Literal["metres", "zscore"]
     flip_test: bool = False
+    markers: bool = False
 
 
 @dataclass(frozen=True)
