@@ -49,7 +49,9 @@ def lr_search_table(folder: Path = RESULTS / "lr-search") -> str:
         record = json.loads(path.read_text())
         budget = record["budget"]
         recipe = (f"{budget['max_epochs']} epochs, batch {budget['batch_size'] or 'paper'}, {budget['decay']} decay, "
-                  f"warm-up {budget['warmup']:.0%}")
+                  f"warm-up {budget['warmup']:.0%}"
+                  + (f", every {budget['train_stride']}th frame" if budget.get("train_stride", 1) > 1 else "")
+                  + (", bf16 autocast" if budget.get("bf16_cpu") else ""))
         trials = ", ".join(f"x{t['lr_scale']:g}: {t['val_mpjpe_mm']:.1f}" for t in record["trials"])
         rows.append(f"| {record['run']} | {record['input2d']} | {recipe} | {trials} | x{record['best_lr_scale']:g} |")
     return "\n".join(rows)
