@@ -57,6 +57,20 @@ def lr_search_table(folder: Path = RESULTS / "lr-search") -> str:
     return "\n".join(rows)
 
 
+def pipeline_table(path: Path = RESULTS / "pipeline-cpu.json") -> str:
+    """Seconds and peak memory per stage of a fresh clone's run, and the totals."""
+    record = json.loads(path.read_text())
+    rows = ["| stage | seconds | peak memory (MB) |", "|---|---|---|"]
+    if "setup_seconds" in record:
+        rows.append(f"| `make setup` (venv, pinned dependencies, pip cache warm) | {record['setup_seconds']:.0f} | – |")
+    rows += [f"| `{stage['stage']}` | {stage['seconds']:.0f} | {stage['peak_rss_mb']:.0f} |" for stage in record["stages"]]
+    training = sum(s["seconds"] for s in record["stages"] if s["stage"].startswith("train"))
+    rows.append(f"| all training stages | {training:.0f} ({training / 60:.1f} min) | – |")
+    total = record.get("fresh_clone_total_seconds", record["total_seconds"])
+    rows.append(f"| **total** ({record.get('command', 'every stage')}) | **{total:.0f} ({total / 60:.1f} min)** | – |")
+    return "\n".join(rows)
+
+
 def replace_between(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name}:begin -->).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -78,6 +92,7 @@ def main() -> None:
     text = README.read_text()
     text = replace_between(text, "convergence", convergence_table())
     text = replace_between(text, "lr-search", lr_search_table())
+    text = replace_between(text, "pipeline", pipeline_table())
     README.write_text(text)
 
 
