@@ -14,13 +14,18 @@ import torch
 from torch import nn
 
 
+def check_dropout(p: float) -> None:
+    """ValueError unless ``p`` is a dropout probability, in [0, 1) (shared by the methods' Configs)."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout is a probability in [0, 1), got {p}")
+
+
 class Dropout(nn.Module):
     """Element-wise dropout with probability ``p``: ``(*) -> (*)``, any shape and float dtype."""
 
     def __init__(self, p: float):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        check_dropout(p)
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

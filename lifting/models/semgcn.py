@@ -65,8 +65,8 @@ from lifting.models.graph import (
     to_batch_major,
     to_joint_major,
 )
-from lifting.models.dropout import Dropout
-from lifting.models.spec import InputSpec, PaperSetup, Schedule
+from lifting.models.dropout import Dropout, check_dropout
+from lifting.models.spec import InputSpec, PaperSetup, Schedule, check_widths
 
 #: SemGCN's non-local joint groups for h36m16 (upstream ``Human36mDataset`` ``joints_group``):
 #: knee+foot (R, L), both hips, pelvis+spine, thorax+head, elbow+wrist (R, L), both shoulders.
@@ -102,11 +102,8 @@ class Config:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.hidden < 1 or self.num_layers < 1:
-            raise ValueError(f"needs hidden >= 1 and num_layers >= 1, got hidden={self.hidden}, "
-                             f"num_layers={self.num_layers}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout is a probability in [0, 1), got {self.dropout}")
+        check_widths(self.hidden, "num_layers", self.num_layers, 1)
+        check_dropout(self.dropout)
 
 
 #: The paper's configuration with non-local blocks (README: 40.78/31.46 mm GT, 0.43M params).

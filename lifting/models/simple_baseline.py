@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lifting.models.dropout import Dropout
-from lifting.models.spec import InputSpec, PaperSetup, Schedule
+from lifting.models.dropout import Dropout, check_dropout
+from lifting.models.spec import InputSpec, PaperSetup, Schedule, check_widths
 from lifting.skeleton import H36M17
 
 INPUT_SPEC = InputSpec(joint_set="h36m17", input_norm="zscore", target="zscore", flip_test=False)
@@ -72,11 +72,8 @@ class Config:
     drop_nose_input: bool = True
 
     def __post_init__(self) -> None:
-        if self.hidden < 1 or self.num_blocks < 0:
-            raise ValueError(f"needs hidden >= 1 and num_blocks >= 0, got hidden={self.hidden}, "
-                             f"num_blocks={self.num_blocks}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout is a probability in [0, 1), got {self.dropout}")
+        check_widths(self.hidden, "num_blocks", self.num_blocks, 0)
+        check_dropout(self.dropout)
 
 
 

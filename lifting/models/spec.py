@@ -96,6 +96,13 @@ class PaperSetup:
     label: str
 
 
+def check_widths(hidden: int, depth_name: str, depth: int, min_depth: int) -> None:
+    """ValueError unless a network has ``hidden >= 1`` channels and ``depth >= min_depth`` layers or blocks."""
+    if hidden < 1 or depth < min_depth:
+        raise ValueError(f"needs hidden >= 1 and {depth_name} >= {min_depth}, got hidden={hidden}, "
+                         f"{depth_name}={depth}")
+
+
 #: The 2D sources that are the ground truth; every other source (noisy, detected, CPN, HRNet, ...)
 #: is a detection and gets the paper's detection configuration.
 GROUND_TRUTH_SOURCES = ("gt",)
