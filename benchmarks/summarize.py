@@ -3,8 +3,10 @@
 Usage: ``python -m benchmarks.summarize`` (repository root). Recomputes each convergence record's
 plateau with the current rule, then rewrites the text between the
 ``<!-- convergence:begin -->`` / ``<!-- convergence:end -->`` and ``<!-- lr-search:begin -->`` /
-``<!-- lr-search:end -->`` markers of ``benchmarks/README.md`` from
-``benchmarks/results/convergence/*.json`` and ``benchmarks/results/lr-search/*.json``.
+``<!-- lr-search:end -->`` markers (and likewise ``pipeline`` and ``experiments``) of
+``benchmarks/README.md`` from ``benchmarks/results/convergence/*.json``,
+``benchmarks/results/lr-search/*.json``, ``benchmarks/results/pipeline-cpu.json`` and
+``benchmarks/results/experiments/*.json``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from lifting import convergence
 from lifting.io import write_json
+from lifting.report.tables import budget_label
 
 RESULTS = Path("benchmarks/results")
 README = Path("benchmarks/README.md")
@@ -71,6 +74,18 @@ def pipeline_table(path: Path = RESULTS / "pipeline-cpu.json") -> str:
     return "\n".join(rows)
 
 
+def experiments_table(folder: Path = RESULTS / "experiments") -> str:
+    """Runs outside the default pipeline: their metrics files, kept as the pipeline wrote them."""
+    rows = ["| run | 2D input | P1 / P2 (mm, action mean) | seeds | training (s, samples/s) | budget |", "|---|---|---|---|---|---|"]
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        mean, training = record["seeds"]["mean"], record["training"]
+        rows.append(f"| {record['method']} | {record['input2d']} | {mean['p1']:.1f} / {mean['p2']:.1f} | "
+                    f"{len(record['seeds']['seeds'])} | {training['seconds']:.0f}, {training['samples_per_s']:.0f} | "
+                    f"{record['protocol']['configuration_label']}, {budget_label(record) or 'paper schedule'} |")
+    return "\n".join(rows)
+
+
 def replace_between(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name}:begin -->).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -93,6 +108,7 @@ def main() -> None:
     text = replace_between(text, "convergence", convergence_table())
     text = replace_between(text, "lr-search", lr_search_table())
     text = replace_between(text, "pipeline", pipeline_table())
+    text = replace_between(text, "experiments", experiments_table())
     README.write_text(text)
 
 

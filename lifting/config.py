@@ -227,15 +227,23 @@ class EvalParams:
 def pipeline_runs(params: dict) -> list[tuple[str, str]]:
     """Every (run, 2D input) pair the pipeline trains and scores, in report order.
 
-    ``methods`` x ``data.inputs2d`` (the train/evaluate matrix), then each GridConv variant
-    ``gridconv_<sgt>`` (``gridconv_sgt``) x ``gridconv_inputs2d`` (the train_gridconv matrix),
-    which must be a subset of ``data.inputs2d``.
+    ``methods`` x ``data.inputs2d`` (the train/evaluate matrix), then ``heavy_methods`` x
+    ``heavy_inputs2d`` (train_heavy/evaluate_heavy), then each GridConv variant ``gridconv_<sgt>``
+    (``gridconv_sgt``) x ``heavy_inputs2d`` (train_gridconv/evaluate_gridconv).
+    ``heavy_inputs2d`` must be a subset of ``data.inputs2d`` (absent: all of it), and no method
+    may be in both lists (its stages would write the same files).
     """
     inputs2d = list(params.get("data", {}).get("inputs2d", []))
-    gridconv_inputs = list(params.get("gridconv_inputs2d", inputs2d))
-    unknown = [i for i in gridconv_inputs if i not in inputs2d]
+    heavy_inputs = list(params.get("heavy_inputs2d", inputs2d))
+    unknown = [i for i in heavy_inputs if i not in inputs2d]
     if unknown:
-        raise ParamsError(f"gridconv_inputs2d {gridconv_inputs}: {unknown} not in data.inputs2d {inputs2d} "
-                          "(GridConv is trained on some of the pipeline's 2D inputs)")
-    runs = [(method, i) for method in params.get("methods", []) for i in inputs2d]
-    return runs + [(f"gridconv_{sgt}", i) for sgt in params.get("gridconv_sgt", []) for i in gridconv_inputs]
+        raise ParamsError(f"heavy_inputs2d {heavy_inputs}: {unknown} not in data.inputs2d {inputs2d} "
+                          "(the heavy runs take some of the pipeline's 2D inputs)")
+    methods, heavy = list(params.get("methods", [])), list(params.get("heavy_methods", []))
+    both = [m for m in heavy if m in methods]
+    if both:
+        raise ParamsError(f"{both} in both methods and heavy_methods: a method runs on every input (methods) "
+                          "or on heavy_inputs2d only (heavy_methods), not both")
+    runs = [(method, i) for method in methods for i in inputs2d]
+    runs += [(method, i) for method in heavy for i in heavy_inputs]
+    return runs + [(f"gridconv_{sgt}", i) for sgt in params.get("gridconv_sgt", []) for i in heavy_inputs]

@@ -22,7 +22,7 @@ from lifting.runner import method_config
 
 #: Top-level keys: the sections parsed into dataclasses, then the lists of runs.
 SECTIONS = {"data": DataParams, "budget": BudgetParams, "train": TrainParams, "eval": EvalParams}
-LISTS = ("methods", "gridconv_sgt", "gridconv_inputs2d")
+LISTS = ("methods", "heavy_methods", "gridconv_sgt", "heavy_inputs2d")
 GRIDCONV_SGT = ("handcrafted", "learnable")
 
 
@@ -97,9 +97,10 @@ def check_params(params: dict) -> None:
         for kind in KINDS:
             parse_section(BudgetParams, budget_for(params.get("budget", {}), method, kind), f"budget ({method}, {kind})")
             method_config(method, params.get("model", {}), None, kind)
-    unknown_methods = [m for m in params.get("methods", []) if m not in METHODS]
-    if unknown_methods:
-        raise ParamsError(f"methods: unknown {unknown_methods}; known: {sorted(METHODS)}")
+    for key in ("methods", "heavy_methods"):
+        unknown_methods = [m for m in params.get(key, []) if m not in METHODS]
+        if unknown_methods:
+            raise ParamsError(f"{key}: unknown {unknown_methods}; known: {sorted(METHODS)}")
     unknown_sgt = [s for s in params.get("gridconv_sgt", []) if s not in GRIDCONV_SGT]
     if unknown_sgt:
         raise ParamsError(f"gridconv_sgt: unknown {unknown_sgt}; known: {list(GRIDCONV_SGT)}")

@@ -40,8 +40,8 @@ def settings(params: dict, args) -> dict:
     """What this stage takes from params.yaml (exactly the keys dvc.yaml declares for it; checked by
     tests/test_stage_params.py): the notebook's parameters besides the paths.
 
-    GridConv's SGT variants are runs of their own (train_gridconv stages, on gridconv_inputs2d),
-    reported beside the methods; the notebook gets the run names and the (run, input) pairs.
+    The heavy methods (train_heavy stages) and GridConv's SGT variants (train_gridconv stages) run
+    on heavy_inputs2d only; the notebook gets the run names and the (run, input) pairs.
     """
     grid = pipeline_runs(params)
     return {"methods": list(dict.fromkeys(run for run, _ in grid)), "run_grid": [list(pair) for pair in grid],

@@ -77,17 +77,24 @@ def test_a_mistyped_budget_names_the_key():
         parse_section(BudgetParams, values, "budget")
 
 
-def test_pipeline_runs_put_gridconv_on_its_own_inputs_after_the_methods():
-    params = {"methods": ["knn", "semgcn"], "data": {"inputs2d": ["gt", "noisy"]},
-              "gridconv_sgt": ["handcrafted", "learnable"], "gridconv_inputs2d": ["gt"]}
+def test_pipeline_runs_put_the_heavy_runs_on_their_own_inputs_after_the_methods():
+    params = {"methods": ["knn", "semgcn"], "heavy_methods": ["hgn"], "data": {"inputs2d": ["gt", "noisy"]},
+              "gridconv_sgt": ["handcrafted", "learnable"], "heavy_inputs2d": ["gt"]}
     assert pipeline_runs(params) == [("knn", "gt"), ("knn", "noisy"), ("semgcn", "gt"), ("semgcn", "noisy"),
-                                     ("gridconv_handcrafted", "gt"), ("gridconv_learnable", "gt")]
-    del params["gridconv_inputs2d"]  # absent: every input of the pipeline
+                                     ("hgn", "gt"), ("gridconv_handcrafted", "gt"), ("gridconv_learnable", "gt")]
+    del params["heavy_inputs2d"]  # absent: every input of the pipeline
+    assert pipeline_runs(params)[4:6] == [("hgn", "gt"), ("hgn", "noisy")]
     assert pipeline_runs(params)[-2:] == [("gridconv_learnable", "gt"), ("gridconv_learnable", "noisy")]
 
 
-def test_pipeline_runs_refuse_a_gridconv_input_the_pipeline_does_not_build():
+def test_pipeline_runs_refuse_a_heavy_input_the_pipeline_does_not_build():
     params = {"methods": ["knn"], "data": {"inputs2d": ["gt"]}, "gridconv_sgt": ["learnable"],
-              "gridconv_inputs2d": ["gt", "noisy"]}
-    with pytest.raises(ParamsError, match=r"gridconv_inputs2d .*\['noisy'\] not in data.inputs2d"):
+              "heavy_inputs2d": ["gt", "noisy"]}
+    with pytest.raises(ParamsError, match=r"heavy_inputs2d .*\['noisy'\] not in data.inputs2d"):
+        pipeline_runs(params)
+
+
+def test_pipeline_runs_refuse_a_method_in_both_lists():
+    params = {"methods": ["knn", "hgn"], "heavy_methods": ["hgn"], "data": {"inputs2d": ["gt"]}}
+    with pytest.raises(ParamsError, match=r"\['hgn'\] in both methods and heavy_methods"):
         pipeline_runs(params)

@@ -33,7 +33,7 @@ def test_every_declared_param_key_exists():
 
 
 def test_every_method_has_a_knob_section_and_a_module():
-    for method in PARAMS["methods"]:
+    for method in PARAMS["methods"] + PARAMS["heavy_methods"]:
         assert method in METHODS
         assert method in PARAMS["model"], f"model.{method} is missing from params.yaml"
 
@@ -51,13 +51,13 @@ def _declared_params() -> set[str]:
     declared = set()
     for stage in PIPELINE["stages"].values():
         for key in stage.get("params", []):
-            declared |= {key.replace("${item.method}", m) for m in PARAMS["methods"]} if "${item.method}" in key else {key}
+            declared |= {key.replace("${item.method}", m) for m in PARAMS["methods"] + PARAMS["heavy_methods"]} if "${item.method}" in key else {key}
     return declared
 
 
 def test_every_budget_field_is_a_declared_dependency_of_every_training_stage():
     fields = {f"budget.{f.name}" for f in dataclasses.fields(BudgetParams)}
-    for name in ("train", "train_gridconv"):
+    for name in ("train", "train_heavy", "train_gridconv"):
         assert fields <= set(PIPELINE["stages"][name]["params"]), name
 
 

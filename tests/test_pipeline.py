@@ -17,7 +17,7 @@ TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.tr
                "budget.semgcn.max_epochs": 1, "budget.modulated_gcn.max_epochs": 1, "budget.gridconv.max_epochs": 1,
                "budget.hgn.max_epochs": 1, "budget.hgn.train_stride": 25,
                "budget.max_seeds": 2, "train.curve_points": 2, "gridconv_sgt": ["handcrafted", "learnable"],
-               "gridconv_inputs2d": ["gt", "noisy"]}
+               "heavy_inputs2d": ["gt", "noisy"]}
 
 
 @pytest.fixture(scope="module")

@@ -58,10 +58,9 @@ def load_metrics(metrics_dir: str | Path, grid) -> dict[tuple[str, str], dict]:
 
 
 def _stage(kind: str, run: str, input2d: str) -> str:
-    """The DVC stage that writes ``run``'s artefact: ``evaluate@semgcn-gt``, ``train_gridconv@learnable-gt``."""
-    if run.startswith("gridconv_"):
-        return f"{kind}_gridconv@{run.removeprefix('gridconv_')}-{input2d}"
-    return f"{kind}@{run}-{input2d}"
+    """The ``dvc repro`` target of ``run``'s stage, as a glob (the stage is ``evaluate@semgcn-gt``,
+    ``evaluate_heavy@hgn-gt`` or ``evaluate_gridconv@learnable-gt``, by the run's list in params.yaml)."""
+    return f"--glob '{kind}*@{run.removeprefix('gridconv_')}-{input2d}'"
 
 
 #: Columns of the training logs as the report reads them. Old logs (epoch, train_loss,
