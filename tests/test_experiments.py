@@ -12,7 +12,7 @@ from repo_copy import copy_repository, run, set_params
 from lifting import sweep
 from lifting.report import plain_text
 
-FAST = {"methods": ["knn"], "data.inputs2d": ["gt"], "gridconv_sgt": ["handcrafted"],
+FAST = {"methods": ["knn"], "heavy_methods": [], "data.inputs2d": ["gt"], "gridconv_sgt": ["handcrafted"],
         "budget.max_epochs": 1, "budget.train_stride": 100, "budget.gridconv.max_epochs": 1, "train.curve_points": 1}
 
 
