@@ -89,7 +89,7 @@ def main(argv=None) -> None:
                                 "p2": round(scores[-1]["p2"], 2)})
         save(out, run, args, kind, setup.label, recipe)
 
-    train_once(args.method, cfg, data.train_inputs.shape[1], codec, arrays, schedule, seed=args.seed, device=device,
+    train_once(args.method, cfg, data, codec, arrays, schedule, seed=args.seed, device=device,
                monitor=monitor, curve_points=args.curve_points, bf16_cpu=args.bf16_cpu, on_point=record_point)
     recipe["finished"] = True
     save(out, run, args, kind, setup.label, recipe)

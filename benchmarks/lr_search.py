@@ -59,7 +59,7 @@ def main(argv=None) -> None:
         schedule = train.budgeted_schedule(setup.schedule, budget.max_epochs, budget.batch_size, scale, budget.decay,
                                            budget.warmup)
         started = time.perf_counter()
-        result = train_once(args.method, cfg, data.train_inputs.shape[1], codec, arrays, schedule, seed=args.seed,
+        result = train_once(args.method, cfg, data, codec, arrays, schedule, seed=args.seed,
                             device=device, bf16_cpu=budget.bf16_cpu)
         trials.append({"lr_scale": scale, "lr": schedule.lr, "val_mpjpe_mm": float(result.log[-1]["val_mpjpe_mm"]),
                        "train_seconds": round(time.perf_counter() - started, 1)})

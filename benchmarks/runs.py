@@ -17,7 +17,9 @@ from pathlib import Path
 import torch
 
 from lifting import train
+from lifting.data.align import LiftingData
 from lifting.models import METHODS
+from lifting.runner import build_model
 
 
 def add_run_arguments(cli: argparse.ArgumentParser) -> None:
@@ -40,12 +42,12 @@ def command_line(module: str, argv) -> str:
     return f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
-def train_once(method: str, cfg, num_joints: int, codec, arrays: train.TrainArrays, schedule, *, seed: int,
+def train_once(method: str, cfg, data: LiftingData, codec, arrays: train.TrainArrays, schedule, *, seed: int,
                device: torch.device, **fit_options) -> train.FitResult:
-    """Build ``method`` with ``cfg`` from ``seed`` and train it with ``train.fit`` (no resume, no
-    progress bar; ``fit_options`` such as ``monitor`` or ``bf16_cpu`` are passed on)."""
+    """Build ``method`` with ``cfg`` for ``data`` from ``seed`` and train it with ``train.fit`` (no
+    resume, no progress bar; ``fit_options`` such as ``monitor`` or ``bf16_cpu`` are passed on)."""
     train.seed_everything(seed)
-    model = METHODS[method].build(cfg, num_joints).to(device)
+    model = build_model(method, cfg, data.train_inputs.shape[1], data.surface).to(device)
     with tempfile.TemporaryDirectory(prefix="lifting-benchmark-") as scratch:
         return train.fit(model, codec, arrays, schedule, seed=seed, checkpoint_path=Path(scratch) / "checkpoint.pt",
                          log_path=Path(scratch) / "log.csv", snapshot={}, progress=False, **fit_options)

@@ -23,6 +23,7 @@ from lifting import metrics, train
 from lifting.codec import Codec
 from lifting.config import ParamsError, parse_section
 from lifting.data.align import LiftingData
+from lifting.data.markers import SurfaceGraph
 from lifting.errors import DataError
 from lifting.io import atomic_path
 from lifting.models import METHODS
@@ -126,8 +127,9 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     val = validation_mask(data.train_meta, settings.val_fraction) if settings.checkpoint == "val_best" \
         else np.zeros(len(inputs), dtype=bool)
     fit_x, fit_y = inputs[~val], targets[~val]
+    surface = _surface(setup.input_spec, data)
     saved = {"method": method, "name": name or method, "config": dataclasses.asdict(cfg), "kind": kind,
-             "configuration": setup.label, "input_spec": dataclasses.asdict(setup.input_spec),
+             "configuration": configuration_label(setup, cfg, surface), "input_spec": dataclasses.asdict(setup.input_spec),
              "joint_set": data.joint_set,
              "stats": {stat: torch.as_tensor(getattr(data, stat)) for stat in
                        ("input_mean", "input_std", "target_mean", "target_std")}}
@@ -150,7 +152,7 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
         results, rows = [], []
         for seed in settings.seeds:
             train.seed_everything(seed)
-            model = module.build(cfg, fit_x.shape[1]).to(device)
+            model = build_model(method, cfg, fit_x.shape[1], surface).to(device)
             result = train.fit(model, codec, arrays, schedule, seed=seed,
                                checkpoint_path=out_dir / f"checkpoint-seed{seed}.pt", log_path=log_path,
                                snapshot=snapshot, select=select, progress=progress, monitor=monitor,
@@ -164,12 +166,44 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                   "samples_per_s": round(float(np.mean([r.samples_per_s for r in results])), 1),
                   "schedule": dataclasses.asdict(schedule), "seeds": list(settings.seeds)}
         saved["state_dicts"] = [{k: v.detach().cpu() for k, v in r.state_dict.items()} for r in results]
+        saved["parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if surface is not None:
+            saved["surface"] = surface.to_metadata()
     record["checkpoint"] = settings.checkpoint
     record["budget"] = settings.budget()
     saved["record"] = record
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save(saved, tmp)
     return record
+
+
+def build_model(method: str, cfg, num_joints: int, surface: SurfaceGraph | None = None) -> torch.nn.Module:
+    """``METHODS[method].build``, given the data's surface graph when the method is built on it (HGN)."""
+    module = _module(method)
+    if any(setup.input_spec.markers for setup in module.PAPER.values()):
+        if surface is None:
+            raise ValueError(f"{method} is built on the data's surface graph; none was given")
+        return module.build(cfg, num_joints, surface)
+    return module.build(cfg, num_joints)
+
+
+def _surface(spec: InputSpec, data: LiftingData) -> SurfaceGraph | None:
+    """The data's surface graph for a method built on it, else None."""
+    if not spec.markers:
+        return None
+    if data.surface is None:
+        raise DataError(None, "this method is built on the body-surface graph of data/aligned/markers.parquet, "
+                              "which this data has not got", "re-run `dvc repro normalize align`")
+    return data.surface
+
+
+def configuration_label(setup, cfg, surface: SurfaceGraph | None) -> str:
+    """The paper configuration's label, plus every field ``cfg`` changes from it and the surface
+    hierarchy the run was built on: e.g. "HGN, 1.04M, not the paper's: mesh_loss=False"."""
+    paper = dataclasses.asdict(setup.config)
+    changed = [f"{key}={value}" for key, value in dataclasses.asdict(cfg).items() if paper.get(key) != value]
+    return ", ".join([setup.label, *([f"not the paper's: {', '.join(changed)}"] if changed else []),
+                      *([surface.description] if surface is not None else [])])
 
 
 def train_arrays(spec: InputSpec, cfg, data: LiftingData, val: np.ndarray, device: torch.device,
@@ -237,8 +271,9 @@ def load_method(path: Path):
     spec = InputSpec(**saved["input_spec"])
     stats = {k: v.numpy() for k, v in saved["stats"].items()}
     codec = Codec(spec, **stats).to(device)
-    return saved, [_predictor(module.build(cfg, num_joints), state, codec, spec.flip_test, device)
-                   for state in saved["state_dicts"]]
+    surface = SurfaceGraph.from_metadata(saved["surface"]) if "surface" in saved else None
+    return saved, [_predictor(build_model(saved["method"], cfg, num_joints, surface), state, codec, spec.flip_test,
+                              device) for state in saved["state_dicts"]]
 
 
 def _predictor(model: torch.nn.Module, state: dict, codec: Codec, flip_test: bool, device: torch.device):
@@ -253,9 +288,10 @@ def _predictor(model: torch.nn.Module, state: dict, codec: Codec, flip_test: boo
 
 
 def parameter_count(saved: dict) -> int:
-    """Trainable parameters of a saved method (0 for the lookup floor)."""
+    """Trainable parameters of a saved method, counted when it was trained (0 for the lookup floor)."""
     if "state_dicts" not in saved:
         return 0
-    module = _module(saved["method"])
-    model = module.build(parse_section(module.Config, saved["config"], "config"), saved["stats"]["input_mean"].shape[0])
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if "parameters" not in saved:
+        raise DataError(None, "the trained model does not record its parameter count (an older version wrote it)",
+                        "re-run its train stage")
+    return int(saved["parameters"])

@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lifting.config import ParamsError
+from lifting.data.markers import SurfaceGraph
 from lifting.data.schema import (StoreTables, cameras_from_frame, joint_columns, poses_from_frame,
                                  poses_to_frame, read_table, write_table)
-from lifting.config import ParamsError
+from lifting.data.store import surface_from_metadata
 from lifting.errors import DataError
 from lifting.io import write_json
 from lifting.skeleton import H36M16, H36M17, get_joint_set
@@ -47,6 +49,7 @@ class AlignedTables:
     inputs: dict[str, pd.DataFrame]
     stats: dict
     markers: pd.DataFrame | None = None
+    surface: SurfaceGraph | None = None
 
 
 def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTables:
@@ -96,7 +99,7 @@ def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTa
     stats = {"targets": _moments(targets.loc[train, joint_columns(H36M17, "xyz")]),
              "inputs": {source: _moments(frame.loc[train, joint_columns(H36M17, "uv")])
                         for source, frame in inputs.items()}}
-    return AlignedTables(targets, inputs, stats, markers)
+    return AlignedTables(targets, inputs, stats, markers, tables.surface)
 
 
 def _markers_in_pose_order(tables: StoreTables) -> tuple[np.ndarray | None, list[str]]:
@@ -150,7 +153,8 @@ def write_aligned(aligned: AlignedTables, out_dir: Path, source_name: str) -> No
     write_json(aligned.stats, out_dir / "stats.json")
     if aligned.markers is not None:
         write_table(aligned.markers, out_dir / "markers.parquet",
-                    {**common, "table": "markers", "units": "mm", "frame": "camera, relative to the root joint"})
+                    {**common, "table": "markers", "units": "mm", "frame": "camera, relative to the root joint",
+                     **aligned.surface.to_metadata()})
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,7 @@ class LiftingData:
         joint_set: the joint set's name.
         train_markers: (N, M, 3) float32 body-surface markers of the training rows (camera frame,
             relative to the root joint, mm), when asked for and the data has them; else None.
+        surface: the graphs the markers are nodes of (with ``train_markers``).
     """
 
     train_inputs: np.ndarray
@@ -196,12 +201,14 @@ class LiftingData:
     target_std: np.ndarray
     joint_set: str
     train_markers: np.ndarray | None = None
+    surface: SurfaceGraph | None = None
 
 
 def load_split(aligned_dir: str | Path, source2d: str, joint_set: str = "h36m17",
                protocol: Protocol = Protocol(), markers: bool = False) -> LiftingData:
     """Train/test arrays of one 2D source, filtered by ``protocol``, in ``joint_set`` order
-    (and the training rows' body-surface markers if ``markers`` and ``markers.parquet`` exists)."""
+    (and the training rows' body-surface markers and their graph if ``markers`` and
+    ``markers.parquet`` exists)."""
     aligned_dir = Path(aligned_dir)
     targets, _ = read_table(aligned_dir / "targets.parquet", {"table": "targets", "joint_set": H36M17.name})
     inputs, _ = read_table(aligned_dir / f"inputs2d_{source2d}.parquet",
@@ -221,23 +228,27 @@ def load_split(aligned_dir: str | Path, source2d: str, joint_set: str = "h36m17"
         test &= ~targets["s9_damaged"].to_numpy()
     if protocol.test_every50:
         test &= targets["every50"].to_numpy()
+    train_markers, surface = _read_markers(aligned_dir / "markers.parquet", targets[ROW_KEYS], train) if markers \
+        else (None, None)
     return LiftingData(
         train_inputs=x[train], train_targets=y[train], test_inputs=x[test], test_targets=y[test],
         train_meta=meta[train].reset_index(drop=True), test_meta=meta[test].reset_index(drop=True),
         input_mean=stats["inputs"][0][keep], input_std=stats["inputs"][1][keep],
         target_mean=stats["targets"][0][keep], target_std=stats["targets"][1][keep], joint_set=joint_set,
-        train_markers=_read_markers(aligned_dir / "markers.parquet", targets[ROW_KEYS], train) if markers else None)
+        train_markers=train_markers, surface=surface)
 
 
-def _read_markers(path: Path, row_keys: pd.DataFrame, rows: np.ndarray) -> np.ndarray | None:
-    """(n, M, 3) float32 markers of the selected ``rows`` of the aligned data, or None without a file."""
+def _read_markers(path: Path, row_keys: pd.DataFrame, rows: np.ndarray
+                  ) -> tuple[np.ndarray | None, SurfaceGraph | None]:
+    """(n, M, 3) float32 markers of the selected ``rows`` of the aligned data and their graph, or
+    (None, None) without a file."""
     if not path.exists():
-        return None
-    frame, _ = read_table(path, {"table": "markers"})
+        return None, None
+    frame, meta = read_table(path, {"table": "markers"})
     if not frame[ROW_KEYS].equals(row_keys):
         raise DataError(path, "rows do not match targets.parquet", "re-run `dvc repro align`")
     values = frame.drop(columns=ROW_KEYS).to_numpy(np.float32)
-    return values.reshape(len(frame), -1, 3)[rows]
+    return values.reshape(len(frame), -1, 3)[rows], surface_from_metadata(meta, path)
 
 
 def _joint_indices(joint_set: str) -> list[int]:

@@ -45,7 +45,7 @@ from scipy.spatial.transform import Rotation
 
 from lifting.data import deepmimic
 from lifting.data.h36m_cameras import h36m_cameras
-from lifting.data.markers import pose_markers, surface_hierarchy
+from lifting.data.markers import POSED_BY_ROTATIONS, pose_markers, surface_hierarchy
 from lifting.data.noise2d import detector_noise
 from lifting.data.schema import StoreTables, cameras_to_frame, poses_to_frame
 from lifting.skeleton import H36M17
@@ -196,7 +196,7 @@ def build_embedded(motion_dir: str | Path, subjects=TRAIN_SUBJECTS + TEST_SUBJEC
     motion_dir = Path(motion_dir)
     loaded = {name: deepmimic.read_clip(motion_dir / deepmimic.CLIP_FILES[name], name) for name in clips}
     hierarchy = surface_hierarchy()
-    marker_columns = [f"{name}_{axis}" for name in hierarchy.marker_names() for axis in "xyz"]
+    marker_columns = hierarchy.marker_columns()
     poses3d, poses2d, markers = [], [], []
     for subject in subjects:
         cameras = h36m_cameras(subject)
@@ -218,4 +218,5 @@ def build_embedded(motion_dir: str | Path, subjects=TRAIN_SUBJECTS + TEST_SUBJEC
                     poses2d.append(pd.concat([keys2d, poses_to_frame(pixels, H36M17, "uv")], axis=1))
     cameras_table = cameras_to_frame({subject: h36m_cameras(subject) for subject in subjects})
     return StoreTables(pd.concat(poses3d, ignore_index=True), pd.concat(poses2d, ignore_index=True),
-                       cameras_table, ["gt", "noisy"], pd.concat(markers, ignore_index=True))
+                       cameras_table, ["gt", "noisy"], pd.concat(markers, ignore_index=True),
+                       hierarchy.graph(POSED_BY_ROTATIONS))

@@ -20,6 +20,10 @@ Quirks handled by :func:`read_h36m`:
 * 16-joint 2D files are refused, not converted: they are either SemGCN's ``data_2d_h36m_gt.npz``
   (h36m17 without the nose) or VideoPose3D's Stacked-Hourglass files (MPII joint order), and
   inventing a nose would put made-up numbers into a 17-joint benchmark.
+
+HGN's body-surface markers (the ``markers`` table) come from the 3D joints on the canonical body
+(:mod:`lifting.data.markers_from_joints`), labelled so in the table's metadata and in every HGN
+run's configuration label; upstream's SMPL-mesh hierarchy needs the licence-gated SMPL model.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from lifting.data.h36m_cameras import CAMERA_IDS, SUBJECTS, h36m_cameras
+from lifting.data.markers_from_joints import markers_table
 from lifting.data.safe_npz import load_npz, save_npz
 from lifting.data.schema import (POSES2D_KEYS, StoreTables, cameras_to_frame, joint_columns,
                                  poses_from_frame, poses_to_frame)
@@ -383,7 +388,8 @@ def _read_h36m(h36m_dir: Path, sources2d: list[str]) -> StoreTables:
     cameras = cameras_to_frame({subject: h36m_cameras(subject) for subject in subjects})
     log.info("%s: %d subjects, %d sequences, %d frames; 2D sources: %s", h36m_dir, len(subjects), len(sequences),
              len(poses3d), ", ".join(sources2d) or "none")
-    return StoreTables(poses3d, poses2d, cameras, sources2d)
+    markers, surface = markers_table(poses3d)  # HGN's surface markers on the canonical body
+    return StoreTables(poses3d, poses2d, cameras, sources2d, markers, surface)
 
 
 # ----------------------------------------------------------------------------------------- export

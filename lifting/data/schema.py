@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lifting.data.markers import SurfaceGraph
 from lifting.errors import DataError
 from lifting.geometry import Camera
 from lifting.io import atomic_path
@@ -50,6 +51,7 @@ class StoreTables:
         sources2d: the 2D sources present in ``poses2d``.
         markers: POSES3D_KEYS + ``<marker>_x/_y/_z`` columns, world mm: HGN's body-surface markers
             (:mod:`lifting.data.markers`), or None where the source has none.
+        surface: the graphs the markers are nodes of (required with ``markers``).
     """
 
     poses3d: pd.DataFrame
@@ -57,6 +59,11 @@ class StoreTables:
     cameras: pd.DataFrame
     sources2d: list[str]
     markers: pd.DataFrame | None = None
+    surface: SurfaceGraph | None = None
+
+    def __post_init__(self) -> None:
+        if (self.markers is None) != (self.surface is None):
+            raise ValueError("markers and their surface graph come together (both or neither)")
 
 
 def joint_columns(joint_set: JointSet, axes: str) -> list[str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lifting.data.markers import HIERARCHY
+from lifting.data.markers import SurfaceGraph
 from lifting.data.schema import StoreTables, read_table, write_table
+from lifting.errors import DataError
 from lifting.skeleton import H36M17
 
 _POSES3D = {"table": "poses3d", "joint_set": H36M17.name, "units": "mm", "frame": "world"}
 _POSES2D = {"table": "poses2d", "joint_set": H36M17.name, "units": "px", "frame": "image"}
-_MARKERS = {"table": "markers", "units": "mm", "frame": "world", "hierarchy": HIERARCHY}
+_MARKERS = {"table": "markers", "units": "mm", "frame": "world"}
 _CAMERAS = {"table": "cameras", "units": "px, mm", "frame": "orientation camera->world (w,x,y,z), translation = centre"}
 
 
@@ -23,7 +24,7 @@ def write_store(tables: StoreTables, out_dir: str | Path, data_source: str) -> N
                 {**_POSES2D, **common, "sources2d": ",".join(tables.sources2d)})
     write_table(tables.cameras, out_dir / "cameras.parquet", {**_CAMERAS, **common})
     if tables.markers is not None:
-        write_table(tables.markers, out_dir / "markers.parquet", {**_MARKERS, **common})
+        write_table(tables.markers, out_dir / "markers.parquet", {**_MARKERS, **common, **tables.surface.to_metadata()})
 
 
 def read_store(store_dir: str | Path, data_source: str) -> StoreTables:
@@ -33,7 +34,17 @@ def read_store(store_dir: str | Path, data_source: str) -> StoreTables:
     poses3d, _ = read_table(store_dir / "poses3d.parquet", {**_POSES3D, **common})
     poses2d, meta2d = read_table(store_dir / "poses2d.parquet", {**_POSES2D, **common})
     cameras, _ = read_table(store_dir / "cameras.parquet", {**_CAMERAS, **common})
-    markers = None
+    markers = surface = None
     if (store_dir / "markers.parquet").exists():
-        markers, _ = read_table(store_dir / "markers.parquet", {**_MARKERS, **common})
-    return StoreTables(poses3d, poses2d, cameras, meta2d["sources2d"].split(","), markers)
+        markers, meta = read_table(store_dir / "markers.parquet", {**_MARKERS, **common})
+        surface = surface_from_metadata(meta, store_dir / "markers.parquet")
+    return StoreTables(poses3d, poses2d, cameras, meta2d["sources2d"].split(","), markers, surface)
+
+
+def surface_from_metadata(meta: dict[str, str], path: Path) -> SurfaceGraph:
+    """The surface graph written into a markers table's metadata (one clear error if damaged)."""
+    try:
+        return SurfaceGraph.from_metadata(meta)
+    except (KeyError, ValueError, IndexError) as err:
+        raise DataError(path, f"the surface graph in its metadata is missing or damaged ({type(err).__name__}: {err})",
+                        "rebuild it with `dvc repro normalize align`") from None

@@ -1,6 +1,7 @@
 """The methods: one module per method, registered by name in a plain dict.
 
-Each module exposes ``Config``, ``build(cfg, num_joints)``, ``INPUT_SPEC`` and ``PAPER_SCHEDULE``
+Each module exposes ``Config``, ``build(cfg, num_joints)`` (HGN: ``build(cfg, num_joints, surface)``;
+:func:`lifting.runner.build_model` builds any), ``INPUT_SPEC`` and ``PAPER_SCHEDULE``
 (see :mod:`lifting.models.spec`); ``PAPER_SCHEDULE is None`` marks a lookup method with no training.
 """
 

@@ -59,7 +59,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from lifting.data.markers import HIERARCHY, SurfaceHierarchy, surface_hierarchy
+from lifting.data.markers import SurfaceGraph
 from lifting.models.graph import semgcn_adjacency, to_batch_major, to_joint_major
 from lifting.models.semgcn import GroupNonLocal, SemGraphConv, _GraphBlock, _ResBlock
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
@@ -100,7 +100,7 @@ PAPER_SCHEDULE = Schedule(optimizer="adam", lr=1e-3, lr_decay=0.9, lr_decay_ever
                           batch_size=64, epochs=150, loss="mse", grad_clip=1.0)
 
 #: Upstream released GT-2D training only; detections use the same model and recipe.
-PAPER = {kind: PaperSetup(Config(), INPUT_SPEC, PAPER_SCHEDULE, f"surface hierarchy {HIERARCHY} (96/48 nodes), 1.04M")
+PAPER = {kind: PaperSetup(Config(), INPUT_SPEC, PAPER_SCHEDULE, "HGN, 1.04M")
          for kind in ("gt", "detected")}
 
 #: Weight of the joint term of the loss (the surface terms have weight 1).
@@ -228,12 +228,12 @@ class HGN(nn.Module):
         return pose, fine, coarse
 
 
-def build(cfg: Config, num_joints: int, hierarchy: SurfaceHierarchy | None = None) -> HGN:
-    """HGN on the 17 h36m joints and the body-surface hierarchy (built when not given, ~2 s)."""
+def build(cfg: Config, num_joints: int, surface: SurfaceGraph) -> HGN:
+    """HGN on the 17 h36m joints and the 96/48-node graphs of the data's surface hierarchy
+    (:class:`~lifting.data.markers.SurfaceGraph`, from the markers table's metadata)."""
     if num_joints != H36M17.num_joints:
         raise ValueError(f"HGN is defined for the 17 h36m joints, got num_joints={num_joints}")
-    hierarchy = hierarchy if hierarchy is not None else surface_hierarchy()
-    adjacencies = (semgcn_adjacency(H36M17), torch.as_tensor(hierarchy.coarse_adjacency, dtype=torch.float32),
-                   torch.as_tensor(hierarchy.fine_adjacency, dtype=torch.float32))
-    real = (torch.as_tensor(hierarchy.fine_real), torch.as_tensor(hierarchy.coarse_real))
+    adjacencies = (semgcn_adjacency(H36M17), torch.as_tensor(surface.coarse_adjacency, dtype=torch.float32),
+                   torch.as_tensor(surface.fine_adjacency, dtype=torch.float32))
+    real = (torch.as_tensor(surface.fine_real), torch.as_tensor(surface.coarse_real))
     return HGN(adjacencies, cfg, real)

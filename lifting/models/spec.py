@@ -4,7 +4,9 @@ A method module ``lifting/models/<name>.py`` exposes:
 
 * ``Config``: a frozen dataclass whose defaults are the paper's configuration;
 * ``build(cfg, num_joints) -> torch.nn.Module`` mapping ``(B, J, 2)`` inputs to ``(B, J, 3)``
-  root-relative camera-frame outputs (units set by ``INPUT_SPEC.target``);
+  root-relative camera-frame outputs (units set by ``INPUT_SPEC.target``); a method whose
+  ``INPUT_SPEC.markers`` is set is also built on the data's surface graph,
+  ``build(cfg, num_joints, surface)`` (:func:`lifting.runner.build_model`);
 * ``INPUT_SPEC``: an :class:`InputSpec`;
 * ``PAPER_SCHEDULE``: a :class:`Schedule` (used when ``budget.max_epochs`` is null);
 * ``PAPER``: a dict ``{"gt": PaperSetup, "detected": PaperSetup}``, the paper's configuration

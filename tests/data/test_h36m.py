@@ -16,6 +16,7 @@ from h36m_fixtures import (ACTIONS, EXTRA_2D, GT_METADATA, SEQUENCES, H36MFixtur
 from lifting.data.h36m import (DOWNLOAD_URL, H36M_ACTIONS, UNUSED_SLOT_SOURCE, canonical_action,
                                export_videopose3d, fetch_h36m, read_h36m)
 from lifting.data.h36m_cameras import CAMERA_IDS
+from lifting.data.markers import POSED_BY_JOINTS
 from lifting.data.safe_npz import load_npz
 from lifting.data.schema import POSES2D_KEYS, POSES3D_KEYS, joint_columns, poses_from_frame
 from lifting.errors import DataError
@@ -76,6 +77,15 @@ def test_read_units_shapes_and_actions(fixture):
         np.testing.assert_allclose(poses_from_frame(rows, H36M17, "xyz"), world_mm, atol=1e-3)  # mm, not m
     assert set(p3["action"]) <= set(H36M_ACTIONS)
     assert not ((p3["subject"] == "S11") & (p3["action"] == "Directions")).any()
+
+
+def test_hgn_markers_come_from_the_joints_on_the_canonical_body(fixture):
+    tables = read_h36m(fixture.directory, ["gt"])
+    assert tables.surface.posed_by == POSED_BY_JOINTS
+    keys = list(POSES3D_KEYS)
+    pd.testing.assert_frame_equal(tables.markers[keys], tables.poses3d[keys])
+    values = tables.markers.drop(columns=keys).to_numpy()
+    assert values.shape[1] == 3 * (81 + 44) and np.isfinite(values).all()
 
 
 def test_read_2d_pixels_truncated_to_3d(fixture):
