@@ -43,6 +43,8 @@ class DataParams:
     Attributes:
         source: "embedded" (default) or "h36m".
         h36m_dir: folder holding the user's VideoPose3D-format Human3.6M files.
+        smpl_dir: h36m only: folder with the SMPL model and Moon's SMPL fits (HGN's upstream
+            hierarchy, :mod:`lifting.data.smpl`); None: HGN's markers on the canonical body.
         download: fetch missing public detection files (h36m only).
         inputs2d: the 2D sources trained and scored (the train/evaluate fan-out).
         train_subjects, test_subjects: the split.
@@ -51,6 +53,7 @@ class DataParams:
 
     source: str
     h36m_dir: str | None
+    smpl_dir: str | None
     download: bool | None
     inputs2d: tuple[str, ...] | None
     train_subjects: tuple[str, ...] | None

@@ -19,7 +19,7 @@ def cli():
 def settings(params: dict, args) -> DataParams:
     """What this stage takes from params.yaml: exactly the keys dvc.yaml declares for it
     (tests/test_stage_params.py checks this against every key of params.yaml)."""
-    return data_params(params, "source", "h36m_dir", "download", "inputs2d")
+    return data_params(params, "source", "h36m_dir", "smpl_dir", "download", "inputs2d")
 
 
 def main(argv=None) -> None:
@@ -32,7 +32,8 @@ def main(argv=None) -> None:
         else:
             from lifting.data.h36m import fetch_h36m
 
-            manifest = fetch_h36m(Path(data.h36m_dir), list(data.inputs2d), raw, data.download)
+            manifest = fetch_h36m(Path(data.h36m_dir), list(data.inputs2d), raw, data.download,
+                                  smpl_dir=Path(data.smpl_dir) if data.smpl_dir else None)
         write_json(manifest, raw / "manifest.json")
 
 

@@ -103,14 +103,14 @@ def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTa
 
 
 def _markers_in_pose_order(tables: StoreTables) -> tuple[np.ndarray | None, list[str]]:
-    """(N, M, 3) world-mm markers in the row order of ``poses3d`` (None without markers), and
-    their column names."""
+    """(N, M, 3) world-mm markers in the row order of ``poses3d`` (None without markers; NaN rows
+    for frames without them, e.g. without an SMPL fit), and their column names."""
     if tables.markers is None:
         return None, []
     keys = ["subject", "action", "sequence", "frame"]
     columns = [c for c in tables.markers.columns if c not in keys]
-    merged = tables.poses3d[keys].merge(tables.markers, on=keys, how="left", validate="one_to_one")
-    if merged[columns[0]].isna().any():
+    merged = tables.poses3d[keys].merge(tables.markers, on=keys, how="left", validate="one_to_one", indicator=True)
+    if (merged["_merge"] != "both").any():
         raise DataError(None, "the markers table lacks frames that have 3D joints", "re-run `dvc repro normalize`")
     return merged[columns].to_numpy(np.float64).reshape(len(merged), -1, 3), columns
 

@@ -21,9 +21,11 @@ Quirks handled by :func:`read_h36m`:
   (h36m17 without the nose) or VideoPose3D's Stacked-Hourglass files (MPII joint order), and
   inventing a nose would put made-up numbers into a 17-joint benchmark.
 
-HGN's body-surface markers (the ``markers`` table) come from the 3D joints on the canonical body
-(:mod:`lifting.data.markers_from_joints`), labelled so in the table's metadata and in every HGN
-run's configuration label; upstream's SMPL-mesh hierarchy needs the licence-gated SMPL model.
+HGN's body-surface markers (the ``markers`` table) come from the user's SMPL model and fits where
+``data.smpl_dir`` supplies them (upstream's hierarchy, :mod:`lifting.data.smpl`; the fetch stage
+puts them in ``smpl/``), else from the 3D joints on the canonical body
+(:mod:`lifting.data.markers_from_joints`); the table's metadata and every HGN run's configuration
+label say which.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from lifting.data.h36m_cameras import CAMERA_IDS, SUBJECTS, h36m_cameras
+from lifting.data import smpl
 from lifting.data.markers_from_joints import markers_table
 from lifting.data.safe_npz import load_npz, save_npz
 from lifting.data.schema import (POSES2D_KEYS, StoreTables, cameras_to_frame, joint_columns,
@@ -60,6 +63,8 @@ H36M_ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Ph
 ACTION_ALIASES = {"TakingPhoto": "Photo", "WalkingDog": "WalkDog", "WalkingTogether": "WalkTogether"}
 
 FILE_3D = "data_3d_h36m.npz"
+#: Where the fetch stage puts the user's SMPL model and fits (data.smpl_dir), beside the npz files.
+SMPL_SUBDIR = "smpl"
 MM_PER_M = 1000.0
 
 #: VideoPose3D's own downloads (VideoPose3D DATASETS.md, "Mask R-CNN and CPN detections").
@@ -388,7 +393,10 @@ def _read_h36m(h36m_dir: Path, sources2d: list[str]) -> StoreTables:
     cameras = cameras_to_frame({subject: h36m_cameras(subject) for subject in subjects})
     log.info("%s: %d subjects, %d sequences, %d frames; 2D sources: %s", h36m_dir, len(subjects), len(sequences),
              len(poses3d), ", ".join(sources2d) or "none")
-    markers, surface = markers_table(poses3d)  # HGN's surface markers on the canonical body
+    if (h36m_dir / SMPL_SUBDIR).is_dir():  # HGN's upstream hierarchy: the user's SMPL model and fits
+        markers, surface = smpl.markers_table(poses3d, h36m_dir / SMPL_SUBDIR)
+    else:  # HGN's markers on the canonical body
+        markers, surface = markers_table(poses3d)
     return StoreTables(poses3d, poses2d, cameras, sources2d, markers, surface)
 
 
@@ -531,7 +539,7 @@ def _download_verified(source: str, src: Path, dest: Path, download: Downloader,
 
 def fetch_h36m(h36m_dir: str | Path, sources2d: list[str], raw_dir: str | Path, allow_download: bool,
                download: Downloader = download_url,
-               expected_sha256: Mapping[str, str | None] = EXPECTED_SHA256) -> dict:
+               expected_sha256: Mapping[str, str | None] = EXPECTED_SHA256, smpl_dir: Path | None = None) -> dict:
     """Gather the VideoPose3D files of ``sources2d`` into ``raw_dir``.
 
     Files present in ``h36m_dir`` are hard-linked (same filesystem) or copied. A missing public
@@ -546,6 +554,8 @@ def fetch_h36m(h36m_dir: str | Path, sources2d: list[str], raw_dir: str | Path, 
         allow_download: whether a missing public file may be downloaded.
         download: ``download(url, dest_path)``; injectable so tests never touch the network.
         expected_sha256: {source: sha256 or None}.
+        smpl_dir: the user's SMPL model and fits (:mod:`lifting.data.smpl`), linked or copied into
+            ``raw_dir/smpl``; None: none (HGN's markers then come from the canonical body).
     Returns:
         The manifest: ``{"source": "h36m", "h36m_dir": ..., "files": {name: {"path", "bytes",
         "sha256", "origin" (hardlink/copy/download), ["url", "verified"]}}}``.
@@ -565,4 +575,14 @@ def fetch_h36m(h36m_dir: str | Path, sources2d: list[str], raw_dir: str | Path, 
         else:
             raise _missing_file_error(src, source)
         files[name] = {"path": name, "bytes": dest.stat().st_size, "sha256": sha256_file(dest), **entry}
+    if smpl_dir is not None:
+        (raw_dir / SMPL_SUBDIR).mkdir()
+        for src in [smpl_dir / smpl.MODEL_FILE, *sorted(smpl_dir.glob(smpl.FITS_PATTERN))]:
+            if not src.is_file():
+                raise DataError(src, "not found", "place the SMPL model there (README: Human3.6M, SMPL), or set "
+                                "data.smpl_dir: null to use the canonical body")
+            name = f"{SMPL_SUBDIR}/{src.name}"
+            origin = _link_or_copy(src, raw_dir / name)
+            files[name] = {"path": name, "bytes": src.stat().st_size, "sha256": sha256_file(raw_dir / name),
+                           "origin": origin}
     return {"source": "h36m", "h36m_dir": str(h36m_dir), "files": files}

@@ -203,13 +203,20 @@ class HGN(nn.Module):
     def training_loss(self, inputs: torch.Tensor, targets: torch.Tensor,
                       markers: torch.Tensor | None = None) -> torch.Tensor:
         """``MSE(fine) + MSE(coarse) + 100 MSE(joints)`` (metres); ``markers``: (B, M, 3), the
-        real fine nodes then the real coarse ones (:mod:`lifting.data.markers`)."""
+        real fine nodes then the real coarse ones (:mod:`lifting.data.markers`). A sample whose
+        markers are NaN (a Human3.6M frame without an SMPL fit) has the joint term only, as
+        upstream, which skips such frames."""
         pose, fine, coarse = self.forward_all(inputs)
         loss = JOINT_WEIGHT * torch.mean((pose.float() - targets) ** 2)
         if not self.mesh_loss:
             return loss
         if markers is None:
             raise ValueError("HGN's mesh loss needs the body-surface markers (or Config.mesh_loss=False)")
+        known = torch.isfinite(markers).flatten(1).all(dim=1)
+        if not bool(known.all()):
+            if not bool(known.any()):
+                return loss
+            fine, coarse, markers = fine[known], coarse[known], markers[known]
         n_fine = int(self.fine_real.sum())
         loss = loss + torch.mean((fine[:, self.fine_real].float() - markers[:, :n_fine]) ** 2)
         return loss + torch.mean((coarse[:, self.coarse_real].float() - markers[:, n_fine:]) ** 2)

@@ -87,3 +87,24 @@ def test_refuses_adjacencies_of_other_sizes_and_other_inputs():
         HGN((adj17, adj48, adj48))
     with pytest.raises(ValueError, match=r"expected \(B, 17, 2\)"):
         HGN(graphs())(torch.zeros(2, 16, 2))
+
+
+def test_frames_without_markers_train_on_the_joint_term_only():
+    """NaN markers (a Human3.6M frame without an SMPL fit) drop that frame's surface terms."""
+    torch.manual_seed(0)
+    model = HGN(graphs()).eval()
+    inputs, targets = torch.randn(6, 17, 2), torch.randn(6, 17, 3)
+    markers = torch.randn(6, 96 + 48, 3)
+    partial = markers.clone()
+    partial[[1, 4]] = float("nan")
+    known = torch.tensor([0, 2, 3, 5])
+    with torch.no_grad():
+        pose, fine, coarse = model.forward_all(inputs)
+        joint_term = 100.0 * torch.mean((pose - targets) ** 2)
+        expected = (joint_term + torch.mean((fine[known] - markers[known, :96]) ** 2)
+                    + torch.mean((coarse[known] - markers[known, 96:]) ** 2))
+        assert torch.allclose(model.training_loss(inputs, targets, partial), expected)
+        assert torch.allclose(model.training_loss(inputs, targets, torch.full_like(markers, float("nan"))), joint_term)
+        ablation = HGN(graphs(), Config(mesh_loss=False)).eval()
+        ablation.load_state_dict(model.state_dict())
+        assert torch.allclose(ablation.training_loss(inputs, targets, None), joint_term)
