@@ -68,12 +68,17 @@ class SurfaceHierarchy:
 
     def marker_names(self) -> list[str]:
         """Column stems: ``fine_00`` ... then ``coarse_00`` ..., one per marker."""
-        return ([f"fine_{k:02d}" for k in range(int(self.fine_real.sum()))]
-                + [f"coarse_{k:02d}" for k in range(int(self.coarse_real.sum()))])
+        return marker_names(self.fine_real, self.coarse_real)
 
     def marker_columns(self) -> list[str]:
         """The markers table's value columns: ``fine_00_x``, ``fine_00_y``, ..."""
         return [f"{name}_{axis}" for name in self.marker_names() for axis in "xyz"]
+
+
+def marker_names(fine_real: np.ndarray, coarse_real: np.ndarray) -> list[str]:
+    """One name per marker: ``fine_00`` ... for the real fine nodes, then ``coarse_00`` ..."""
+    return ([f"fine_{k:02d}" for k in range(int(fine_real.sum()))]
+            + [f"coarse_{k:02d}" for k in range(int(coarse_real.sum()))])
 
 
 #: How a source's markers were posed (the ``markers_posed_by`` metadata).

@@ -43,7 +43,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from lifting.data.coarsening import coarsen
-from lifting.data.markers import COARSE_NODES, FINE_NODES, TOP_NODES, SurfaceGraph
+from lifting.data.markers import COARSE_NODES, FINE_NODES, TOP_NODES, SurfaceGraph, marker_names
 from lifting.data.schema import POSES3D_KEYS, poses_from_frame
 from lifting.errors import DataError
 from lifting.skeleton import H36M17
@@ -158,9 +158,8 @@ class MeshHierarchy:
                             SMPL_HIERARCHY, POSED_BY_SMPL)
 
     def marker_columns(self) -> list[str]:
-        names = ([f"fine_{k:02d}" for k in range(int(self.fine_real.sum()))]
-                 + [f"coarse_{k:02d}" for k in range(int(self.coarse_real.sum()))])
-        return [f"{name}_{axis}" for name in names for axis in "xyz"]
+        """The markers table's value columns: ``fine_00_x``, ``fine_00_y``, ..."""
+        return [f"{name}_{axis}" for name in marker_names(self.fine_real, self.coarse_real) for axis in "xyz"]
 
 
 @dataclass(frozen=True)
