@@ -1,0 +1,77 @@
+"""Temporal windows over the aligned data: each frame's receptive field, edge-padded, by index.
+
+The temporal methods (VideoPose3D, Pose3D-RIE) predict a frame from the window of frames centred
+on it within its own (subject, sequence, camera) run. Nothing is copied per sample: a
+:class:`SequenceIndex` orders the rows of a split by run and frame, and :meth:`window_rows` turns a
+batch of rows into a ``(B, R)`` matrix of row indices with the frames beyond a run's ends
+clamped to its first or last frame (VideoPose3D's edge padding), so a batch of windows is one
+gather from the in-memory ``(N, J, 2)`` inputs: ``inputs[index.window_rows(rows, R)]`` ->
+``(B, R, J, 2)``. Evaluation runs whole runs instead (:meth:`SequenceIndex.runs`, :func:`padded_run`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: The columns that identify a run of consecutive frames (one camera's view of one sequence).
+RUN_KEYS = ("subject", "sequence", "camera")
+
+
+@dataclass(frozen=True)
+class SequenceIndex:
+    """Where every row of a split sits in its run.
+
+    Attributes:
+        order: (N,) int64, the split's rows sorted by run, then frame.
+        position: (N,) int64, each row's place in :attr:`order`.
+        first, last: (N,) int64, the :attr:`order` positions of each row's run's first and last frame.
+    """
+
+    order: np.ndarray
+    position: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+
+    @classmethod
+    def from_meta(cls, meta: pd.DataFrame) -> SequenceIndex:
+        """Index the rows of a split from its ``subject, sequence, camera, frame`` columns; the
+        frames of a run must be consecutive (no gaps), as the aligned data's are."""
+        keys = meta[list(RUN_KEYS)].astype(str).agg("/".join, axis=1).to_numpy()
+        frames = meta["frame"].to_numpy(np.int64)
+        order = np.lexsort((frames, keys))
+        sorted_keys, sorted_frames = keys[order], frames[order]
+        new_run = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+        gaps = ~new_run[1:] & (np.diff(sorted_frames) != 1)
+        if gaps.any():
+            where = int(np.flatnonzero(gaps)[0]) + 1
+            raise ValueError(f"run {sorted_keys[where]} has a gap before frame {sorted_frames[where]}: "
+                             "temporal windows need consecutive frames")
+        starts = np.flatnonzero(new_run)
+        ends = np.r_[starts[1:], len(order)] - 1
+        run_of = np.cumsum(new_run) - 1
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order))
+        return cls(order, position, starts[run_of][position], ends[run_of][position])
+
+    def window_rows(self, rows: np.ndarray, field: int) -> np.ndarray:
+        """(B, field) row indices of the windows centred on ``rows`` (split order), edge-padded."""
+        if field % 2 == 0:
+            raise ValueError(f"a window is centred on its frame: odd field needed, got {field}")
+        offsets = np.arange(field) - field // 2
+        positions = np.clip(self.position[rows][:, None] + offsets, self.first[rows][:, None], self.last[rows][:, None])
+        return self.order[positions]
+
+    def runs(self) -> list[np.ndarray]:
+        """Each run's rows (split order), in frame order."""
+        starts = np.unique(self.first)
+        return [self.order[start:end + 1] for start, end in zip(starts, np.unique(self.last))]
+
+
+def padded_run(values: np.ndarray, field: int) -> np.ndarray:
+    """(T + field - 1, ...) one run's frames with ``field // 2`` copies of its first and last frame
+    at either end, for the dilated form: one output per frame."""
+    pad = field // 2
+    return np.concatenate([np.repeat(values[:1], pad, axis=0), values, np.repeat(values[-1:], pad, axis=0)])

@@ -1,0 +1,156 @@
+"""Pose3D-RIE: relative information encoding for temporal lifting (Shan et al., ACM MM 2021; methods.md §4).
+
+Re-implemented from the description; no upstream code is copied. The input is a 243-frame window
+(or, dilated, a whole edge-padded sequence) of 17-joint screen-normalised 2D:
+
+* **Encodings**: per frame, each joint's absolute 2D, its *positional* encoding (the joint minus
+  the root of the same frame) and its *temporal* encoding (the joint minus the same joint in the
+  centre frame of the window).
+* **Local encoders**: five body parts (:data:`PARTS`: torso, the two arms, the two legs), each a
+  :class:`~lifting.models.tcn.TemporalConvNet` (256 channels, widths 3^5, LeakyReLU 0.2, dropout
+  0.2) over its joints' [absolute, positional, temporal] channels, to a latent vector of
+  ``latent`` features (256 for GT 2D, 512 for detections).
+* **Global encoder**: a fully connected block on the centre frame's absolute 2D (34 -> 1024, two
+  residual blocks, -> latent).
+* **Feature fusion** (stages 2 and 3 only): for each part, a fully connected block (one residual
+  block) from the other four parts' latents to a fused latent.
+* **Decoders**: per part, a fully connected block (one residual block) from [local, (fused,)
+  global] to the part's 3D joints, reassembled into the h36m17 order.
+
+Fully connected blocks: Linear -> BN -> LeakyReLU(0.2) -> Dropout(0.25), residual blocks of two
+such layers, then a Linear. Parameters (pinned in ``tests/models/test_rie.py``): 23.4M for stage
+1 with latent 256, 41.8M for stages 2-3 with latent 256, 52.9M with latent 512 (methods.md §4.2).
+
+Upstream names its arm streams "LArm" for joints 14-16 (the right arm in h36m17 naming) and
+"RArm" for 11-13; the outputs are reassembled by index, so the swap is harmless and our names
+follow h36m17. Upstream decays the BatchNorm momentum of the temporal encoders only (not of the
+fully connected blocks): :meth:`RIE.set_bn_momentum` does the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lifting.models.tcn import TemporalConvNet
+
+#: Body parts (h36m17 joint indices) in the order of their streams: torso, right arm, left arm,
+#: right leg, left leg.
+PARTS: dict[str, tuple[int, ...]] = {"torso": (0, 7, 8, 9, 10), "right_arm": (14, 15, 16), "left_arm": (11, 12, 13),
+                                     "right_leg": (1, 2, 3), "left_leg": (4, 5, 6)}
+STAGES = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class Config:
+    """RIE's configuration; defaults are the paper's GT-2D model (``latent`` 512 for detections)."""
+
+    latent: int = 256
+    channels: int = 256
+    filter_widths: tuple[int, ...] = (3, 3, 3, 3, 3)
+    dropout: float = 0.2
+    fc_hidden: int = 1024
+    fc_dropout: float = 0.25
+
+
+class FullyConnectedBlock(nn.Module):
+    """Linear -> BN -> LeakyReLU(0.2) -> Dropout, ``blocks`` residual pairs of the same, Linear.
+    ``(B, C_in) -> (B, C_out)``."""
+
+    def __init__(self, in_features: int, out_features: int, hidden: int, blocks: int, dropout: float) -> None:
+        super().__init__()
+        self.fc_in = nn.Linear(in_features, hidden)
+        self.bn_in = nn.BatchNorm1d(hidden)
+        self.residual = nn.ModuleList([nn.ModuleList([nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden),
+                                                      nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden)])
+                                       for _ in range(blocks)])
+        self.fc_out = nn.Linear(hidden, out_features)
+        self.drop = nn.Dropout(dropout)
+
+    def _layer(self, x: torch.Tensor, linear: nn.Linear, bn: nn.BatchNorm1d) -> torch.Tensor:
+        return self.drop(F.leaky_relu(bn(linear(x)), 0.2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._layer(x, self.fc_in, self.bn_in)
+        for first, first_bn, second, second_bn in self.residual:
+            x = x + self._layer(self._layer(x, first, first_bn), second, second_bn)
+        return self.fc_out(x)
+
+
+class RIE(nn.Module):
+    """Pose3D-RIE for one training stage (1: no fusion; 2 and 3: with the fusion module).
+
+    ``forward((B, T_in, 17, 2), strided) -> (B, T_out, 17, 3)``: ``strided`` takes windows of
+    exactly the receptive field (T_out = 1, the centre frame); else every frame of an edge-padded
+    sequence (T_out = T_in - receptive field + 1), one window each.
+    """
+
+    def __init__(self, cfg: Config = Config(), stage: int = 3) -> None:
+        super().__init__()
+        if stage not in STAGES:
+            raise ValueError(f"RIE's stage is 1, 2 or 3, got {stage}")
+        self.stage, self.latent = stage, cfg.latent
+        self.local = nn.ModuleDict({
+            name: TemporalConvNet(3 * 2 * len(joints), cfg.latent, cfg.filter_widths, cfg.channels, cfg.dropout,
+                                  negative_slope=0.2) for name, joints in PARTS.items()})
+        self.global_encoder = FullyConnectedBlock(2 * 17, cfg.latent, cfg.fc_hidden, 2, cfg.fc_dropout)
+        self.fusion = nn.ModuleDict({
+            name: FullyConnectedBlock(4 * cfg.latent, cfg.latent, cfg.fc_hidden, 1, cfg.fc_dropout)
+            for name in PARTS}) if stage > 1 else None
+        decoder_in = (3 if stage > 1 else 2) * cfg.latent
+        self.decoders = nn.ModuleDict({
+            name: FullyConnectedBlock(decoder_in, 3 * len(joints), cfg.fc_hidden, 1, cfg.fc_dropout)
+            for name, joints in PARTS.items()})
+        order = [k for joints in PARTS.values() for k in joints]
+        self.register_buffer("output_order", torch.tensor([order.index(k) for k in range(17)]), persistent=False)
+
+    @property
+    def receptive_field(self) -> int:
+        return next(iter(self.local.values())).receptive_field
+
+    def encoders(self) -> list[nn.Module]:
+        """The modules stage 2 loads from stage 1 and freezes: the local and global encoders."""
+        return [self.local, self.global_encoder]
+
+    def set_bn_momentum(self, momentum: float) -> None:
+        for tcn in self.local.values():
+            tcn.set_bn_momentum(momentum)
+
+    def forward(self, x: torch.Tensor, strided: bool = False) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[2:] != (17, 2):
+            raise ValueError(f"expected (B, T, 17, 2) inputs, got {tuple(x.shape)}")
+        if not strided:
+            # The temporal encoding is relative to each output's own centre frame, so a sequence is
+            # encoded window by window (as upstream evaluates): no computation is shared.
+            if x.shape[1] < self.receptive_field:
+                raise ValueError(f"needs at least {self.receptive_field} frames, got {x.shape[1]}")
+            windows = x.unfold(1, self.receptive_field, 1)  # (B, T_out, 17, 2, R)
+            batch, outputs = windows.shape[:2]
+            flat = windows.permute(0, 1, 4, 2, 3).reshape(batch * outputs, self.receptive_field, 17, 2)
+            return self.forward(flat, strided=True).view(batch, outputs, 17, 3)
+        if x.shape[1] != self.receptive_field:
+            raise ValueError(f"the strided form takes windows of {self.receptive_field} frames, got {x.shape[1]}")
+        batch, centre = x.shape[0], (self.receptive_field - 1) // 2
+        positional = x - x[:, :, :1]  # each joint minus the root of its frame
+        temporal = x - x[:, centre:centre + 1]  # each joint minus itself in the centre frame
+        global_latent = self.global_encoder(x[:, centre].reshape(batch, 34))
+        local = {}
+        for name, joints in PARTS.items():
+            channels = torch.cat([x[:, :, joints], positional[:, :, joints], temporal[:, :, joints]], dim=2)
+            local[name] = self.local[name](channels.flatten(2).transpose(1, 2), strided=True).view(batch, self.latent)
+        parts = []
+        for name, joints in PARTS.items():
+            features = [local[name]]
+            if self.fusion is not None:
+                features.append(self.fusion[name](torch.cat([local[o] for o in PARTS if o != name], dim=1)))
+            parts.append(self.decoders[name](torch.cat([*features, global_latent], dim=1)).view(batch, len(joints), 3))
+        return torch.cat(parts, dim=1)[:, self.output_order].view(batch, 1, 17, 3)
+
+
+def build(cfg: Config, num_joints: int, stage: int = 3) -> RIE:
+    if num_joints != 17:
+        raise ValueError(f"RIE is defined for the 17 h36m joints, got num_joints={num_joints}")
+    return RIE(cfg, stage)
