@@ -58,13 +58,13 @@ class Codec:
         return outputs * 1000.0
 
     def mirror_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Mirror screen-normalised 2D about the image's vertical centre line and swap left/right."""
-        mirrored = inputs[:, self.flip].clone()
-        mirrored[..., 0] = -mirrored[..., 0]
-        return mirrored
+        """Mirror screen-normalised 2D ((..., J, 2)) about the image's vertical centre line and
+        swap left and right."""
+        return self.mirror_outputs(inputs)
 
-    def mirror_outputs(self, poses_mm: torch.Tensor) -> torch.Tensor:
-        """Undo :meth:`mirror_inputs` on a (B, J, 3) camera-frame prediction."""
-        mirrored = poses_mm[:, self.flip].clone()
+    def mirror_outputs(self, poses: torch.Tensor) -> torch.Tensor:
+        """Mirror (..., J, C) points in x and swap left and right: undoes :meth:`mirror_inputs` on a
+        camera-frame prediction, and mirrors a 3D target with its 2D input."""
+        mirrored = poses[..., self.flip, :].clone()
         mirrored[..., 0] = -mirrored[..., 0]
         return mirrored

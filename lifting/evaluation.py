@@ -46,6 +46,15 @@ def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test
     }
 
 
+def rows_within(subset: pd.DataFrame, full: pd.DataFrame) -> np.ndarray:
+    """(len(subset),) the positions in ``full`` of ``subset``'s rows (matched on their keys)."""
+    keys = ["subject", "sequence", "camera", "frame"]
+    positions = full[keys].reset_index(drop=True).reset_index().merge(subset[keys], on=keys, how="right")["index"]
+    if positions.isna().any():
+        raise ValueError("rows of the subset are missing from the full table")
+    return positions.to_numpy(np.int64)
+
+
 def predictions_frame(predicted_mm: np.ndarray, data: LiftingData) -> pd.DataFrame:
     """Test keys + predicted root-relative camera-frame joints (mm), for the report."""
     joint_set = get_joint_set(data.joint_set)

@@ -14,6 +14,7 @@ import pickle
 import time
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from lifting.codec import Codec
 from lifting.config import ParamsError, parse_section
 from lifting.data.align import LiftingData
 from lifting.data.markers import SurfaceGraph
+from lifting.data.sequences import SequenceIndex
 from lifting.errors import DataError
 from lifting.io import atomic_path
 from lifting.models import METHODS
@@ -118,7 +120,9 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     ``name`` labels the run in metrics and reports (default: the method), e.g. one GridConv variant.
     Training uses every training row unless ``settings.checkpoint == "val_best"`` asks for a
     validation split. Each seed's curve is logged against a fixed subsample of the test frames
-    (every ``curve_test_stride``-th), never used for selection.
+    (every ``curve_test_stride``-th), never used for selection. A temporal method's ``data`` holds
+    every training frame (its windows reach them all); it trains on every
+    ``settings.train_stride``-th frame of each run.
     """
     module = _module(method)
     setup = module.PAPER[kind]
@@ -145,9 +149,12 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
         codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
         schedule = train.budgeted_schedule(setup.schedule, settings.max_epochs, settings.batch_size,
                                            settings.lr_scale, settings.decay, settings.warmup)
+        field = receptive_field(method, cfg, setup.input_spec)
         arrays = train_arrays(setup.input_spec, cfg, data, val, device,
-                              test_as_validation=settings.checkpoint == "test_best")
-        monitor = test_curve_monitor(data, codec, setup.input_spec.flip_test, settings.curve_test_stride, device)
+                              test_as_validation=settings.checkpoint == "test_best", field=field,
+                              stride=settings.train_stride)
+        monitor = test_curve_monitor(data, codec, setup.input_spec.flip_test, settings.curve_test_stride, device,
+                                     field)
         select = "last" if settings.checkpoint == "last" else "val_best"
         results, rows = [], []
         for seed in settings.seeds:
@@ -161,7 +168,7 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
             results.append(result)
         record = {"train_seconds": round(float(np.mean([r.train_seconds for r in results])), 2),
                   "epochs": results[0].epochs_run, "selected_epoch": results[0].selected_epoch,
-                  "train_samples": len(fit_x), "samples_seen": results[0].samples_seen,
+                  "train_samples": len(arrays.targets), "samples_seen": results[0].samples_seen,
                   "core_seconds": round(float(np.mean([r.core_seconds for r in results])), 1),
                   "samples_per_s": round(float(np.mean([r.samples_per_s for r in results])), 1),
                   "schedule": dataclasses.asdict(schedule), "seeds": list(settings.seeds)}
@@ -206,11 +213,19 @@ def configuration_label(setup, cfg, surface: SurfaceGraph | None) -> str:
                       *([surface.description] if surface is not None else [])])
 
 
+def receptive_field(method: str, cfg, spec: InputSpec) -> int:
+    """The frames a temporal method's window spans (its model's), 1 for a single-frame method."""
+    return build_model(method, cfg, 17).receptive_field if spec.temporal else 1
+
+
 def train_arrays(spec: InputSpec, cfg, data: LiftingData, val: np.ndarray, device: torch.device,
-                 test_as_validation: bool = False) -> train.TrainArrays:
+                 test_as_validation: bool = False, field: int = 1, stride: int = 1) -> train.TrainArrays:
     """The training rows (not in the (N,) mask ``val``) and the validation rows (``val``, or the
     test set when ``test_as_validation``) as tensors on ``device``, with the training rows' surface
-    markers where the method's loss uses them."""
+    markers where the method's loss uses them. A temporal method (``field`` > 1 frames) trains on
+    every ``stride``-th frame of each run, from windows over all of the run's frames."""
+    if field > 1:
+        return _temporal_arrays(data, val, device, test_as_validation, field, stride)
     markers = _training_markers(spec, cfg, data, ~val)
     val_x, val_y = ((data.test_inputs, data.test_targets) if test_as_validation
                     else (data.train_inputs[val], data.train_targets[val]))
@@ -229,15 +244,41 @@ def _training_markers(spec: InputSpec, cfg, data: LiftingData, rows: np.ndarray)
     return data.train_markers[rows]
 
 
-def test_curve_monitor(data: LiftingData, codec: Codec, flip_test: bool, stride: int, device: torch.device):
-    """``monitor(model) -> {"test_p1_mm": action-mean MPJPE (mm)}`` on every ``stride``-th test frame."""
-    inputs = torch.as_tensor(data.test_inputs[::stride], device=device)
-    targets = np.asarray(data.test_targets[::stride])
-    actions = data.test_meta["action"].to_numpy()[::stride]
+def _temporal_arrays(data: LiftingData, val: np.ndarray, device: torch.device, test_as_validation: bool,
+                     field: int, stride: int) -> train.TrainArrays:
+    """Windows of ``field`` frames by index: every training frame is the pool, the samples are each
+    run's every ``stride``-th frame (split by ``val``), the validation windows index their own pool."""
+    sample = data.train_meta["frame"].to_numpy() % stride == 0
+    fit_rows, val_rows = np.flatnonzero(sample & ~val), np.flatnonzero(sample & val)
+    train_index = SequenceIndex.from_meta(data.train_meta)
+    if test_as_validation:
+        val_pool, val_targets = data.test_inputs, data.test_targets
+        val_windows = SequenceIndex.from_meta(data.test_meta).window_rows(np.arange(len(data.test_inputs)), field)
+    else:
+        val_pool, val_targets = data.train_inputs, data.train_targets[val_rows]
+        val_windows = train_index.window_rows(val_rows, field)
+    tensor = partial(torch.as_tensor, device=device)
+    return train.TrainArrays(tensor(data.train_inputs), tensor(data.train_targets[fit_rows]), tensor(val_pool),
+                             tensor(val_targets), windows=tensor(train_index.window_rows(fit_rows, field)),
+                             val_windows=tensor(val_windows))
+
+
+def test_curve_monitor(data: LiftingData, codec: Codec, flip_test: bool, stride: int, device: torch.device,
+                       field: int = 1):
+    """``monitor(model) -> {"test_p1_mm": action-mean MPJPE (mm)}`` on every ``stride``-th test frame
+    (a temporal method's from their windows of ``field`` frames)."""
+    rows = np.arange(0, len(data.test_inputs), stride)
+    if field > 1:
+        inputs = torch.as_tensor(data.test_inputs, device=device)
+        windows = torch.as_tensor(SequenceIndex.from_meta(data.test_meta).window_rows(rows, field), device=device)
+    else:
+        inputs, windows = torch.as_tensor(data.test_inputs[rows], device=device), None
+    targets = np.asarray(data.test_targets[rows])
+    actions = data.test_meta["action"].to_numpy()[rows]
     names = get_joint_set(data.joint_set).names
 
     def monitor(model: torch.nn.Module) -> dict:
-        predicted = train.predict(model, codec, inputs, flip_test=flip_test).cpu().numpy()
+        predicted = train.predict(model, codec, inputs, flip_test=flip_test, windows=windows).cpu().numpy()
         errors = metrics.joint_errors_mpjpe(predicted, targets)
         return {"test_p1_mm": metrics.summarize(errors, actions, names)["action_mean"]}
 
@@ -246,7 +287,8 @@ def test_curve_monitor(data: LiftingData, codec: Codec, flip_test: bool, stride:
 
 def load_method(path: Path):
     """Rebuild a saved method: returns (saved dict, [predictor per seed]), each predictor mapping
-    inputs (N, J, 2) np -> (N, J, 3) root-relative mm np."""
+    inputs (N, J, 2) np (and, for a temporal method, their rows' meta: whole runs) -> (N, J, 3)
+    root-relative mm np."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -266,7 +308,7 @@ def load_method(path: Path):
     num_joints = saved["stats"]["input_mean"].shape[0]
     if is_lookup(saved["method"]):
         lifter = module.build(cfg, num_joints).fit(saved["library_inputs"].numpy(), saved["library_targets"].numpy())
-        return saved, [lifter.predict]
+        return saved, [lambda inputs, meta=None: lifter.predict(inputs)]
     device = train.pick_device(torch.get_num_threads())
     spec = InputSpec(**saved["input_spec"])
     stats = {k: v.numpy() for k, v in saved["stats"].items()}
@@ -280,8 +322,14 @@ def _predictor(model: torch.nn.Module, state: dict, codec: Codec, flip_test: boo
     model.load_state_dict(state)
     model.to(device)
 
-    def predictor(inputs: np.ndarray) -> np.ndarray:
+    def predictor(inputs: np.ndarray, meta=None) -> np.ndarray:
+        """(N, J, 2) -> (N, J, 3) mm; a temporal model needs the rows' ``meta`` (complete runs)."""
         tensor = torch.as_tensor(inputs, dtype=torch.float32, device=device)
+        if hasattr(model, "forward_sequence"):
+            if meta is None:
+                raise ValueError("a temporal model predicts whole runs: pass the rows' meta")
+            runs = SequenceIndex.from_meta(meta).runs()
+            return train.predict_runs(model, codec, tensor, runs, flip_test=flip_test).cpu().numpy()
         return train.predict(model, codec, tensor, flip_test=flip_test).cpu().numpy()
 
     return predictor

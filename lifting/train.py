@@ -37,6 +37,7 @@ import torch
 from tqdm import tqdm
 
 from lifting.codec import Codec
+from lifting.data.sequences import padded_run
 from lifting.io import atomic_path
 from lifting.models.spec import Schedule
 
@@ -82,13 +83,24 @@ def budgeted_schedule(paper: Schedule, max_epochs: int | None, batch_size: int |
 @dataclass
 class TrainArrays:
     """Training data already on the device: (N, J, 2) screen-normalised inputs, (N, J, 3) mm targets,
-    and for a model whose loss needs them, (N, M, 3) mm auxiliary targets (HGN's surface markers)."""
+    and for a model whose loss needs them, (N, M, 3) mm auxiliary targets (HGN's surface markers).
+
+    Temporal methods: ``windows`` (N, R) holds the rows of ``inputs`` that form each sample's
+    window (:mod:`lifting.data.sequences`); ``inputs`` is then the pool of every frame the windows
+    reach (it may be longer than the N samples), and likewise ``val_windows`` for ``val_inputs``.
+    """
 
     inputs: torch.Tensor
     targets: torch.Tensor
     val_inputs: torch.Tensor
     val_targets: torch.Tensor
     aux_targets: torch.Tensor | None = None
+    windows: torch.Tensor | None = None
+    val_windows: torch.Tensor | None = None
+
+    def batch_inputs(self, index: torch.Tensor) -> torch.Tensor:
+        """The samples' inputs: (B, J, 2), or (B, R, J, 2) windows."""
+        return self.inputs[self.windows[index]] if self.windows is not None else self.inputs[index]
 
 
 @dataclass
@@ -145,14 +157,26 @@ def pose_loss(predicted: torch.Tensor, target: torch.Tensor, schedule: Schedule)
     return loss
 
 
+#: BatchNorm momentum of the temporal networks, decayed exponentially over the run (VideoPose3D).
+BN_MOMENTUM = (0.1, 0.001)
+
+
+def bn_momentum(epoch: int, epochs: int) -> float:
+    """The momentum of (0-based) ``epoch``: from 0.1 at the first to 0.001 after the last."""
+    start, end = BN_MOMENTUM
+    return start * (end / start) ** (epoch / epochs)
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, codec: Codec, inputs: torch.Tensor, batch_size: int = 4096,
-            flip_test: bool = False, bf16_cpu: bool = False) -> torch.Tensor:
-    """(N, J, 2) screen-normalised inputs on the model's device -> (N, J, 3) root-relative mm (float32)."""
+            flip_test: bool = False, bf16_cpu: bool = False, windows: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, J, 2) screen-normalised inputs on the model's device -> (N, J, 3) root-relative mm
+    (float32); with ``windows`` (M, R), the M windows of rows of ``inputs`` -> (M, J, 3)."""
     model.eval()
     outputs = []
-    for start in range(0, len(inputs), batch_size):
-        batch = inputs[start:start + batch_size]
+    count = len(windows) if windows is not None else len(inputs)
+    for start in range(0, count, batch_size):
+        batch = inputs[windows[start:start + batch_size]] if windows is not None else inputs[start:start + batch_size]
         with _autocast(batch.device, bf16_cpu):
             pred = codec.decode_outputs(model(codec.encode_inputs(batch)).float())
             if flip_test:
@@ -160,6 +184,27 @@ def predict(model: torch.nn.Module, codec: Codec, inputs: torch.Tensor, batch_si
                 pred = 0.5 * (pred + codec.mirror_outputs(flipped))
         outputs.append(pred - pred[:, :1])
     return torch.cat(outputs)
+
+
+@torch.no_grad()
+def predict_runs(model: torch.nn.Module, codec: Codec, inputs: torch.Tensor, runs: Sequence[np.ndarray],
+                 flip_test: bool = False, bf16_cpu: bool = False) -> torch.Tensor:
+    """A temporal model's predictions for every row of whole runs: (N, J, 2) inputs and each run's
+    rows in frame order -> (N, J, 3) root-relative mm. Each run is edge-padded by half the
+    receptive field and goes through ``model.forward_sequence`` at once (the dilated form)."""
+    model.eval()
+    field = model.receptive_field
+    out = torch.empty(*inputs.shape[:-1], 3, device=inputs.device)
+    for rows in runs:
+        rows_t = torch.as_tensor(rows, device=inputs.device)
+        padded = padded_run(inputs[rows_t], field)[None]
+        with _autocast(padded.device, bf16_cpu):
+            pred = codec.decode_outputs(model.forward_sequence(codec.encode_inputs(padded)).float())[0]
+            if flip_test:
+                flipped = model.forward_sequence(codec.encode_inputs(codec.mirror_inputs(padded))).float()
+                pred = 0.5 * (pred + codec.mirror_outputs(codec.decode_outputs(flipped)[0]))
+        out[rows_t] = pred - pred[:, :1]
+    return out
 
 
 def mean_joint_error_mm(predicted: torch.Tensor, targets: torch.Tensor) -> float:
@@ -217,7 +262,8 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
         log_rows = resumed["log"]
         log.info("%s: resuming after epoch %d of %d", checkpoint_path, start_epoch, schedule.epochs)
 
-    num_samples = len(data.inputs)
+    num_samples = len(data.targets)
+    train_flip = codec.spec.train_flip
     steps_per_epoch = math.ceil(num_samples / schedule.batch_size)
     total_steps = steps_per_epoch * schedule.epochs
     curve_at = evaluation_steps(total_steps, steps_per_epoch, curve_points)
@@ -225,8 +271,11 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
     threads = torch.get_num_threads() if data.inputs.device.type == "cpu" else 1
     for epoch in range(start_epoch, schedule.epochs):
         model.train()
+        if hasattr(model, "set_bn_momentum"):
+            model.set_bn_momentum(bn_momentum(epoch, schedule.epochs))
         shuffle = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = torch.randperm(num_samples, generator=shuffle).to(data.inputs.device)
+        mirror = (torch.rand(num_samples, generator=shuffle) < 0.5).to(data.inputs.device) if train_flip else None
         started, loss_sum, loss_count, point_seconds = time.perf_counter(), 0.0, 0, 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{schedule.epochs}", disable=not progress,
                    unit="batch", leave=False)
@@ -236,7 +285,12 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
             if hasattr(model, "set_epoch_progress"):
                 model.set_epoch_progress((epoch + batch_index / steps_per_epoch) * paper_clock)
             index = order[batch_index * schedule.batch_size:(batch_index + 1) * schedule.batch_size]
-            inputs, targets = codec.encode_inputs(data.inputs[index]), codec.encode_targets(data.targets[index])
+            inputs, targets = data.batch_inputs(index), data.targets[index]
+            if mirror is not None:  # a random half of the batch, 2D and 3D, left and right swapped
+                flip = mirror[index]
+                inputs = torch.where(flip.view(-1, *[1] * (inputs.dim() - 1)), codec.mirror_inputs(inputs), inputs)
+                targets = torch.where(flip[:, None, None], codec.mirror_outputs(targets), targets)
+            inputs, targets = codec.encode_inputs(inputs), codec.encode_targets(targets)
             with _autocast(inputs.device, bf16_cpu):
                 if data.aux_targets is not None:
                     loss = model.training_loss(inputs, targets, codec.encode_targets(data.aux_targets[index]))
@@ -289,10 +343,10 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
 def _curve_row(model, codec, data: TrainArrays, monitor, step: int, steps_per_epoch: int, schedule: Schedule,
                seed: int, train_loss: float, core_seconds: float, seconds: float, steps: int) -> tuple[dict, float]:
     """One curve point: the log row and the validation MPJPE (inf without a validation split)."""
-    val_mpjpe = mean_joint_error_mm(predict(model, codec, data.val_inputs), data.val_targets) \
-        if len(data.val_inputs) else math.inf
+    val_mpjpe = mean_joint_error_mm(predict(model, codec, data.val_inputs, windows=data.val_windows),
+                                    data.val_targets) if len(data.val_targets) else math.inf
     logged = monitor(model) if monitor is not None else {}
-    samples = (step // steps_per_epoch) * len(data.inputs) + (step % steps_per_epoch) * schedule.batch_size
+    samples = (step // steps_per_epoch) * len(data.targets) + (step % steps_per_epoch) * schedule.batch_size
     row = {"seed": seed, "epoch": round(step / steps_per_epoch, 3), "step": step, "samples_seen": samples,
            "core_seconds": round(core_seconds, 1), "train_loss": round(train_loss, 6),
            "test_p1_mm": round(logged["test_p1_mm"], 2) if "test_p1_mm" in logged else "",

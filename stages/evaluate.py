@@ -13,7 +13,7 @@ from pathlib import Path
 from lifting.config import DataParams, EvalParams, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.data.schema import write_table
-from lifting.evaluation import predictions_frame, protocol_block, score_seeds
+from lifting.evaluation import predictions_frame, protocol_block, rows_within, score_seeds
 from lifting.io import write_json
 from lifting.runner import load_method, parameter_count
 from stages.common import data_params, parser, read_params, run
@@ -45,8 +45,13 @@ def main(argv=None) -> None:
     protocol = Protocol(exclude_s9_damaged=evaluation.exclude_s9_damaged, test_every50=evaluation.test_every50,
                         train_stride=budget["train_stride"])
     data = load_split(args.aligned, args.input2d, saved["joint_set"], protocol)
+    # A temporal method predicts whole runs (its windows reach frames the protocol may leave out),
+    # then keeps the protocol's rows.
+    temporal = saved["input_spec"].get("temporal", False)
+    runs = load_split(args.aligned, args.input2d, saved["joint_set"], Protocol()) if temporal else data
+    keep = rows_within(data.test_meta, runs.test_meta)
     started = time.perf_counter()
-    predicted = [predictor(data.test_inputs) for predictor in predictors]
+    predicted = [predictor(runs.test_inputs, runs.test_meta)[keep] for predictor in predictors]
     inference_seconds = (time.perf_counter() - started) / len(predictors)
     record = saved["record"]
     scores, seeds = score_seeds(predicted, data, record["seeds"])

@@ -54,8 +54,9 @@ def main(argv=None) -> None:
     cfg, run_settings, training = settings(read_params(args.params), args)
     kind = input_kind(args.input2d)
     spec = METHODS[args.method].PAPER[kind].input_spec
-    data = load_split(args.aligned, args.input2d, spec.joint_set, Protocol(train_stride=run_settings.train_stride),
-                      markers=spec.markers)
+    # a temporal method's windows reach every frame: it takes every n-th frame itself (runner)
+    stride = 1 if spec.temporal else run_settings.train_stride
+    data = load_split(args.aligned, args.input2d, spec.joint_set, Protocol(train_stride=stride), markers=spec.markers)
     name = args.name or args.method
     # Each seed's checkpoint resumes only under the same snapshot; the seed itself names the file.
     snapshot = {"budget": run_settings.budget(), "train": {**training, "seeds": None},

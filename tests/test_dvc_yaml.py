@@ -47,11 +47,12 @@ def test_the_overlay_plots_cover_every_trained_run():
 
 
 def _declared_params() -> set[str]:
-    """Every params key some stage declares, with the train matrix's ${item.method} expanded."""
+    """Every params key some stage declares, with ${item.method} expanded to every method a train
+    matrix can run (any registered method: a user may add one to `methods` or `heavy_methods`)."""
     declared = set()
     for stage in PIPELINE["stages"].values():
         for key in stage.get("params", []):
-            declared |= {key.replace("${item.method}", m) for m in PARAMS["methods"] + PARAMS["heavy_methods"]} if "${item.method}" in key else {key}
+            declared |= {key.replace("${item.method}", m) for m in METHODS} if "${item.method}" in key else {key}
     return declared
 
 

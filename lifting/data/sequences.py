@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 
 #: The columns that identify a run of consecutive frames (one camera's view of one sequence).
 RUN_KEYS = ("subject", "sequence", "camera")
@@ -70,8 +71,8 @@ class SequenceIndex:
         return [self.order[start:end + 1] for start, end in zip(starts, np.unique(self.last))]
 
 
-def padded_run(values: np.ndarray, field: int) -> np.ndarray:
-    """(T + field - 1, ...) one run's frames with ``field // 2`` copies of its first and last frame
-    at either end, for the dilated form: one output per frame."""
+def padded_run(values: torch.Tensor, field: int) -> torch.Tensor:
+    """(T + field - 1, ...) one run's (T, ...) frames with ``field // 2`` copies of its first and
+    last frame at either end, for the dilated form: one output per frame."""
     pad = field // 2
-    return np.concatenate([np.repeat(values[:1], pad, axis=0), values, np.repeat(values[-1:], pad, axis=0)])
+    return torch.cat([values[:1].expand(pad, *values.shape[1:]), values, values[-1:].expand(pad, *values.shape[1:])])

@@ -83,9 +83,9 @@ class FullyConnectedBlock(nn.Module):
 class RIE(nn.Module):
     """Pose3D-RIE for one training stage (1: no fusion; 2 and 3: with the fusion module).
 
-    ``forward((B, T_in, 17, 2), strided) -> (B, T_out, 17, 3)``: ``strided`` takes windows of
-    exactly the receptive field (T_out = 1, the centre frame); else every frame of an edge-padded
-    sequence (T_out = T_in - receptive field + 1), one window each.
+    ``forward((B, R, 17, 2)) -> (B, 17, 3)``: windows of R = :attr:`receptive_field` frames to
+    their centre frame; ``forward_sequence((B, T + R - 1, 17, 2)) -> (B, T, 17, 3)``: every frame
+    of edge-padded sequences.
     """
 
     def __init__(self, cfg: Config = Config(), stage: int = 3) -> None:
@@ -119,20 +119,22 @@ class RIE(nn.Module):
         for tcn in self.local.values():
             tcn.set_bn_momentum(momentum)
 
-    def forward(self, x: torch.Tensor, strided: bool = False) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[2:] != (17, 2):
-            raise ValueError(f"expected (B, T, 17, 2) inputs, got {tuple(x.shape)}")
-        if not strided:
-            # The temporal encoding is relative to each output's own centre frame, so a sequence is
-            # encoded window by window (as upstream evaluates): no computation is shared.
-            if x.shape[1] < self.receptive_field:
-                raise ValueError(f"needs at least {self.receptive_field} frames, got {x.shape[1]}")
-            windows = x.unfold(1, self.receptive_field, 1)  # (B, T_out, 17, 2, R)
-            batch, outputs = windows.shape[:2]
-            flat = windows.permute(0, 1, 4, 2, 3).reshape(batch * outputs, self.receptive_field, 17, 2)
-            return self.forward(flat, strided=True).view(batch, outputs, 17, 3)
-        if x.shape[1] != self.receptive_field:
-            raise ValueError(f"the strided form takes windows of {self.receptive_field} frames, got {x.shape[1]}")
+    def forward_sequence(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T + R - 1, 17, 2) -> (B, T, 17, 3)``. The temporal encoding is relative to each
+        output's own centre frame, so a sequence is encoded window by window, as upstream
+        evaluates: no computation is shared between frames."""
+        if x.dim() != 4 or x.shape[1] < self.receptive_field:
+            raise ValueError(f"expected (B, T >= {self.receptive_field}, 17, 2) inputs, got {tuple(x.shape)}")
+        windows = x.unfold(1, self.receptive_field, 1)  # (B, T, 17, 2, R)
+        batch, outputs = windows.shape[:2]
+        flat = windows.permute(0, 1, 4, 2, 3).reshape(batch * outputs, self.receptive_field, 17, 2)
+        return self.forward(flat).view(batch, outputs, 17, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, R, 17, 2) -> (B, 17, 3)``: each window of R = :attr:`receptive_field` frames to
+        its centre frame's root-relative 3D."""
+        if x.dim() != 4 or x.shape[1:] != (self.receptive_field, 17, 2):
+            raise ValueError(f"expected (B, {self.receptive_field}, 17, 2) windows, got {tuple(x.shape)}")
         batch, centre = x.shape[0], (self.receptive_field - 1) // 2
         positional = x - x[:, :, :1]  # each joint minus the root of its frame
         temporal = x - x[:, centre:centre + 1]  # each joint minus itself in the centre frame
@@ -147,7 +149,7 @@ class RIE(nn.Module):
             if self.fusion is not None:
                 features.append(self.fusion[name](torch.cat([local[o] for o in PARTS if o != name], dim=1)))
             parts.append(self.decoders[name](torch.cat([*features, global_latent], dim=1)).view(batch, len(joints), 3))
-        return torch.cat(parts, dim=1)[:, self.output_order].view(batch, 1, 17, 3)
+        return torch.cat(parts, dim=1)[:, self.output_order]
 
 
 def build(cfg: Config, num_joints: int, stage: int = 3) -> RIE:

@@ -33,6 +33,11 @@ class InputSpec:
             z-scored per coordinate with training statistics; the root is then constant 0).
         flip_test: average the prediction with that of the mirrored input, as the paper does.
         markers: the loss also uses the body-surface markers of the training rows (HGN).
+        temporal: the network sees a window of its model's ``receptive_field`` frames centred on
+            the predicted frame, ``(B, R, J, 2)``, taken from the frame's run and edge-padded
+            (:mod:`lifting.data.sequences`), and has ``forward_sequence`` for whole runs.
+        train_flip: mirror a random half of every training batch (2D and 3D, left and right
+            swapped), as the temporal papers do.
     """
 
     joint_set: Literal["h36m17", "h36m16"]
@@ -40,6 +45,8 @@ class InputSpec:
     target: Literal["metres", "zscore"]
     flip_test: bool = False
     markers: bool = False
+    temporal: bool = False
+    train_flip: bool = False
 
 
 @dataclass(frozen=True)

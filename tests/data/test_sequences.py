@@ -49,5 +49,5 @@ def test_gathered_windows_give_the_dilated_forms_output_on_a_padded_run():
         windows = torch.as_tensor(values[index.window_rows(np.arange(len(meta)), 9)]).transpose(1, 2)
         per_row = net(windows, strided=True)[:, :, 0]
         for run in index.runs():
-            whole = net(torch.as_tensor(padded_run(values[run], 9)).T[None], strided=False)[0].T
+            whole = net(padded_run(torch.as_tensor(values[run]), 9).T[None], strided=False)[0].T
             assert torch.allclose(whole, per_row[run], atol=1e-5)

@@ -35,12 +35,22 @@ def test_strided_and_dilated_forms_agree_on_every_window(widths):
     assert torch.allclose(dilated, strided, atol=1e-5)
 
 
+def test_videopose3d_sequence_form_is_the_window_form_frame_by_frame():
+    torch.manual_seed(0)
+    model = _with_running_stats(videopose3d.VideoPose3D(videopose3d.Config(filter_widths=(3, 3), channels=16)))
+    sequence = torch.randn(2, 9 + 5, 17, 2)
+    with torch.no_grad():
+        whole = model.forward_sequence(sequence)
+        one_by_one = torch.stack([model(sequence[:, t:t + 9]) for t in range(6)], dim=1)
+    assert whole.shape == (2, 6, 17, 3) and torch.allclose(whole, one_by_one, atol=1e-5)
+
+
 def test_videopose3d_has_the_papers_parameter_count_and_receptive_field():
     model = videopose3d.VideoPose3D()
     assert _params(model) == 16_952_371  # methods.md §7.3: ~16.95M
     assert model.receptive_field == 243
     with pytest.raises(ValueError, match="windows of 243 frames"):
-        model(torch.zeros(1, 242, 17, 2), strided=True)
+        model(torch.zeros(1, 242, 17, 2))
 
 
 @pytest.mark.parametrize("latent, stage, expected", [(256, 1, 23_385_651), (256, 3, 41_783_091), (512, 3, 52_861_491)])
@@ -58,8 +68,8 @@ def test_rie_sequence_form_is_the_window_form_frame_by_frame():
     model = _small_rie()
     sequence = torch.randn(2, 9 + 6, 17, 2)
     with torch.no_grad():
-        whole = model(sequence)
-        one_by_one = torch.stack([model(sequence[:, t:t + 9], strided=True)[:, 0] for t in range(7)], dim=1)
+        whole = model.forward_sequence(sequence)
+        one_by_one = torch.stack([model(sequence[:, t:t + 9]) for t in range(7)], dim=1)
     assert whole.shape == (2, 7, 17, 3) and torch.allclose(whole, one_by_one, atol=1e-5)
 
 
@@ -67,21 +77,21 @@ def test_rie_puts_each_parts_decoder_on_its_own_joints():
     model = _small_rie(stage=1)
     x = torch.randn(3, 9, 17, 2)
     with torch.no_grad():
-        before = model(x, strided=True)
+        before = model(x)
         model.decoders["left_arm"].fc_out.bias.add_(1.0)
-        moved = (model(x, strided=True) - before).abs().amax(dim=(0, 1, 3)) > 0.5
+        moved = (model(x) - before).abs().amax(dim=(0, 2)) > 0.5
     assert moved.nonzero().flatten().tolist() == list(rie.PARTS["left_arm"]) == [11, 12, 13]
 
 
 def test_training_lowers_the_loss():
     torch.manual_seed(0)
     model = videopose3d.VideoPose3D(videopose3d.Config(filter_widths=(3, 3), channels=32, dropout=0.0))
-    x, y = torch.randn(64, 9, 17, 2), torch.randn(64, 1, 17, 3)
+    x, y = torch.randn(64, 9, 17, 2), torch.randn(64, 17, 3)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(30):
         optimiser.zero_grad()
-        loss = torch.linalg.norm(model(x, strided=True) - y, dim=-1).mean()
+        loss = torch.linalg.norm(model(x) - y, dim=-1).mean()
         loss.backward()
         optimiser.step()
         losses.append(loss.item())

@@ -1,0 +1,73 @@
+"""A temporal method through the shared loop: windows by index, train flip, whole-run evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lifting import train
+from lifting.codec import Codec
+from lifting.data.align import Protocol, align_store, load_split, write_aligned
+from lifting.data.sequences import SequenceIndex
+from lifting.evaluation import rows_within
+from lifting.models import videopose3d
+from lifting.runner import RunSettings, load_method, train_method
+
+SMALL = videopose3d.Config(filter_widths=(3, 3), channels=32, dropout=0.0)
+SETTINGS = RunSettings(seeds=(0,), threads=1, max_epochs=10, batch_size=64, train_stride=4, lr_scale=3.0,
+                       decay="cosine", warmup=0.0, bf16_cpu=False, curve_points=0, curve_test_stride=20,
+                       val_fraction=0.1, checkpoint="last")
+
+
+@pytest.fixture(scope="module")
+def data(embedded_tables, tmp_path_factory):
+    out = tmp_path_factory.mktemp("aligned")
+    write_aligned(align_store(embedded_tables, ("S1",), ("S9",)), out, "embedded")
+    return load_split(out, "gt", "h36m17", Protocol())
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("vp3d")
+    record = train_method("videopose3d", SMALL, "gt", data, SETTINGS, out, out / "log.csv", snapshot={}, progress=False)
+    return record, out
+
+
+def test_a_temporal_run_trains_on_every_nth_frame_and_improves(data, trained):
+    record, out = trained
+    assert record["train_samples"] == int((data.train_meta["frame"] % SETTINGS.train_stride == 0).sum())
+    curve = [float(line.split(",")[6]) for line in (out / "log.csv").read_text().splitlines()[1:]]
+    assert curve[-1] < 0.8 * curve[0]  # test P1 (logged only) falls over the ten epochs
+
+
+def test_whole_run_evaluation_equals_the_windows_and_needs_the_runs(data, trained):
+    _, out = trained
+    saved, (predictor,) = load_method(out / "model.pt")
+    rows = np.arange(0, len(data.test_inputs), 37)
+    model = videopose3d.build(SMALL, 17)
+    model.load_state_dict(saved["state_dicts"][0])
+    codec = Codec(videopose3d.INPUT_SPEC, **{k: v.numpy() for k, v in saved["stats"].items()})
+    windows = SequenceIndex.from_meta(data.test_meta).window_rows(rows, model.receptive_field)
+    expected = train.predict(model, codec, torch.as_tensor(data.test_inputs), flip_test=True,
+                             windows=torch.as_tensor(windows)).numpy()
+    whole = predictor(data.test_inputs, data.test_meta)
+    assert np.allclose(whole[rows], expected, atol=1e-3)  # mm
+    with pytest.raises(ValueError, match="pass the rows' meta"):
+        predictor(data.test_inputs)
+
+
+def test_the_protocols_rows_are_found_in_the_whole_runs(data):
+    subset = data.test_meta[data.test_meta["frame"] % 50 == 0].sample(frac=1.0, random_state=0)
+    positions = rows_within(subset, data.test_meta)
+    assert (data.test_meta.iloc[positions][["sequence", "camera", "frame"]].to_numpy()
+            == subset[["sequence", "camera", "frame"]].to_numpy()).all()
+
+
+def test_train_flip_mirrors_2d_and_3d_together():
+    codec = Codec(videopose3d.INPUT_SPEC, np.zeros((17, 2)), np.ones((17, 2)), np.zeros((17, 3)), np.ones((17, 3)))
+    window = torch.randn(2, 5, 17, 2)
+    pose = torch.randn(2, 17, 3)
+    mirrored = codec.mirror_inputs(window)
+    assert torch.equal(mirrored[:, :, 1, 0], -window[:, :, 4, 0]) and torch.equal(mirrored[:, :, 1, 1], window[:, :, 4, 1])
+    assert torch.equal(codec.mirror_outputs(codec.mirror_outputs(pose)), pose)
