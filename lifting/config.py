@@ -234,14 +234,16 @@ def pipeline_runs(params: dict) -> list[tuple[str, str]]:
     ``heavy_inputs2d`` (train_heavy/evaluate_heavy), then each GridConv variant ``gridconv_<sgt>``
     (``gridconv_sgt``) x ``heavy_inputs2d`` (train_gridconv/evaluate_gridconv).
     ``heavy_inputs2d`` must be a subset of ``data.inputs2d`` (absent: all of it), and no method
-    may be in both lists (its stages would write the same files).
+    may be in both lists (its stages would write the same files). Then Pose3D-RIE (``rie``, its
+    stage 3) on ``rie_inputs2d`` (train_rie_stage1/2/3, evaluate_rie; absent: none).
     """
     inputs2d = list(params.get("data", {}).get("inputs2d", []))
-    heavy_inputs = list(params.get("heavy_inputs2d", inputs2d))
-    unknown = [i for i in heavy_inputs if i not in inputs2d]
-    if unknown:
-        raise ParamsError(f"heavy_inputs2d {heavy_inputs}: {unknown} not in data.inputs2d {inputs2d} "
-                          "(the heavy runs take some of the pipeline's 2D inputs)")
+    heavy_inputs, rie_inputs = list(params.get("heavy_inputs2d", inputs2d)), list(params.get("rie_inputs2d", []))
+    for key, chosen in (("heavy_inputs2d", heavy_inputs), ("rie_inputs2d", rie_inputs)):
+        unknown = [i for i in chosen if i not in inputs2d]
+        if unknown:
+            raise ParamsError(f"{key} {chosen}: {unknown} not in data.inputs2d {inputs2d} "
+                              "(these runs take some of the pipeline's 2D inputs)")
     methods, heavy = list(params.get("methods", [])), list(params.get("heavy_methods", []))
     both = [m for m in heavy if m in methods]
     if both:
@@ -249,4 +251,5 @@ def pipeline_runs(params: dict) -> list[tuple[str, str]]:
                           "or on heavy_inputs2d only (heavy_methods), not both")
     runs = [(method, i) for method in methods for i in inputs2d]
     runs += [(method, i) for method in heavy for i in heavy_inputs]
-    return runs + [(f"gridconv_{sgt}", i) for sgt in params.get("gridconv_sgt", []) for i in heavy_inputs]
+    runs += [(f"gridconv_{sgt}", i) for sgt in params.get("gridconv_sgt", []) for i in heavy_inputs]
+    return runs + [("rie", i) for i in rie_inputs]

@@ -22,7 +22,7 @@ from lifting.runner import method_config
 
 #: Top-level keys: the sections parsed into dataclasses, then the lists of runs.
 SECTIONS = {"data": DataParams, "budget": BudgetParams, "train": TrainParams, "eval": EvalParams}
-LISTS = ("methods", "heavy_methods", "gridconv_sgt", "heavy_inputs2d")
+LISTS = ("methods", "heavy_methods", "gridconv_sgt", "heavy_inputs2d", "rie_inputs2d")
 GRIDCONV_SGT = ("handcrafted", "learnable")
 
 

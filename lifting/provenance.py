@@ -22,3 +22,8 @@ def code_digest(*extra_files: str | Path, package: Path = PACKAGE) -> str:
     for name, path in files:
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 (hex) of one file's content (e.g. the previous stage's model a stage starts from)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -113,7 +113,8 @@ def validation_mask(meta, fraction: float) -> np.ndarray:
 
 
 def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSettings, out_dir: Path,
-                 log_path: Path, snapshot: dict, name: str | None = None, progress: bool = True) -> dict:
+                 log_path: Path, snapshot: dict, name: str | None = None, progress: bool = True,
+                 init: Path | None = None) -> dict:
     """Train ``method`` (the paper's ``kind`` configuration, one model per seed) and write
     ``out_dir/model.pt``; returns the training record.
 
@@ -122,7 +123,8 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     validation split. Each seed's curve is logged against a fixed subsample of the test frames
     (every ``curve_test_stride``-th), never used for selection. A temporal method's ``data`` holds
     every training frame (its windows reach them all); it trains on every
-    ``settings.train_stride``-th frame of each run.
+    ``settings.train_stride``-th frame of each run. ``init``: a previous stage's ``model.pt``
+    whose weights start each seed's model (a staged method's ``initialise``, e.g. RIE's).
     """
     module = _module(method)
     setup = module.PAPER[kind]
@@ -147,7 +149,8 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
         train._write_log([], log_path)
     else:
         codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
-        schedule = train.budgeted_schedule(setup.schedule, settings.max_epochs, settings.batch_size,
+        schedule = train.budgeted_schedule(paper_schedule(method, cfg, setup.schedule), settings.max_epochs,
+                                           settings.batch_size,
                                            settings.lr_scale, settings.decay, settings.warmup)
         field = receptive_field(method, cfg, setup.input_spec)
         arrays = train_arrays(setup.input_spec, cfg, data, val, device,
@@ -157,9 +160,12 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                                      field)
         select = "last" if settings.checkpoint == "last" else "val_best"
         results, rows = [], []
-        for seed in settings.seeds:
+        starts = _initial_states(init, method, cfg, settings.seeds)
+        for seed, start in zip(settings.seeds, starts):
             train.seed_everything(seed)
             model = build_model(method, cfg, fit_x.shape[1], surface).to(device)
+            if start is not None:
+                module.initialise(model, start)
             result = train.fit(model, codec, arrays, schedule, seed=seed,
                                checkpoint_path=out_dir / f"checkpoint-seed{seed}.pt", log_path=log_path,
                                snapshot=snapshot, select=select, progress=progress, monitor=monitor,
@@ -182,6 +188,35 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save(saved, tmp)
     return record
+
+
+def paper_schedule(method: str, cfg, schedule):
+    """The paper's schedule for ``cfg`` (a staged method's stage may change it: RIE's stage 3)."""
+    module = _module(method)
+    return module.schedule_for(cfg, schedule) if hasattr(module, "schedule_for") else schedule
+
+
+def _initial_states(init: Path | None, method: str, cfg, seeds) -> list[dict | None]:
+    """Per seed, the previous stage's weights to start from (None: from scratch)."""
+    stage = getattr(cfg, "stage", None)
+    if init is None:
+        if stage not in (None, 1):
+            raise ValueError(f"{method} stage {stage} starts from the previous stage's model (--init)")
+        return [None] * len(seeds)
+    if stage in (None, 1):
+        raise ValueError(f"{method}{'' if stage is None else ' stage 1'} starts from scratch, not from {init}")
+    try:
+        previous = torch.load(init, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(init, "the previous stage's model not found", "run the previous stage first (`dvc repro`)") \
+            from None
+    if not isinstance(previous, dict) or previous.get("method") != method or \
+            previous.get("config", {}).get("stage") != stage - 1:
+        raise DataError(init, f"not {method} stage {stage - 1}'s model", "re-run the previous stage")
+    if list(previous["record"]["seeds"])[:len(seeds)] != list(seeds):
+        raise DataError(init, f"trained for seeds {previous['record']['seeds']}, this stage for {list(seeds)}",
+                        "give every stage the same budget.max_seeds")
+    return list(previous["state_dicts"][:len(seeds)])
 
 
 def build_model(method: str, cfg, num_joints: int, surface: SurfaceGraph | None = None) -> torch.nn.Module:

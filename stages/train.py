@@ -10,7 +10,7 @@ from lifting.config import BudgetParams, TrainParams, budget_for, parse_override
 from lifting.data.align import Protocol, load_split
 from lifting.models import METHODS
 from lifting.models.spec import input_kind
-from lifting.provenance import code_digest
+from lifting.provenance import code_digest, file_digest
 from lifting.runner import RunSettings, method_config, train_method
 from stages.common import parser, read_params, run
 
@@ -27,6 +27,7 @@ def cli():
     command.add_argument("--aligned", default="data/aligned")
     command.add_argument("--out", required=True, help="folder for checkpoint.pt and model.pt")
     command.add_argument("--log", required=True, help="per-epoch CSV log")
+    command.add_argument("--init", help="a previous stage's model.pt to start from (RIE's stages 2 and 3)")
     return command
 
 
@@ -59,10 +60,12 @@ def main(argv=None) -> None:
     data = load_split(args.aligned, args.input2d, spec.joint_set, Protocol(train_stride=stride), markers=spec.markers)
     name = args.name or args.method
     # Each seed's checkpoint resumes only under the same snapshot; the seed itself names the file.
+    init = Path(args.init) if args.init else None
     snapshot = {"budget": run_settings.budget(), "train": {**training, "seeds": None},
-                "config": dataclasses.asdict(cfg), "input2d": args.input2d, "code": code_digest(__file__)}
+                "config": dataclasses.asdict(cfg), "input2d": args.input2d, "code": code_digest(__file__),
+                "init": file_digest(init) if init is not None and init.is_file() else None}
     record = train_method(args.method, cfg, kind, data, run_settings, Path(args.out), Path(args.log), snapshot,
-                          name=name)
+                          name=name, init=init)
     log.info("%s on %s: %s", name, args.input2d, record)
 
 

@@ -71,3 +71,30 @@ def test_train_flip_mirrors_2d_and_3d_together():
     mirrored = codec.mirror_inputs(window)
     assert torch.equal(mirrored[:, :, 1, 0], -window[:, :, 4, 0]) and torch.equal(mirrored[:, :, 1, 1], window[:, :, 4, 1])
     assert torch.equal(codec.mirror_outputs(codec.mirror_outputs(pose)), pose)
+
+
+def test_rie_stages_chain_through_their_checkpoints(data, tmp_path):
+    from lifting.errors import DataError
+    from lifting.models import rie
+
+    settings = RunSettings(**{**SETTINGS.__dict__, "max_epochs": 1, "train_stride": 8})
+    small = {"latent": 8, "channels": 8, "filter_widths": (3, 3), "fc_hidden": 16}
+    outs = {}
+    for stage in (1, 2, 3):
+        out = tmp_path / f"stage{stage}"
+        init = outs[stage - 1] / "model.pt" if stage > 1 else None
+        record = train_method("rie", rie.Config(**small, stage=stage), "gt", data, settings, out, out / "log.csv",
+                              snapshot={}, progress=False, init=init)
+        outs[stage] = out
+        assert record["schedule"]["lr"] == (rie.STAGE3_LR if stage == 3 else rie.PAPER_SCHEDULE.lr) * settings.lr_scale
+    saved = {k: torch.load(v / "model.pt", weights_only=True)["state_dicts"][0] for k, v in outs.items()}
+    encoders = [name for name in saved[1] if name.startswith(("local.", "global_encoder.")) and "running" not in name
+                and "num_batches" not in name]
+    assert encoders and all(torch.equal(saved[2][name], saved[1][name]) for name in encoders)  # frozen in stage 2
+    assert not all(torch.equal(saved[3][name], saved[2][name]) for name in encoders)  # fine-tuned in stage 3
+    with pytest.raises(ValueError, match="starts from the previous stage"):
+        train_method("rie", rie.Config(**small, stage=2), "gt", data, settings, tmp_path / "x", tmp_path / "x.csv",
+                     snapshot={}, progress=False)
+    with pytest.raises(DataError, match="not rie stage 1's model"):
+        train_method("rie", rie.Config(**small, stage=2), "gt", data, settings, tmp_path / "y", tmp_path / "y.csv",
+                     snapshot={}, progress=False, init=outs[2] / "model.pt")

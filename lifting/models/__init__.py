@@ -5,7 +5,7 @@ Each module exposes ``Config``, ``build(cfg, num_joints)`` (HGN: ``build(cfg, nu
 (see :mod:`lifting.models.spec`); ``PAPER_SCHEDULE is None`` marks a lookup method with no training.
 """
 
-from lifting.models import gridconv, hgn, knn, modulated_gcn, semgcn, simple_baseline, videopose3d
+from lifting.models import gridconv, hgn, knn, modulated_gcn, rie, semgcn, simple_baseline, videopose3d
 
 METHODS = {
     "knn": knn,
@@ -15,4 +15,5 @@ METHODS = {
     "gridconv": gridconv,
     "hgn": hgn,
     "videopose3d": videopose3d,
+    "rie": rie,
 }

@@ -21,6 +21,16 @@ Fully connected blocks: Linear -> BN -> LeakyReLU(0.2) -> Dropout(0.25), residua
 such layers, then a Linear. Parameters (pinned in ``tests/models/test_rie.py``): 23.4M for stage
 1 with latent 256, 41.8M for stages 2-3 with latent 256, 52.9M with latent 512 (methods.md §4.2).
 
+Training (methods.md §4.3-4.4) runs in three stages, each a DVC stage whose checkpoint the next
+one loads (:func:`initialise`): stage 1 trains encoders and decoders without the fusion module;
+stage 2 loads stage 1's encoders by module name (``local``, ``global_encoder``), freezes their
+parameters (their BatchNorm statistics still update, as upstream's) and trains the fusion module
+and fresh decoders; stage 3 loads everything and fine-tunes it all at lr 5e-4. AdamW (AMSGrad,
+weight decay 0.01), lr 1e-3 x0.95 per epoch, batch 1024, 80 epochs a stage, MPJPE loss, train
+flip and flip test, BatchNorm momentum of the temporal encoders decayed from 0.1 to 0.001.
+Upstream loads "the first 317 state-dict entries" and freezes "the first 167 parameters" by
+position; we name the modules instead.
+
 Upstream names its arm streams "LArm" for joints 14-16 (the right arm in h36m17 naming) and
 "RArm" for 11-13; the outputs are reassembled by index, so the swap is harmless and our names
 follow h36m17. Upstream decays the BatchNorm momentum of the temporal encoders only (not of the
@@ -29,12 +39,15 @@ fully connected blocks): :meth:`RIE.set_bn_momentum` does the same.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lifting.models.dropout import check_dropout
+from lifting.models.spec import InputSpec, PaperSetup, Schedule
 from lifting.models.tcn import TemporalConvNet
 
 #: Body parts (h36m17 joint indices) in the order of their streams: torso, right arm, left arm,
@@ -54,6 +67,35 @@ class Config:
     dropout: float = 0.2
     fc_hidden: int = 1024
     fc_dropout: float = 0.25
+    stage: int = 3
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be 1, 2 or 3, got {self.stage}")
+        if min(self.latent, self.channels, self.fc_hidden) < 1:
+            raise ValueError("latent, channels and fc_hidden must be >= 1")
+        check_dropout(self.dropout)
+        check_dropout(self.fc_dropout)
+
+
+#: Screen-normalised 17-joint 2D windows in, root-relative metres out; train flip and flip test.
+INPUT_SPEC = InputSpec(joint_set="h36m17", input_norm="screen", target="metres", flip_test=True, temporal=True,
+                       train_flip=True)
+
+#: Stages 1 and 2 (``run.py``): AdamW (AMSGrad, weight decay 0.01) 1e-3, x0.95 every epoch, batch
+#: 1024, 80 epochs, MPJPE. Stage 3 fine-tunes at 5e-4 (:func:`schedule_for`).
+PAPER_SCHEDULE = Schedule(optimizer="adamw", amsgrad=True, weight_decay=0.01, lr=1e-3, lr_decay=0.95,
+                          lr_decay_every=1, lr_decay_unit="epoch", batch_size=1024, epochs=80, loss="mpjpe")
+STAGE3_LR = 5e-4
+
+#: The README's GT model has latent 256, the CPN model 512.
+PAPER = {"gt": PaperSetup(Config(latent=256), INPUT_SPEC, PAPER_SCHEDULE, "243 frames, latent 256, 41.8M"),
+         "detected": PaperSetup(Config(latent=512), INPUT_SPEC, PAPER_SCHEDULE, "243 frames, latent 512, 52.9M")}
+
+
+def schedule_for(cfg: Config, schedule: Schedule) -> Schedule:
+    """The paper's schedule of ``cfg.stage``: stage 3 fine-tunes at lr 5e-4."""
+    return dataclasses.replace(schedule, lr=STAGE3_LR) if cfg.stage == 3 else schedule
 
 
 class FullyConnectedBlock(nn.Module):
@@ -81,17 +123,16 @@ class FullyConnectedBlock(nn.Module):
 
 
 class RIE(nn.Module):
-    """Pose3D-RIE for one training stage (1: no fusion; 2 and 3: with the fusion module).
+    """Pose3D-RIE for ``cfg.stage`` (1: no fusion; 2 and 3: with the fusion module).
 
     ``forward((B, R, 17, 2)) -> (B, 17, 3)``: windows of R = :attr:`receptive_field` frames to
     their centre frame; ``forward_sequence((B, T + R - 1, 17, 2)) -> (B, T, 17, 3)``: every frame
     of edge-padded sequences.
     """
 
-    def __init__(self, cfg: Config = Config(), stage: int = 3) -> None:
+    def __init__(self, cfg: Config = Config()) -> None:
         super().__init__()
-        if stage not in STAGES:
-            raise ValueError(f"RIE's stage is 1, 2 or 3, got {stage}")
+        stage = cfg.stage
         self.stage, self.latent = stage, cfg.latent
         self.local = nn.ModuleDict({
             name: TemporalConvNet(3 * 2 * len(joints), cfg.latent, cfg.filter_widths, cfg.channels, cfg.dropout,
@@ -152,7 +193,25 @@ class RIE(nn.Module):
         return torch.cat(parts, dim=1)[:, self.output_order]
 
 
-def build(cfg: Config, num_joints: int, stage: int = 3) -> RIE:
+def build(cfg: Config, num_joints: int) -> RIE:
     if num_joints != 17:
         raise ValueError(f"RIE is defined for the 17 h36m joints, got num_joints={num_joints}")
-    return RIE(cfg, stage)
+    return RIE(cfg)
+
+
+def initialise(model: RIE, previous: dict[str, torch.Tensor]) -> None:
+    """Start ``model`` from the previous stage's weights (a state dict): stage 2 takes the encoders
+    and freezes their parameters; stage 3 takes everything (fusion module included)."""
+    if model.stage == 1:
+        raise ValueError("stage 1 starts from scratch")
+    if model.stage == 2:
+        prefixes = ("local.", "global_encoder.")
+        encoders = {k: v for k, v in previous.items() if k.startswith(prefixes)}
+        missing = [k for k in model.state_dict() if k.startswith(prefixes) and k not in encoders]
+        if missing:
+            raise ValueError(f"the previous stage's weights lack the encoders' {missing[:3]}")
+        model.load_state_dict(encoders, strict=False)
+        for module in model.encoders():
+            module.requires_grad_(False)
+    else:
+        model.load_state_dict(previous)

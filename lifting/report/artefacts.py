@@ -58,8 +58,11 @@ def load_metrics(metrics_dir: str | Path, grid) -> dict[tuple[str, str], dict]:
 
 
 def _stage(kind: str, run: str, input2d: str) -> str:
-    """The ``dvc repro`` target of ``run``'s stage, as a glob (the stage is ``evaluate@semgcn-gt``,
-    ``evaluate_heavy@hgn-gt`` or ``evaluate_gridconv@learnable-gt``, by the run's list in params.yaml)."""
+    """The ``dvc repro`` target of ``run``'s stage: ``evaluate_rie@gt`` (``train_rie_stage3@gt``)
+    for Pose3D-RIE, else a glob (``evaluate@semgcn-gt``, ``evaluate_heavy@hgn-gt`` or
+    ``evaluate_gridconv@learnable-gt``, by the run's list in params.yaml)."""
+    if run == "rie":
+        return f"{kind}_rie{'_stage3' if kind == 'train' else ''}@{input2d}"
     return f"--glob '{kind}*@{run.removeprefix('gridconv_')}-{input2d}'"
 
 

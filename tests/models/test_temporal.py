@@ -56,12 +56,13 @@ def test_videopose3d_has_the_papers_parameter_count_and_receptive_field():
 @pytest.mark.parametrize("latent, stage, expected", [(256, 1, 23_385_651), (256, 3, 41_783_091), (512, 3, 52_861_491)])
 def test_rie_parameter_counts_are_the_papers(latent, stage, expected):
     # methods.md §4.2: stage 1 (latent 256) 23.4M, stages 2-3: 41.8M (latent 256, GT) and 52.9M (512, CPN)
-    assert _params(rie.RIE(rie.Config(latent=latent), stage)) == expected
+    assert _params(rie.RIE(rie.Config(latent=latent, stage=stage))) == expected
 
 
 def _small_rie(stage: int = 3) -> rie.RIE:
     torch.manual_seed(1)
-    return _with_running_stats(rie.RIE(rie.Config(latent=8, channels=8, filter_widths=(3, 3), fc_hidden=16), stage))
+    return _with_running_stats(rie.RIE(rie.Config(latent=8, channels=8, filter_widths=(3, 3), fc_hidden=16,
+                                                  stage=stage)))
 
 
 def test_rie_sequence_form_is_the_window_form_frame_by_frame():
@@ -96,3 +97,19 @@ def test_training_lowers_the_loss():
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0]
+
+
+def test_stage_two_takes_and_freezes_the_encoders_and_stage_three_takes_everything():
+    first, second, third = _small_rie(1), _small_rie(2), _small_rie(3)
+    rie.initialise(second, first.state_dict())
+    for name, tensor in second.state_dict().items():
+        if name.startswith(("local.", "global_encoder.")):
+            assert torch.equal(tensor, first.state_dict()[name]), name
+    frozen = {n for n, p in second.named_parameters() if not p.requires_grad}
+    assert frozen == {n for n, _ in second.named_parameters() if n.startswith(("local.", "global_encoder."))}
+    assert any(n.startswith("fusion.") for n, p in second.named_parameters() if p.requires_grad)
+    rie.initialise(third, second.state_dict())
+    assert all(torch.equal(t, second.state_dict()[n]) for n, t in third.state_dict().items())
+    assert all(p.requires_grad for p in third.parameters())
+    with pytest.raises(ValueError, match="from scratch"):
+        rie.initialise(_small_rie(1), first.state_dict())
