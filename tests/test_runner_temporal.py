@@ -98,3 +98,18 @@ def test_rie_stages_chain_through_their_checkpoints(data, tmp_path):
     with pytest.raises(DataError, match="not rie stage 1's model"):
         train_method("rie", rie.Config(**small, stage=2), "gt", data, settings, tmp_path / "y", tmp_path / "y.csv",
                      snapshot={}, progress=False, init=outs[2] / "model.pt")
+
+
+def test_velocity_error_is_scored_where_the_test_rows_are_whole_runs(data):
+    from lifting.evaluation import run_ids, score_seeds
+
+    ids = run_ids(data.test_meta)
+    assert ids is not None and len(np.unique(ids)) == data.test_meta.groupby(["sequence", "camera"]).ngroups
+    assert run_ids(data.test_meta[data.test_meta["frame"] % 50 == 0]) is None
+    jitter = data.test_targets + np.random.default_rng(0).normal(scale=5.0, size=data.test_targets.shape)
+    scores, seeds = score_seeds([data.test_targets.copy(), jitter], data, [0, 1])
+    # exact predictions have no velocity error. 5 mm of white noise per coordinate, root-aligned
+    # (each joint minus the root: std 5 sqrt(2)), differenced over a frame (std 10 per coordinate):
+    # E|N(0, 100 I3)| = 10 * 1.596 mm on the 16 joints besides the root, 0 on the root: 15.0 mm
+    assert seeds["per_seed"]["mpjve"][0] == 0.0 and 14.6 < seeds["per_seed"]["mpjve"][1] < 15.4
+    assert "mpjve_mm_per_frame" in scores
