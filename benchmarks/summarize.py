@@ -86,6 +86,17 @@ def experiments_table(folder: Path = RESULTS / "experiments") -> str:
     return "\n".join(rows)
 
 
+def temporal_table(path: Path = RESULTS / "temporal-cpu.json") -> str:
+    """Training and inference samples/s of the temporal methods: our loop against the upstream style."""
+    record = json.loads(path.read_text())
+    rows = [f"Batch {record['batch']}, {record['machine']['threads']} threads, fp32 matmul peak "
+            f"{record['matmul_gflops']:.0f} GFLOP/s; median of {record['rounds']} interleaved rounds.", "",
+            "| model | loop | mode | samples/s | vs upstream style |", "|---|---|---|---|---|"]
+    rows += [f"| {r['model']} | {r['loop']} | {r['mode']} | {r['samples_per_s']:.0f} | {r['speedup_vs_upstream_style']:.2f}x |"
+             for r in record["results"]]
+    return "\n".join(rows)
+
+
 def replace_between(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name}:begin -->).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -109,6 +120,7 @@ def main() -> None:
     text = replace_between(text, "lr-search", lr_search_table())
     text = replace_between(text, "pipeline", pipeline_table())
     text = replace_between(text, "experiments", experiments_table())
+    text = replace_between(text, "temporal", temporal_table())
     README.write_text(text)
 
 

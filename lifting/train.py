@@ -198,11 +198,11 @@ def predict_runs(model: torch.nn.Module, codec: Codec, inputs: torch.Tensor, run
     for rows in runs:
         rows_t = torch.as_tensor(rows, device=inputs.device)
         padded = padded_run(inputs[rows_t], field)[None]
+        if flip_test:  # the run and its mirror image in one batch of two
+            padded = torch.cat([padded, codec.mirror_inputs(padded)])
         with _autocast(padded.device, bf16_cpu):
-            pred = codec.decode_outputs(model.forward_sequence(codec.encode_inputs(padded)).float())[0]
-            if flip_test:
-                flipped = model.forward_sequence(codec.encode_inputs(codec.mirror_inputs(padded))).float()
-                pred = 0.5 * (pred + codec.mirror_outputs(codec.decode_outputs(flipped)[0]))
+            both = codec.decode_outputs(model.forward_sequence(codec.encode_inputs(padded)).float())
+        pred = 0.5 * (both[0] + codec.mirror_outputs(both[1])) if flip_test else both[0]
         out[rows_t] = pred - pred[:, :1]
     return out
 

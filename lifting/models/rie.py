@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lifting.models.dropout import check_dropout
+from lifting.models.dropout import Dropout, check_dropout
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
 from lifting.models.tcn import TemporalConvNet
 
@@ -110,7 +110,7 @@ class FullyConnectedBlock(nn.Module):
                                                       nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden)])
                                        for _ in range(blocks)])
         self.fc_out = nn.Linear(hidden, out_features)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def _layer(self, x: torch.Tensor, linear: nn.Linear, bn: nn.BatchNorm1d) -> torch.Tensor:
         return self.drop(F.leaky_relu(bn(linear(x)), 0.2))
