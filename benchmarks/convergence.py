@@ -28,10 +28,11 @@ import torch
 from lifting import convergence, metrics, train
 from lifting.codec import Codec
 from lifting.data.align import Protocol, load_split
+from lifting.data.sequences import SequenceIndex
 from lifting.io import write_json
 from lifting.models import METHODS
 from lifting.models.spec import input_kind
-from lifting.runner import method_config, train_arrays
+from lifting.runner import method_config, paper_schedule, receptive_field, train_arrays
 from lifting.skeleton import get_joint_set
 
 from benchmarks.runs import add_run_arguments, command_line, run_name, train_once
@@ -57,7 +58,8 @@ def main(argv=None) -> None:
     cfg = method_config(args.method, {}, {"sgt": args.sgt} if args.sgt else None, kind)
     run = run_name(args)
     # Every run of the paper's recipe is the paper's schedule cut at --epochs (no rescaled decay).
-    paper = dataclasses.replace(setup.schedule, epochs=max(setup.schedule.epochs, args.epochs))
+    paper_recipe = paper_schedule(args.method, cfg, setup.schedule)
+    paper = dataclasses.replace(paper_recipe, epochs=max(paper_recipe.epochs, args.epochs))
     schedule = train.budgeted_schedule(paper, args.epochs, args.batch_size, args.lr_scale, args.decay, args.warmup)
     if args.recipe == "paper" and (args.batch_size, args.lr_scale, args.decay, args.warmup) == (None, 1.0, "paper", 0.0):
         schedule = dataclasses.replace(schedule, paper_epochs=setup.schedule.epochs)
@@ -66,14 +68,18 @@ def main(argv=None) -> None:
     data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=1),
                       markers=setup.input_spec.markers)
     codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
-    arrays = train_arrays(setup.input_spec, cfg, data, np.zeros(len(data.train_inputs), dtype=bool), device)
+    field = receptive_field(args.method, cfg, setup.input_spec)
+    arrays = train_arrays(setup.input_spec, cfg, data, np.zeros(len(data.train_inputs), dtype=bool), device, field=field)
     test_inputs = torch.as_tensor(data.test_inputs, device=device)
+    test_runs = SequenceIndex.from_meta(data.test_meta).runs() if field > 1 else None
     names = list(get_joint_set(data.joint_set).names)
     actions = data.test_meta["action"].to_numpy()
     scores: list[dict] = []
 
     def monitor(model: torch.nn.Module) -> dict:
-        predicted = train.predict(model, codec, test_inputs, flip_test=setup.input_spec.flip_test).cpu().numpy()
+        flip = setup.input_spec.flip_test
+        predicted = (train.predict_runs(model, codec, test_inputs, test_runs, flip_test=flip) if test_runs is not None
+                     else train.predict(model, codec, test_inputs, flip_test=flip)).cpu().numpy()
         result = metrics.evaluate(predicted, data.test_targets, actions, joint_names=names, decimals=None)
         scores.append({"p1": result["mpjpe_mm"]["action_mean"], "p2": result["p_mpjpe_mm"]["action_mean"]})
         return {"test_p1_mm": scores[-1]["p1"]}

@@ -27,7 +27,7 @@ from lifting.data.align import Protocol, load_split
 from lifting.io import write_json
 from lifting.models import METHODS
 from lifting.models.spec import input_kind
-from lifting.runner import method_config, train_arrays, validation_mask
+from lifting.runner import method_config, paper_schedule, receptive_field, train_arrays, validation_mask
 
 from benchmarks.runs import add_run_arguments, command_line, run_name, train_once
 
@@ -49,14 +49,17 @@ def main(argv=None) -> None:
     cfg = method_config(args.method, params["model"], {"sgt": args.sgt} if args.sgt else None, kind)
     run = run_name(args)
     device = train.pick_device(args.threads)
-    data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=budget.train_stride),
+    field = receptive_field(args.method, cfg, setup.input_spec)
+    # a temporal method's windows reach every frame: it takes every n-th frame itself
+    stride = 1 if field > 1 else budget.train_stride
+    data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=stride),
                       markers=setup.input_spec.markers)
     val = validation_mask(data.train_meta, params["train"]["val_fraction"])
     codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
-    arrays = train_arrays(setup.input_spec, cfg, data, val, device)
+    arrays = train_arrays(setup.input_spec, cfg, data, val, device, field=field, stride=budget.train_stride)
     trials = []
     for scale in args.scales:
-        schedule = train.budgeted_schedule(setup.schedule, budget.max_epochs, budget.batch_size, scale, budget.decay,
+        schedule = train.budgeted_schedule(paper_schedule(args.method, cfg, setup.schedule), budget.max_epochs, budget.batch_size, scale, budget.decay,
                                            budget.warmup)
         started = time.perf_counter()
         result = train_once(args.method, cfg, data, codec, arrays, schedule, seed=args.seed,
