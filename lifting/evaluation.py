@@ -28,6 +28,7 @@ def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test
         record = saved["record"]
         run = {"configuration": saved["kind"], "configuration_label": saved["configuration"],
                "train_frames": record["train_samples"], "seeds": record["seeds"],
+               "train_flip": saved["input_spec"].get("train_flip", False),
                "validation_split": "held out (val_best)" if record["checkpoint"] == "val_best" else
                "none: every training sequence is trained on",
                "test_curve": "the logged per-epoch test-set curve (metrics/train) is never used for selection"}

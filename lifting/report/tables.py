@@ -89,6 +89,8 @@ def run_notes(record: dict) -> str:
     protocol = record.get("protocol", {})
     if "TEST SET" in str(protocol.get("checkpoint", "")).upper():
         notes.append("checkpoint selected on the test set")
+    if protocol.get("train_flip"):
+        notes.append("train flip")
     if protocol.get("flip_test"):
         notes.append("flip test")
     return ", ".join(notes)
@@ -204,7 +206,7 @@ def joint_table(runs: dict, metric: str = "mpjpe_mm") -> pd.DataFrame:
 def protocol_rows(runs: dict) -> list[tuple[str, str]]:
     """(field, value) pairs of the protocol block; values that differ between runs are listed per run."""
     fields = ["data_source", "test_subjects", "excluded_sequences", "test_frame_stride", "train_frame_stride",
-              "train_frames", "joint_set", "root", "flip_test", "configuration", "configuration_label", "seeds",
+              "train_frames", "joint_set", "root", "train_flip", "flip_test", "configuration", "configuration_label", "seeds",
               "checkpoint", "test_curve", "budget", "comparable_with_published_h36m"]
     seen = [f for f in fields if any(f in r["protocol"] for r in runs.values())]
     extra = sorted({k for r in runs.values() for k in r["protocol"]} - set(fields))
