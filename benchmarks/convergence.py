@@ -68,7 +68,7 @@ def main(argv=None) -> None:
     data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=1),
                       markers=setup.input_spec.markers)
     codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
-    field = receptive_field(args.method, cfg, setup.input_spec)
+    field = receptive_field(cfg, setup.input_spec)
     arrays = train_arrays(setup.input_spec, cfg, data, np.zeros(len(data.train_inputs), dtype=bool), device, field=field)
     test_inputs = torch.as_tensor(data.test_inputs, device=device)
     test_runs = SequenceIndex.from_meta(data.test_meta).runs() if field > 1 else None

@@ -49,7 +49,7 @@ def main(argv=None) -> None:
     cfg = method_config(args.method, params["model"], {"sgt": args.sgt} if args.sgt else None, kind)
     run = run_name(args)
     device = train.pick_device(args.threads)
-    field = receptive_field(args.method, cfg, setup.input_spec)
+    field = receptive_field(cfg, setup.input_spec)
     # a temporal method's windows reach every frame: it takes every n-th frame itself
     stride = 1 if field > 1 else budget.train_stride
     data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=stride),

@@ -10,6 +10,7 @@ actually used, seeds, samples seen, core-seconds).
 from __future__ import annotations
 
 import dataclasses
+import math
 import pickle
 import time
 import zlib
@@ -152,7 +153,7 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
         schedule = train.budgeted_schedule(paper_schedule(method, cfg, setup.schedule), settings.max_epochs,
                                            settings.batch_size,
                                            settings.lr_scale, settings.decay, settings.warmup)
-        field = receptive_field(method, cfg, setup.input_spec)
+        field = receptive_field(cfg, setup.input_spec)
         arrays = train_arrays(setup.input_spec, cfg, data, val, device,
                               test_as_validation=settings.checkpoint == "test_best", field=field,
                               stride=settings.train_stride)
@@ -164,6 +165,7 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
         for seed, start in zip(settings.seeds, starts):
             train.seed_everything(seed)
             model = build_model(method, cfg, fit_x.shape[1], surface).to(device)
+            parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)  # before any freezing
             if start is not None:
                 module.initialise(model, start)
             result = train.fit(model, codec, arrays, schedule, seed=seed,
@@ -179,7 +181,7 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                   "samples_per_s": round(float(np.mean([r.samples_per_s for r in results])), 1),
                   "schedule": dataclasses.asdict(schedule), "seeds": list(settings.seeds)}
         saved["state_dicts"] = [{k: v.detach().cpu() for k, v in r.state_dict.items()} for r in results]
-        saved["parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        saved["parameters"] = parameters
         if surface is not None:
             saved["surface"] = surface.to_metadata()
     record["checkpoint"] = settings.checkpoint
@@ -248,9 +250,10 @@ def configuration_label(setup, cfg, surface: SurfaceGraph | None) -> str:
                       *([surface.description] if surface is not None else [])])
 
 
-def receptive_field(method: str, cfg, spec: InputSpec) -> int:
-    """The frames a temporal method's window spans (its model's), 1 for a single-frame method."""
-    return build_model(method, cfg, 17).receptive_field if spec.temporal else 1
+def receptive_field(cfg, spec: InputSpec) -> int:
+    """The frames a temporal method's window spans (the product of its filter widths), 1 for a
+    single-frame method."""
+    return math.prod(cfg.filter_widths) if spec.temporal else 1
 
 
 def train_arrays(spec: InputSpec, cfg, data: LiftingData, val: np.ndarray, device: torch.device,

@@ -6,7 +6,11 @@ A method module ``lifting/models/<name>.py`` exposes:
 * ``build(cfg, num_joints) -> torch.nn.Module`` mapping ``(B, J, 2)`` inputs to ``(B, J, 3)``
   root-relative camera-frame outputs (units set by ``INPUT_SPEC.target``); a method whose
   ``INPUT_SPEC.markers`` is set is also built on the data's surface graph,
-  ``build(cfg, num_joints, surface)`` (:func:`lifting.runner.build_model`);
+  ``build(cfg, num_joints, surface)`` (:func:`lifting.runner.build_model`); a temporal one
+  (``INPUT_SPEC.temporal``) has ``Config.filter_widths`` (its window is their product);
+* optionally, for a method trained in stages (RIE): ``schedule_for(cfg, schedule)``, the paper's
+  schedule of ``cfg``'s stage, and ``initialise(model, previous_state_dict)``, how a stage starts
+  from the previous one (:func:`lifting.runner.train_method`);
 * ``INPUT_SPEC``: an :class:`InputSpec`;
 * ``PAPER_SCHEDULE``: a :class:`Schedule` (used when ``budget.max_epochs`` is null);
 * ``PAPER``: a dict ``{"gt": PaperSetup, "detected": PaperSetup}``, the paper's configuration
