@@ -87,6 +87,8 @@ def test_rie_stages_chain_through_their_checkpoints(data, tmp_path):
                               snapshot={}, progress=False, init=init)
         outs[stage] = out
         assert record["schedule"]["lr"] == (rie.STAGE3_LR if stage == 3 else rie.PAPER_SCHEDULE.lr) * settings.lr_scale
+    stage2 = torch.load(outs[2] / "model.pt", weights_only=True)
+    assert stage2["parameters"] == sum(p.numel() for p in rie.RIE(rie.Config(**small, stage=2)).parameters())
     saved = {k: torch.load(v / "model.pt", weights_only=True)["state_dicts"][0] for k, v in outs.items()}
     encoders = [name for name in saved[1] if name.startswith(("local.", "global_encoder.")) and "running" not in name
                 and "num_batches" not in name]
