@@ -61,7 +61,7 @@ from torch import nn
 
 from lifting.data.markers import SurfaceGraph
 from lifting.models.graph import semgcn_adjacency, to_batch_major, to_joint_major
-from lifting.models.semgcn import GroupNonLocal, SemGraphConv, _GraphBlock, _ResBlock
+from lifting.models.semgcn import GroupNonLocal, SemGraphConv, GraphBlock, ResBlock
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
 from lifting.skeleton import H36M17
 
@@ -132,7 +132,7 @@ class _Stage(nn.Module):
 
     def __init__(self, channels: int, adj: torch.Tensor) -> None:
         super().__init__()
-        self.res = _ResBlock(channels, adj, dropout=0.0)
+        self.res = ResBlock(channels, adj, dropout=0.0)
         self.non_local = GroupNonLocal(channels, tuple((k,) for k in range(adj.shape[0])))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -168,7 +168,7 @@ class HGN(nn.Module):
                                                                 torch.ones(48, dtype=torch.bool))
         self.register_buffer("fine_real", torch.as_tensor(fine_real, dtype=torch.bool), persistent=False)
         self.register_buffer("coarse_real", torch.as_tensor(coarse_real, dtype=torch.bool), persistent=False)
-        self.input = _GraphBlock(2, c, adj1, dropout=0.0)
+        self.input = GraphBlock(2, c, adj1, dropout=0.0)
         self.stages = nn.ModuleList([
             nn.ModuleList([_Stage(c, adj1), _Stage(c, adj2)]),
             nn.ModuleList([_Stage(c, adj1), _Stage(c, adj2)]),

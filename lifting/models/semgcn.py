@@ -180,7 +180,7 @@ class SemGraphConv(nn.Module):
         return f"{self.in_features} -> {self.out_features}, joints={self.eye.shape[0]}"
 
 
-class _GraphBlock(nn.Module):
+class GraphBlock(nn.Module):
     """SemGraphConv -> BatchNorm (over J·B rows) -> ReLU -> Dropout. ``(J, B, C) -> (J, B, C')``."""
 
     def __init__(self, in_features: int, out_features: int, adj: torch.Tensor, dropout: float):
@@ -196,13 +196,13 @@ class _GraphBlock(nn.Module):
         return self.dropout(h)
 
 
-class _ResBlock(nn.Module):
+class ResBlock(nn.Module):
     """``x + block2(block1(x))``, ``(J, B, C) -> (J, B, C)``."""
 
     def __init__(self, channels: int, adj: torch.Tensor, dropout: float):
         super().__init__()
-        self.block1 = _GraphBlock(channels, channels, adj, dropout)
-        self.block2 = _GraphBlock(channels, channels, adj, dropout)
+        self.block1 = GraphBlock(channels, channels, adj, dropout)
+        self.block2 = GraphBlock(channels, channels, adj, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.block2(self.block1(x))
@@ -286,11 +286,11 @@ class SemGCN(nn.Module):
     ) -> None:
         super().__init__()
         self.num_joints = adj.shape[0]
-        layers: list[nn.Module] = [_GraphBlock(2, hidden, adj, dropout)]
+        layers: list[nn.Module] = [GraphBlock(2, hidden, adj, dropout)]
         if groups is not None:
             layers.append(GroupNonLocal(hidden, groups))
         for _ in range(num_layers):
-            layers.append(_ResBlock(hidden, adj, dropout))
+            layers.append(ResBlock(hidden, adj, dropout))
             if groups is not None:
                 layers.append(GroupNonLocal(hidden, groups))
         self.layers = nn.Sequential(*layers)
