@@ -61,7 +61,7 @@ from torch import nn
 
 from lifting.data.markers import SurfaceGraph
 from lifting.models.graph import semgcn_adjacency, to_batch_major, to_joint_major
-from lifting.models.semgcn import GroupNonLocal, SemGraphConv, GraphBlock, ResBlock
+from lifting.models.semgcn import GraphBlock, GroupNonLocal, ResBlock, SemGraphConv
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
 from lifting.skeleton import H36M17
 
