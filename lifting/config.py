@@ -141,6 +141,17 @@ def for_method(section: dict, method: str) -> dict:
     return {**plain, **section.get(method, {})}
 
 
+#: Runs of a staged method whose budget is their own mapping, ``budget.<run>`` (the last stage's
+#: is the method's, ``budget.rie``), so that changing one stage's budget re-runs that stage and
+#: the ones after it, not those before.
+STAGED_RUNS = {"rie_stage1": "rie", "rie_stage2": "rie"}
+
+
+def budget_key(method: str, name: str | None) -> str:
+    """The ``budget`` mapping of a run: its own for an earlier stage of a staged method, else its method's."""
+    return name if name in STAGED_RUNS else method
+
+
 def budget_for(budget: dict, method: str, kind: str) -> dict:
     """The ``budget`` section for one method and input kind: the plain keys, overlaid with
     ``budget.<method>``'s plain keys, overlaid with ``budget.<method>.<kind>`` ("gt" or

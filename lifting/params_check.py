@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-from lifting.config import (REPORT_DEFAULTS, BudgetParams, DataParams, EvalParams, ParamsError, TrainParams,
-                            budget_for, parse_section, pipeline_runs)
+from lifting.config import (REPORT_DEFAULTS, STAGED_RUNS, BudgetParams, DataParams, EvalParams, ParamsError,
+                            TrainParams, budget_for, parse_section, pipeline_runs)
 from lifting.models import METHODS
 from lifting.models.spec import KINDS
 from lifting.runner import method_config
@@ -58,9 +58,9 @@ def unknown_keys(params: dict) -> list[str]:
 
 
 def _budget_mapping(method: str, mapping: dict, valid: list[str]) -> list[str]:
-    """``budget.<method>`` (budget keys, or per-kind mappings of them)."""
-    if method not in METHODS:
-        return [_unknown("budget.", method, [*valid, *METHODS])]
+    """``budget.<method>`` or ``budget.<staged run>`` (budget keys, or per-kind mappings of them)."""
+    if method not in METHODS and method not in STAGED_RUNS:
+        return [_unknown("budget.", method, [*valid, *METHODS, *STAGED_RUNS])]
     problems = []
     for name, inner in mapping.items():
         if name in KINDS and isinstance(inner, dict):
@@ -97,6 +97,9 @@ def check_params(params: dict) -> None:
         for kind in KINDS:
             parse_section(BudgetParams, budget_for(params.get("budget", {}), method, kind), f"budget ({method}, {kind})")
             method_config(method, params.get("model", {}), None, kind)
+    for run in STAGED_RUNS:
+        for kind in KINDS:
+            parse_section(BudgetParams, budget_for(params.get("budget", {}), run, kind), f"budget ({run}, {kind})")
     for key in ("methods", "heavy_methods"):
         unknown_methods = [m for m in params.get(key, []) if m not in METHODS]
         if unknown_methods:

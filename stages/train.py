@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from lifting.config import BudgetParams, TrainParams, budget_for, parse_overrides, parse_section
+from lifting.config import BudgetParams, TrainParams, budget_for, budget_key, parse_overrides, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.models import METHODS
 from lifting.models.spec import input_kind
@@ -38,7 +38,8 @@ def settings(params: dict, args) -> tuple:
     Returns (the method's Config, the run settings, the train section as given).
     """
     kind = input_kind(args.input2d)
-    budget = parse_section(BudgetParams, budget_for(params.get("budget", {}), args.method, kind), "budget")
+    budget = parse_section(BudgetParams, budget_for(params.get("budget", {}), budget_key(args.method, args.name), kind),
+                           "budget")
     training = parse_section(TrainParams, params.get("train", {}), "train")
     cfg = method_config(args.method, params.get("model", {}), parse_overrides(args.set), kind)
     run_settings = RunSettings(

@@ -98,3 +98,14 @@ def test_pipeline_runs_refuse_a_method_in_both_lists():
     params = {"methods": ["knn", "hgn"], "heavy_methods": ["hgn"], "data": {"inputs2d": ["gt"]}}
     with pytest.raises(ParamsError, match=r"\['hgn'\] in both methods and heavy_methods"):
         pipeline_runs(params)
+
+
+def test_earlier_stages_of_a_staged_method_have_their_own_budget():
+    from lifting.config import budget_key
+
+    assert budget_key("rie", "rie_stage1") == "rie_stage1" and budget_key("rie", "rie") == "rie"
+    assert budget_key("gridconv", "gridconv_learnable") == "gridconv"  # a variant shares its method's
+    budget = {"max_epochs": 5, "rie_stage1": {"max_epochs": 2}, "rie": {"max_epochs": 1}}
+    assert budget_for(budget, budget_key("rie", "rie_stage1"), "gt")["max_epochs"] == 2
+    assert budget_for(budget, budget_key("rie", "rie_stage2"), "gt")["max_epochs"] == 5
+    assert budget_for(budget, budget_key("rie", "rie"), "gt")["max_epochs"] == 1
