@@ -17,7 +17,14 @@ TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.tr
                "budget.semgcn.max_epochs": 1, "budget.modulated_gcn.max_epochs": 1, "budget.gridconv.max_epochs": 1,
                "budget.hgn.max_epochs": 1, "budget.hgn.train_stride": 25,
                "budget.max_seeds": 2, "train.curve_points": 2, "gridconv_sgt": ["handcrafted", "learnable"],
-               "heavy_inputs2d": ["gt", "noisy"]}
+               "heavy_inputs2d": ["gt", "noisy"],
+               # the temporal methods too, as small networks: VideoPose3D in the heavy tier, RIE's three stages
+               "heavy_methods": ["hgn", "videopose3d"], "rie_inputs2d": ["gt"],
+               "model.videopose3d.channels": 16, "model.videopose3d.filter_widths": [3, 3],
+               "model.rie.channels": 8, "model.rie.latent": 8, "model.rie.fc_hidden": 16,
+               "model.rie.filter_widths": [3, 3], "budget.videopose3d.train_stride": 25,
+               "budget.rie_stage1.train_stride": 25, "budget.rie_stage2.train_stride": 25,
+               "budget.rie.train_stride": 25}
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +97,14 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
     # No validation split under `checkpoint: last`: every training frame (here every 25th) is trained on.
     assert runs["knn", "gt"]["training"]["samples"] == runs["semgcn", "gt"]["training"]["samples"] == \
         runs["gridconv_learnable", "noisy"]["training"]["samples"]
+    # The temporal runs: whole-run scoring with MPJVE, both flips in the protocol, RIE through its stages.
+    for run_name, input2d in (("videopose3d", "gt"), ("videopose3d", "noisy"), ("rie", "gt")):
+        result = json.loads((root / f"metrics/{run_name}-{input2d}.json").read_text())
+        assert result["protocol"]["train_flip"] is True and result["protocol"]["flip_test"] is True
+        assert 0.0 < result["seeds"]["mean"]["mpjve"] and 20.0 < result["seeds"]["mean"]["p1"] < 1000.0
+    assert json.loads((root / "metrics/rie-gt.json").read_text())["config"]["stage"] == 3
+    assert (root / "data/checkpoints/rie_stage1-gt/model.pt").is_file()
+    assert (root / "data/checkpoints/rie_stage2-gt/model.pt").is_file()
     shown = run(["dvc", "metrics", "show"], root).stdout
     assert all(f"metrics/{m}-gt.json" in shown for m in methods)
     html = (root / "reports/comparison.html").read_text()
