@@ -13,7 +13,8 @@ from lifting import sweep
 from lifting.report import plain_text
 
 FAST = {"methods": ["knn"], "heavy_methods": [], "data.inputs2d": ["gt"], "gridconv_sgt": ["handcrafted"],
-        "budget.max_epochs": 1, "budget.train_stride": 100, "budget.gridconv.max_epochs": 1, "train.curve_points": 1}
+        "budget.max_epochs": 1, "budget.train_stride": 100, "budget.gridconv.max_epochs": 1, "train.curve_points": 1,
+        "eval.test_every50": True}
 
 
 @pytest.fixture(scope="module")
