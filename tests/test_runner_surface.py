@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from lifting.data.align import Protocol, align_store, load_split, write_aligned
+from lifting.data.align import Protocol, load_split
 from lifting.data.markers import POSED_BY_ROTATIONS
 from lifting.errors import DataError
 from lifting.models import hgn
@@ -18,10 +18,8 @@ SETTINGS = RunSettings(seeds=(0,), threads=1, max_epochs=1, batch_size=64, train
 
 
 @pytest.fixture(scope="module")
-def aligned_dir(embedded_tables, tmp_path_factory):
-    out = tmp_path_factory.mktemp("aligned")
-    write_aligned(align_store(embedded_tables, ("S1",), ("S9",)), out, "embedded")
-    return out
+def aligned_dir(aligned_s1_s9):
+    return aligned_s1_s9
 
 
 def test_the_graph_travels_with_the_markers(aligned_dir, embedded_tables):

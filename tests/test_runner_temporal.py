@@ -8,7 +8,7 @@ import torch
 
 from lifting import train
 from lifting.codec import Codec
-from lifting.data.align import Protocol, align_store, load_split, write_aligned
+from lifting.data.align import Protocol, load_split
 from lifting.data.sequences import SequenceIndex
 from lifting.evaluation import rows_within
 from lifting.models import videopose3d
@@ -21,10 +21,8 @@ SETTINGS = RunSettings(seeds=(0,), threads=1, max_epochs=10, batch_size=64, trai
 
 
 @pytest.fixture(scope="module")
-def data(embedded_tables, tmp_path_factory):
-    out = tmp_path_factory.mktemp("aligned")
-    write_aligned(align_store(embedded_tables, ("S1",), ("S9",)), out, "embedded")
-    return load_split(out, "gt", "h36m17", Protocol())
+def data(aligned_s1_s9):
+    return load_split(aligned_s1_s9, "gt", "h36m17", Protocol())
 
 
 @pytest.fixture(scope="module")
