@@ -5,13 +5,18 @@ Usage (repository root, venv active, after `dvc repro align`)::
     python -m benchmarks.convergence --method modulated_gcn --input2d gt --recipe paper --epochs 40
     python -m benchmarks.convergence --method gridconv --sgt learnable --input2d gt --recipe budget \
         --epochs 8 --batch-size 64 --lr-scale 2 --decay cosine --warmup 0.05
+    python -m benchmarks.convergence --method rie --stage 1 --input2d gt --recipe budget --epochs 2 \
+        --batch-size 256 --decay cosine --test-every 10 --curve-points 8
 
 Trains the paper's configuration for the input's kind on every training frame (no validation
 split), one thread by default, and after every epoch (plus ``--curve-points`` evenly spaced
-points) scores the whole test set: action-mean P1 and P2. The curve is measurement only, never
+points) scores the test set (every ``--test-every``-th frame of it; 1, the default, is all of it:
+a temporal model's windows cost as much to score as to train on): action-mean P1 and P2. The curve is measurement only, never
 model selection. Each recipe's curve is merged into
 ``benchmarks/results/convergence/<run>-<input2d>.json`` (rewritten at every point, so a run cut
 short still leaves its curve) together with the plateau (:func:`lifting.convergence.plateau`).
+Pose3D-RIE's curve is one training stage's (``--stage``, from scratch; stages 2-3 need the previous
+stage's weights, which only the pipeline chains), written as ``rie_stage<k>-<input2d>.json``.
 """
 
 from __future__ import annotations
@@ -51,12 +56,17 @@ def main(argv=None) -> None:
     cli.add_argument("--warmup", type=float, default=0.0)
     cli.add_argument("--bf16-cpu", action="store_true")
     cli.add_argument("--curve-points", type=int, default=0)
+    cli.add_argument("--stage", type=int, choices=[1], help="Pose3D-RIE's training stage (from scratch: 1)")
+    cli.add_argument("--test-every", type=int, default=1, help="score every n-th test frame (default: all)")
     args = cli.parse_args(argv)
+    if args.stage is not None and args.method != "rie":
+        cli.error("--stage is Pose3D-RIE's")
 
     kind = input_kind(args.input2d)
     setup = METHODS[args.method].PAPER[kind]
-    cfg = method_config(args.method, {}, {"sgt": args.sgt} if args.sgt else None, kind)
-    run = run_name(args)
+    overrides = {"sgt": args.sgt} if args.sgt else {"stage": args.stage} if args.stage else None
+    cfg = method_config(args.method, {}, overrides, kind)
+    run = run_name(args) + (f"_stage{args.stage}" if args.stage else "")
     # Every run of the paper's recipe is the paper's schedule cut at --epochs (no rescaled decay).
     paper_recipe = paper_schedule(args.method, cfg, setup.schedule)
     paper = dataclasses.replace(paper_recipe, epochs=max(paper_recipe.epochs, args.epochs))
@@ -71,16 +81,19 @@ def main(argv=None) -> None:
     field = receptive_field(cfg, setup.input_spec)
     arrays = train_arrays(setup.input_spec, cfg, data, np.zeros(len(data.train_inputs), dtype=bool), device, field=field)
     test_inputs = torch.as_tensor(data.test_inputs, device=device)
-    test_runs = SequenceIndex.from_meta(data.test_meta).runs() if field > 1 else None
+    scored = np.arange(0, len(data.test_inputs), args.test_every)
+    windows = (torch.as_tensor(SequenceIndex.from_meta(data.test_meta).window_rows(scored, field), device=device)
+               if field > 1 else None)
     names = list(get_joint_set(data.joint_set).names)
-    actions = data.test_meta["action"].to_numpy()
+    actions = data.test_meta["action"].to_numpy()[scored]
     scores: list[dict] = []
 
     def monitor(model: torch.nn.Module) -> dict:
         flip = setup.input_spec.flip_test
-        predicted = (train.predict_runs(model, codec, test_inputs, test_runs, flip_test=flip) if test_runs is not None
-                     else train.predict(model, codec, test_inputs, flip_test=flip)).cpu().numpy()
-        result = metrics.evaluate(predicted, data.test_targets, actions, joint_names=names, decimals=None)
+        predicted = (train.predict(model, codec, test_inputs, batch_size=512, flip_test=flip, windows=windows)
+                     if windows is not None else
+                     train.predict(model, codec, test_inputs[scored], flip_test=flip)).cpu().numpy()
+        result = metrics.evaluate(predicted, data.test_targets[scored], actions, joint_names=names, decimals=None)
         scores.append({"p1": result["mpjpe_mm"]["action_mean"], "p2": result["p_mpjpe_mm"]["action_mean"]})
         return {"test_p1_mm": scores[-1]["p1"]}
 
@@ -106,8 +119,9 @@ def recipe_label(args, schedule) -> str:
              "cosine": "cosine to 0", "linear": "linear to 0"}[args.decay]
     warmup = f", warm-up {args.warmup:.0%}" if args.warmup else ""
     bf16 = ", bf16 autocast" if args.bf16_cpu else ""
+    scored = f"; scored on every {args.test_every}th test frame" if args.test_every > 1 else ""
     return (f"{args.recipe}: {schedule.optimizer} lr {schedule.lr:g} ({decay}{warmup}), batch {schedule.batch_size}, "
-            f"{schedule.epochs} epochs of all training frames{bf16}")
+            f"{schedule.epochs} epochs of all training frames{bf16}{scored}")
 
 
 def save(path: Path, run: str, args, kind: str, label: str, recipe: dict) -> None:
