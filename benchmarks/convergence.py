@@ -40,7 +40,7 @@ from lifting.models.spec import input_kind
 from lifting.runner import method_config, paper_schedule, receptive_field, train_arrays
 from lifting.skeleton import get_joint_set
 
-from benchmarks.runs import add_run_arguments, command_line, run_name, train_once
+from benchmarks.runs import add_run_arguments, command_line, config_overrides, run_name, train_once
 
 RESULTS = Path("benchmarks/results/convergence")
 
@@ -56,17 +56,13 @@ def main(argv=None) -> None:
     cli.add_argument("--warmup", type=float, default=0.0)
     cli.add_argument("--bf16-cpu", action="store_true")
     cli.add_argument("--curve-points", type=int, default=0)
-    cli.add_argument("--stage", type=int, choices=[1], help="Pose3D-RIE's training stage (from scratch: 1)")
     cli.add_argument("--test-every", type=int, default=1, help="score every n-th test frame (default: all)")
     args = cli.parse_args(argv)
-    if args.stage is not None and args.method != "rie":
-        cli.error("--stage is Pose3D-RIE's")
 
     kind = input_kind(args.input2d)
     setup = METHODS[args.method].PAPER[kind]
-    overrides = {"sgt": args.sgt} if args.sgt else {"stage": args.stage} if args.stage else None
-    cfg = method_config(args.method, {}, overrides, kind)
-    run = run_name(args) + (f"_stage{args.stage}" if args.stage else "")
+    cfg = method_config(args.method, {}, config_overrides(args), kind)
+    run = run_name(args)
     # Every run of the paper's recipe is the paper's schedule cut at --epochs (no rescaled decay).
     paper_recipe = paper_schedule(args.method, cfg, setup.schedule)
     paper = dataclasses.replace(paper_recipe, epochs=max(paper_recipe.epochs, args.epochs))

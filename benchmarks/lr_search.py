@@ -22,14 +22,14 @@ import yaml
 
 from lifting import train
 from lifting.codec import Codec
-from lifting.config import BudgetParams, budget_for, parse_section
+from lifting.config import BudgetParams, budget_for, budget_key, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.io import write_json
 from lifting.models import METHODS
 from lifting.models.spec import input_kind
 from lifting.runner import method_config, paper_schedule, receptive_field, train_arrays, validation_mask
 
-from benchmarks.runs import add_run_arguments, command_line, run_name, train_once
+from benchmarks.runs import add_run_arguments, command_line, config_overrides, run_name, train_once
 
 RESULTS = Path("benchmarks/results/lr-search")
 
@@ -44,10 +44,10 @@ def main(argv=None) -> None:
 
     params = yaml.safe_load(Path(args.params).read_text())
     kind = input_kind(args.input2d)
-    budget = parse_section(BudgetParams, budget_for(params["budget"], args.method, kind), "budget")
-    setup = METHODS[args.method].PAPER[kind]
-    cfg = method_config(args.method, params["model"], {"sgt": args.sgt} if args.sgt else None, kind)
     run = run_name(args)
+    budget = parse_section(BudgetParams, budget_for(params["budget"], budget_key(args.method, run), kind), "budget")
+    setup = METHODS[args.method].PAPER[kind]
+    cfg = method_config(args.method, params["model"], config_overrides(args), kind)
     device = train.pick_device(args.threads)
     field = receptive_field(cfg, setup.input_spec)
     # a temporal method's windows reach every frame: it takes every n-th frame itself

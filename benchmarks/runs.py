@@ -23,9 +23,12 @@ from lifting.runner import build_model
 
 
 def add_run_arguments(cli: argparse.ArgumentParser) -> None:
-    """--method, --sgt, --input2d, --threads, --seed and --aligned."""
+    """--method, --sgt, --stage, --input2d, --threads, --seed and --aligned."""
     cli.add_argument("--method", required=True, choices=sorted(m for m in METHODS if m != "knn"))
     cli.add_argument("--sgt", choices=["handcrafted", "learnable"], help="GridConv's SGT variant")
+    cli.add_argument("--stage", type=int, choices=[1],
+                     help="Pose3D-RIE's first training stage (the later ones start from the previous stage's weights, "
+                          "which only the pipeline chains)")
     cli.add_argument("--input2d", default="gt")
     cli.add_argument("--threads", type=int, default=1)
     cli.add_argument("--seed", type=int, default=0)
@@ -33,8 +36,15 @@ def add_run_arguments(cli: argparse.ArgumentParser) -> None:
 
 
 def run_name(args: argparse.Namespace) -> str:
-    """The pipeline's name of the run: the method, or ``gridconv_<sgt>``."""
-    return f"gridconv_{args.sgt}" if args.sgt else args.method
+    """The pipeline's name of the run: the method, ``gridconv_<sgt>`` or ``rie_stage<k>``."""
+    if args.stage is not None and args.method != "rie":
+        raise SystemExit("--stage is Pose3D-RIE's")
+    return f"gridconv_{args.sgt}" if args.sgt else f"rie_stage{args.stage}" if args.stage else args.method
+
+
+def config_overrides(args: argparse.Namespace) -> dict | None:
+    """The run's fixed configuration choices: GridConv's SGT variant or RIE's stage."""
+    return {"sgt": args.sgt} if args.sgt else {"stage": args.stage} if args.stage else None
 
 
 def command_line(module: str, argv) -> str:

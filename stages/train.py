@@ -45,7 +45,8 @@ def settings(params: dict, args) -> tuple:
     run_settings = RunSettings(
         seeds=training.seeds_for(budget), threads=training.threads, max_epochs=budget.max_epochs,
         batch_size=budget.batch_size, train_stride=budget.train_stride, lr_scale=budget.lr_scale, decay=budget.decay,
-        warmup=budget.warmup, bf16_cpu=budget.bf16_cpu, curve_points=training.curve_points,
+        warmup=budget.warmup, bf16_cpu=budget.bf16_cpu,
+        curve_points=training.curve_points if budget.curve_points is None else budget.curve_points,
         curve_test_stride=training.curve_test_stride, val_fraction=training.val_fraction,
         checkpoint=training.checkpoint)
     return cfg, run_settings, dataclasses.asdict(training)

@@ -109,3 +109,18 @@ def test_earlier_stages_of_a_staged_method_have_their_own_budget():
     assert budget_for(budget, budget_key("rie", "rie_stage1"), "gt")["max_epochs"] == 2
     assert budget_for(budget, budget_key("rie", "rie_stage2"), "gt")["max_epochs"] == 5
     assert budget_for(budget, budget_key("rie", "rie"), "gt")["max_epochs"] == 1
+
+
+def test_a_runs_budget_can_set_its_own_curve_points():
+    from stages import train as train_stage
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params["train"]["curve_points"] = 12
+    params["budget"]["rie_stage1"] = {**params["budget"].get("rie_stage1", {}), "curve_points": 3}
+    args = train_stage.cli().parse_args(["--method", "rie", "--set", "stage=1", "--name", "rie_stage1",
+                                         "--input2d", "gt", "--out", "x", "--log", "x.csv"])
+    assert train_stage.settings(params, args)[1].curve_points == 3
+    args = train_stage.cli().parse_args(["--method", "semgcn", "--input2d", "gt", "--out", "x", "--log", "x.csv"])
+    assert train_stage.settings(params, args)[1].curve_points == 12
+    with pytest.raises(ParamsError, match="curve_points"):
+        parse_section(BudgetParams, {**BUDGET, "curve_points": -1}, "budget")
