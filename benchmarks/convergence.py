@@ -33,11 +33,10 @@ import torch
 from lifting import convergence, metrics, train
 from lifting.codec import Codec
 from lifting.data.align import Protocol, load_split
-from lifting.data.sequences import SequenceIndex
 from lifting.io import write_json
 from lifting.models import METHODS
 from lifting.models.spec import input_kind
-from lifting.runner import method_config, paper_schedule, receptive_field, train_arrays
+from lifting.runner import ScoredFrames, method_config, paper_schedule, receptive_field, train_arrays
 from lifting.skeleton import get_joint_set
 
 from benchmarks.runs import add_run_arguments, command_line, config_overrides, run_name, train_once
@@ -76,20 +75,13 @@ def main(argv=None) -> None:
     codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
     field = receptive_field(cfg, setup.input_spec)
     arrays = train_arrays(setup.input_spec, cfg, data, np.zeros(len(data.train_inputs), dtype=bool), device, field=field)
-    test_inputs = torch.as_tensor(data.test_inputs, device=device)
-    scored = np.arange(0, len(data.test_inputs), args.test_every)
-    windows = (torch.as_tensor(SequenceIndex.from_meta(data.test_meta).window_rows(scored, field), device=device)
-               if field > 1 else None)
+    frames = ScoredFrames.every(data, args.test_every, device, field)
     names = list(get_joint_set(data.joint_set).names)
-    actions = data.test_meta["action"].to_numpy()[scored]
     scores: list[dict] = []
 
     def monitor(model: torch.nn.Module) -> dict:
-        flip = setup.input_spec.flip_test
-        predicted = (train.predict(model, codec, test_inputs, batch_size=512, flip_test=flip, windows=windows)
-                     if windows is not None else
-                     train.predict(model, codec, test_inputs[scored], flip_test=flip)).cpu().numpy()
-        result = metrics.evaluate(predicted, data.test_targets[scored], actions, joint_names=names, decimals=None)
+        predicted = frames.predict(model, codec, setup.input_spec.flip_test)
+        result = metrics.evaluate(predicted, frames.targets, frames.actions, joint_names=names, decimals=None)
         scores.append({"p1": result["mpjpe_mm"]["action_mean"], "p2": result["p_mpjpe_mm"]["action_mean"]})
         return {"test_p1_mm": scores[-1]["p1"]}
 

@@ -301,24 +301,42 @@ def _temporal_arrays(data: LiftingData, val: np.ndarray, device: torch.device, t
                              val_windows=tensor(val_windows))
 
 
+@dataclass(frozen=True)
+class ScoredFrames:
+    """Every ``stride``-th test frame, ready to predict: ``inputs`` (N, J, 2) on the device and, for
+    a temporal model, ``windows`` (n, R) rows of it (else None and ``inputs`` holds the n frames);
+    ``targets`` (n, J, 3) mm and ``actions`` (n,) np."""
+
+    inputs: torch.Tensor
+    windows: torch.Tensor | None
+    targets: np.ndarray
+    actions: np.ndarray
+
+    @classmethod
+    def every(cls, data: LiftingData, stride: int, device: torch.device, field: int = 1) -> ScoredFrames:
+        rows = np.arange(0, len(data.test_inputs), stride)
+        if field > 1:
+            inputs = torch.as_tensor(data.test_inputs, device=device)
+            windows = torch.as_tensor(SequenceIndex.from_meta(data.test_meta).window_rows(rows, field), device=device)
+        else:
+            inputs, windows = torch.as_tensor(data.test_inputs[rows], device=device), None
+        return cls(inputs, windows, np.asarray(data.test_targets[rows]), data.test_meta["action"].to_numpy()[rows])
+
+    def predict(self, model: torch.nn.Module, codec: Codec, flip_test: bool) -> np.ndarray:
+        """(n, J, 3) root-relative mm."""
+        return train.predict(model, codec, self.inputs, flip_test=flip_test, windows=self.windows).cpu().numpy()
+
+
 def test_curve_monitor(data: LiftingData, codec: Codec, flip_test: bool, stride: int, device: torch.device,
                        field: int = 1):
     """``monitor(model) -> {"test_p1_mm": action-mean MPJPE (mm)}`` on every ``stride``-th test frame
     (a temporal method's from their windows of ``field`` frames)."""
-    rows = np.arange(0, len(data.test_inputs), stride)
-    if field > 1:
-        inputs = torch.as_tensor(data.test_inputs, device=device)
-        windows = torch.as_tensor(SequenceIndex.from_meta(data.test_meta).window_rows(rows, field), device=device)
-    else:
-        inputs, windows = torch.as_tensor(data.test_inputs[rows], device=device), None
-    targets = np.asarray(data.test_targets[rows])
-    actions = data.test_meta["action"].to_numpy()[rows]
+    frames = ScoredFrames.every(data, stride, device, field)
     names = get_joint_set(data.joint_set).names
 
     def monitor(model: torch.nn.Module) -> dict:
-        predicted = train.predict(model, codec, inputs, flip_test=flip_test, windows=windows).cpu().numpy()
-        errors = metrics.joint_errors_mpjpe(predicted, targets)
-        return {"test_p1_mm": metrics.summarize(errors, actions, names)["action_mean"]}
+        errors = metrics.joint_errors_mpjpe(frames.predict(model, codec, flip_test), frames.targets)
+        return {"test_p1_mm": metrics.summarize(errors, frames.actions, names)["action_mean"]}
 
     return monitor
 
