@@ -78,8 +78,7 @@ def parse_section(cls, values: dict, where: str, only=None):
     """Build dataclass ``cls`` from ``values``; ``where`` names the section in error messages.
 
     ``only``: the fields a stage reads (the rest are None and their values are not looked at, so
-    the stage depends on exactly the keys it declares in dvc.yaml); default every field. A field
-    with a default may be left out.
+    the stage depends on exactly the keys it declares in dvc.yaml); default every field.
     """
     if not isinstance(values, dict):
         raise ParamsError(f"{where}: expected a mapping, got {type(values).__name__}")
@@ -87,23 +86,19 @@ def parse_section(cls, values: dict, where: str, only=None):
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ParamsError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
-    read = [name for name in (fields if only is None else only) if name in values or not _has_default(fields[name])]
+    read = list(fields) if only is None else list(only)
     missing = sorted(set(read) - set(values))
     if missing:
         raise ParamsError(f"{where}: missing key(s) {missing}")
     hints = typing.get_type_hints(cls)
     converted = {name: _convert(values[name], hints[name], f"{where}.{name}") if name in read else None
-                 for name in fields if name in read or not _has_default(fields[name])}
+                 for name in fields}
     try:
         return cls(**converted)
     except ValueError as err:
         if isinstance(err, ParamsError):
             raise
         raise ParamsError(f"{where}: {err}") from None
-
-
-def _has_default(field: dataclasses.Field) -> bool:
-    return field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
 
 
 def _convert(value, hint, where: str):
@@ -191,9 +186,7 @@ class BudgetParams:
     warmup: float
     bf16_cpu: bool
     max_seeds: int | None
-    #: the run's test-curve points (null: ``train.curve_points``); a temporal model's curve costs
-    #: about as much per frame as its training
-    curve_points: int | None = None
+    curve_points: int | None  # the run's test-curve points (null: train.curve_points)
 
     def __post_init__(self):
         if self.max_epochs is not None and self.max_epochs < 1:

@@ -68,7 +68,7 @@ def test_out_of_range_budget_values_name_the_key(key, value, fragment):
 
 
 BUDGET = {"max_epochs": 3, "batch_size": None, "train_stride": 1, "lr_scale": 1.0, "decay": "cosine", "warmup": 0.0,
-          "bf16_cpu": False, "max_seeds": None}
+          "bf16_cpu": False, "max_seeds": None, "curve_points": None}
 
 
 def test_a_mistyped_budget_names_the_key():
