@@ -76,11 +76,13 @@ def pipeline_table(path: Path = RESULTS / "pipeline-cpu.json") -> str:
 
 def experiments_table(folder: Path = RESULTS / "experiments") -> str:
     """Runs outside the default pipeline: their metrics files, kept as the pipeline wrote them."""
-    rows = ["| run | 2D input | P1 / P2 (mm, action mean) | seeds | training (s, samples/s) | budget |", "|---|---|---|---|---|---|"]
+    rows = ["| run | 2D input | P1 / P2 (mm, action mean) | MPJVE (mm/frame) | seeds | training (s, samples/s) | budget |",
+            "|---|---|---|---|---|---|---|"]
     for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text())
         mean, training = record["seeds"]["mean"], record["training"]
-        rows.append(f"| {record['method']} | {record['input2d']} | {mean['p1']:.1f} / {mean['p2']:.1f} | "
+        mpjve = f"{mean['mpjve']:.1f}" if mean.get("mpjve") is not None else "–"
+        rows.append(f"| {record['method']} | {record['input2d']} | {mean['p1']:.1f} / {mean['p2']:.1f} | {mpjve} | "
                     f"{len(record['seeds']['seeds'])} | {training['seconds']:.0f}, {training['samples_per_s']:.0f} | "
                     f"{record['protocol']['configuration_label']}, {budget_label(record) or 'paper schedule'} |")
     return "\n".join(rows)
