@@ -3,7 +3,7 @@
 Usage: ``python -m benchmarks.summarize`` (repository root). Recomputes each convergence record's
 plateau with the current rule, then rewrites the text between the
 ``<!-- convergence:begin -->`` / ``<!-- convergence:end -->`` and ``<!-- lr-search:begin -->`` /
-``<!-- lr-search:end -->`` markers (and likewise ``pipeline`` and ``experiments``) of
+``<!-- lr-search:end -->`` markers (and likewise ``pipeline``, ``experiments``, ``temporal`` and ``speed``) of
 ``benchmarks/README.md`` from ``benchmarks/results/convergence/*.json``,
 ``benchmarks/results/lr-search/*.json``, ``benchmarks/results/pipeline-cpu.json`` and
 ``benchmarks/results/experiments/*.json``.
@@ -99,6 +99,26 @@ def temporal_table(path: Path = RESULTS / "temporal-cpu.json") -> str:
     return "\n".join(rows)
 
 
+def speed_table(path: Path = RESULTS / "speed-cpu.json") -> str:
+    """Every method's samples/s in our loop and an upstream-style loop, measured side by side."""
+    record = json.loads(path.read_text())
+    peaks = record["matmul_gflops"]
+    rows = [f"{record['machine']['threads']} threads, torch {record['machine']['torch']}; large GEMM: "
+            f"{peaks['fp32']:.0f} GFLOP/s fp32, {peaks['bf16']:.0f} GFLOP/s bf16; median of {record['rounds']} "
+            "interleaved rounds (temporal models: their own rounds).", "",
+            "| model | mode | batch | ours (samples/s) | upstream-style (samples/s) | ratio | GFLOP/s (ours) | share of fp32 peak |",
+            "|---|---|---|---|---|---|---|---|"]
+    results = record["results"]
+    for row in (r for r in results if r["loop"] == "ours"):
+        theirs = next(r for r in results if r["model"] == row["model"] and r["mode"] == row["mode"]
+                      and r["loop"] == "upstream-style")
+        rate = f"{row['gflops_per_s']:.1f}" if row.get("gflops_per_s") else "–"
+        share = f"{row['share_of_fp32_peak']:.0%}" if row.get("share_of_fp32_peak") else "–"
+        rows.append(f"| {row['model']} | {row['mode']} | {row['batch']} | {row['samples_per_s']:,.0f} | "
+                    f"{theirs['samples_per_s']:,.0f} | {row['samples_per_s'] / theirs['samples_per_s']:.2f}x | {rate} | {share} |")
+    return "\n".join(rows)
+
+
 def replace_between(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name}:begin -->).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -123,6 +143,8 @@ def main() -> None:
     text = replace_between(text, "pipeline", pipeline_table())
     text = replace_between(text, "experiments", experiments_table())
     text = replace_between(text, "temporal", temporal_table())
+    if (RESULTS / "speed-cpu.json").exists():
+        text = replace_between(text, "speed", speed_table())
     README.write_text(text)
 
 
