@@ -28,6 +28,8 @@ def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test
         record = saved["record"]
         run = {"configuration": saved["kind"], "configuration_label": saved["configuration"],
                "train_frames": record["train_samples"], "seeds": record["seeds"],
+               "world_size": record.get("world_size", 1),  # training processes (torchrun), 1 for one
+               "global_batch": (record["schedule"] or {}).get("batch_size"),  # summed over the processes
                "train_flip": saved["input_spec"].get("train_flip", False),
                "validation_split": "held out (val_best)" if record["checkpoint"] == "val_best" else
                "none: every training sequence is trained on",

@@ -27,6 +27,7 @@ from lifting.config import ParamsError, parse_section
 from lifting.data.align import LiftingData
 from lifting.data.markers import SurfaceGraph
 from lifting.data.sequences import SequenceIndex
+from lifting.distributed import SINGLE, Ranks
 from lifting.errors import DataError
 from lifting.io import atomic_path
 from lifting.models import METHODS
@@ -115,7 +116,7 @@ def validation_mask(meta, fraction: float) -> np.ndarray:
 
 def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSettings, out_dir: Path,
                  log_path: Path, snapshot: dict, name: str | None = None, progress: bool = True,
-                 init: Path | None = None) -> dict:
+                 init: Path | None = None, ranks: Ranks = SINGLE) -> dict:
     """Train ``method`` (the paper's ``kind`` configuration, one model per seed) and write
     ``out_dir/model.pt``; returns the training record.
 
@@ -126,10 +127,12 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     every training frame (its windows reach them all); it trains on every
     ``settings.train_stride``-th frame of each run. ``init``: a previous stage's ``model.pt``
     whose weights start each seed's model (a staged method's ``initialise``, e.g. RIE's).
+    ``ranks``: this process's place in a data-parallel run (``torchrun``; :mod:`lifting.distributed`);
+    only rank 0 writes the files, and the record gives the world size (the schedule's batch is global).
     """
     module = _module(method)
     setup = module.PAPER[kind]
-    device = train.pick_device(settings.threads)
+    device = train.pick_device(settings.threads, ranks.local_rank)
     inputs, targets = data.train_inputs, data.train_targets
     val = validation_mask(data.train_meta, settings.val_fraction) if settings.checkpoint == "val_best" \
         else np.zeros(len(inputs), dtype=bool)
@@ -147,7 +150,8 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                   "train_samples": len(fit_x), "samples_seen": len(fit_x), "core_seconds": None,
                   "samples_per_s": None, "schedule": None, "seeds": [settings.seeds[0]]}
         saved.update(library_inputs=torch.as_tensor(fit_x), library_targets=torch.as_tensor(fit_y))
-        train._write_log([], log_path)
+        if ranks.writes:
+            train._write_log([], log_path)
     else:
         codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
         schedule = train.budgeted_schedule(paper_schedule(method, cfg, setup.schedule), settings.max_epochs,
@@ -171,7 +175,8 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
             result = train.fit(model, codec, arrays, schedule, seed=seed,
                                checkpoint_path=out_dir / f"checkpoint-seed{seed}.pt", log_path=log_path,
                                snapshot=snapshot, select=select, progress=progress, monitor=monitor,
-                               curve_points=settings.curve_points, bf16_cpu=settings.bf16_cpu, log_preamble=rows)
+                               curve_points=settings.curve_points, bf16_cpu=settings.bf16_cpu, log_preamble=rows,
+                               ranks=ranks)
             rows = [*rows, *result.log]
             results.append(result)
         record = {"train_seconds": round(float(np.mean([r.train_seconds for r in results])), 2),
@@ -179,7 +184,8 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                   "train_samples": len(arrays.targets), "samples_seen": results[0].samples_seen,
                   "core_seconds": round(float(np.mean([r.core_seconds for r in results])), 1),
                   "samples_per_s": round(float(np.mean([r.samples_per_s for r in results])), 1),
-                  "schedule": dataclasses.asdict(schedule), "seeds": list(settings.seeds)}
+                  "schedule": dataclasses.asdict(schedule), "seeds": list(settings.seeds),
+                  "world_size": ranks.world_size}
         saved["state_dicts"] = [{k: v.detach().cpu() for k, v in r.state_dict.items()} for r in results]
         saved["parameters"] = parameters
         if surface is not None:
@@ -187,6 +193,8 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     record["checkpoint"] = settings.checkpoint
     record["budget"] = settings.budget()
     saved["record"] = record
+    if not ranks.writes:
+        return record
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save(saved, tmp)
     return record

@@ -36,8 +36,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lifting import distributed
 from lifting.codec import Codec
 from lifting.data.sequences import padded_run
+from lifting.distributed import SINGLE, Ranks
 from lifting.io import atomic_path
 from lifting.models.spec import Schedule
 
@@ -49,10 +51,10 @@ LOG_COLUMNS = ("seed", "epoch", "step", "samples_seen", "core_seconds", "train_l
                "lr", "seconds", "samples_per_s")
 
 
-def pick_device(threads: int) -> torch.device:
-    """CUDA when present, else the CPU with ``threads`` intra-op threads."""
+def pick_device(threads: int, gpu: int = 0) -> torch.device:
+    """CUDA (GPU number ``gpu``) when present, else the CPU with ``threads`` intra-op threads."""
     torch.set_num_threads(threads)
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    return torch.device("cuda", gpu) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def seed_everything(seed: int) -> None:
@@ -229,7 +231,8 @@ def evaluation_steps(total_steps: int, steps_per_epoch: int, curve_points: int) 
 def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Schedule, *, seed: int,
         checkpoint_path: Path, log_path: Path, snapshot: dict, select: str = "last", progress: bool = True,
         monitor: Callable[[torch.nn.Module], dict] | None = None, curve_points: int = 0, bf16_cpu: bool = False,
-        log_preamble: Sequence[dict] = (), on_point: Callable[[dict], None] | None = None) -> FitResult:
+        log_preamble: Sequence[dict] = (), on_point: Callable[[dict], None] | None = None,
+        ranks: Ranks = SINGLE) -> FitResult:
     """Train ``model`` with ``schedule``; resume from ``checkpoint_path`` when it matches ``snapshot``.
 
     Args:
@@ -247,8 +250,12 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
         bf16_cpu: bf16 autocast on the CPU too (on CUDA it is always on).
         log_preamble: rows written before this run's (e.g. earlier seeds' curves in the same CSV).
         on_point: called with every new curve row (after the log is written).
+        ranks: this process's place in a data-parallel run (:mod:`lifting.distributed`): each
+            rank trains on its shard of every global batch of ``schedule.batch_size``, the
+            gradients are summed, and only rank 0 scores curve points and writes files.
     """
     seed_everything(seed)
+    distributed.synchronise_batch_norm(model, ranks)
     optimizer = make_optimizer(model, schedule)
     start_epoch, step, train_seconds, best = 0, 0, 0.0, (math.inf, -1, None)
     log_rows: list[dict] = []
@@ -261,6 +268,10 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
         best = (resumed["best_val"], resumed["best_epoch"], resumed["best_model"])
         log_rows = resumed["log"]
         log.info("%s: resuming after epoch %d of %d", checkpoint_path, start_epoch, schedule.epochs)
+    distributed.check_same_start(start_epoch, checkpoint_path, ranks)
+    distributed.broadcast_parameters(model, ranks)
+    if ranks.rank > 0:  # each rank's own dropout masks
+        torch.manual_seed(seed * 1_000_003 + ranks.rank * 1_009 + start_epoch)
 
     num_samples = len(data.targets)
     train_flip = codec.spec.train_flip
@@ -268,7 +279,8 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
     total_steps = steps_per_epoch * schedule.epochs
     curve_at = evaluation_steps(total_steps, steps_per_epoch, curve_points)
     paper_clock = (schedule.paper_epochs or schedule.epochs) / schedule.epochs
-    threads = torch.get_num_threads() if data.inputs.device.type == "cpu" else 1
+    # core-seconds count every process's cores (or GPUs)
+    threads = (torch.get_num_threads() if data.inputs.device.type == "cpu" else 1) * ranks.world_size
     for epoch in range(start_epoch, schedule.epochs):
         model.train()
         if hasattr(model, "set_bn_momentum"):
@@ -277,14 +289,16 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
         order = torch.randperm(num_samples, generator=shuffle).to(data.inputs.device)
         mirror = (torch.rand(num_samples, generator=shuffle) < 0.5).to(data.inputs.device) if train_flip else None
         started, loss_sum, loss_count, point_seconds = time.perf_counter(), 0.0, 0, 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{schedule.epochs}", disable=not progress,
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{schedule.epochs}",
+                   disable=not (progress and ranks.writes),
                    unit="batch", leave=False)
         for batch_index in bar:
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(schedule, step, epoch, total_steps)
             if hasattr(model, "set_epoch_progress"):
                 model.set_epoch_progress((epoch + batch_index / steps_per_epoch) * paper_clock)
-            index = order[batch_index * schedule.batch_size:(batch_index + 1) * schedule.batch_size]
+            batch = order[batch_index * schedule.batch_size:(batch_index + 1) * schedule.batch_size]
+            index = distributed.shard(batch, ranks)
             inputs, targets = data.batch_inputs(index), data.targets[index]
             if mirror is not None:  # a random half of the batch, 2D and 3D, left and right swapped
                 flip = mirror[index]
@@ -299,13 +313,17 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                 else:
                     loss = pose_loss(model(inputs).float(), targets, schedule)
             optimizer.zero_grad(set_to_none=True)
+            if ranks.world_size > 1:  # each rank's loss weighted by its share of the global batch
+                loss = loss * (len(index) / len(batch))
             loss.backward()
+            distributed.sum_gradients(model, ranks)
+            loss = distributed.global_sum(loss, ranks)
             if schedule.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
             optimizer.step()
             step += 1
             loss_sum, loss_count = loss_sum + loss.detach().item(), loss_count + 1
-            if step in curve_at:
+            if step in curve_at and ranks.writes:
                 seconds = time.perf_counter() - started
                 train_seconds += seconds
                 point_seconds += seconds
@@ -322,13 +340,16 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                 bar.set_postfix(test_p1=row["test_p1_mm"], loss=row["train_loss"])
         seconds = time.perf_counter() - started
         train_seconds += seconds
+        if not ranks.writes:
+            continue
         _save_checkpoint(checkpoint_path, model, optimizer, epoch, step, train_seconds, best, snapshot, log_rows)
         if progress:
             row = log_rows[-1]
             print(f"epoch {epoch + 1}/{schedule.epochs}: loss {row['train_loss']:.4f}, test P1 (logged only) "
                   f"{row['test_p1_mm']} mm, {num_samples / (point_seconds + seconds):.0f} samples/s", flush=True)
 
-    _write_log([*log_preamble, *log_rows], log_path)  # also when a finished run is resumed (DVC deletes the log)
+    if ranks.writes:
+        _write_log([*log_preamble, *log_rows], log_path)  # also when a finished run is resumed (DVC deletes the log)
     epochs_run = schedule.epochs
     if select == "val_best" and best[2] is not None:
         selected_epoch, state = best[1] + 1, best[2]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lifting.config import BudgetParams, TrainParams, budget_for, budget_key, parse_overrides, parse_section
 from lifting.data.align import Protocol, load_split
+from lifting.distributed import Ranks
 from lifting.models import METHODS
 from lifting.models.spec import input_kind
 from lifting.provenance import code_digest, file_digest
@@ -66,9 +67,15 @@ def main(argv=None) -> None:
     snapshot = {"budget": run_settings.budget(), "train": {**training, "seeds": None},
                 "config": dataclasses.asdict(cfg), "input2d": args.input2d, "code": code_digest(__file__),
                 "init": file_digest(init) if init is not None and init.is_file() else None}
-    record = train_method(args.method, cfg, kind, data, run_settings, Path(args.out), Path(args.log), snapshot,
-                          name=name, init=init)
-    log.info("%s on %s: %s", name, args.input2d, record)
+    ranks = Ranks.from_environment()  # one process, or one of torchrun's (README: several GPUs or processes)
+    ranks.join()
+    try:
+        record = train_method(args.method, cfg, kind, data, run_settings, Path(args.out), Path(args.log), snapshot,
+                              name=name, init=init, ranks=ranks)
+    finally:
+        ranks.leave()
+    if ranks.writes:
+        log.info("%s on %s: %s", name, args.input2d, record)
 
 
 if __name__ == "__main__":

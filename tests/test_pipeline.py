@@ -82,6 +82,9 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
             assert (root / f"data/predictions/{method}-{input2d}.parquet").is_file()
             assert result["protocol"]["configuration"] == ("gt" if input2d == "gt" else "detected")
             assert result["protocol"]["train_frames"] == result["training"]["samples"]
+            if method != "knn":  # one process, the schedule's whole batch
+                assert result["protocol"]["world_size"] == 1
+                assert result["protocol"]["global_batch"] == result["training"]["schedule"]["batch_size"]
     # The paper's configuration per input kind: Modulated GCN's CPN model and GridConv's (c, z) on detections.
     runs = {(m, i): json.loads((root / f"metrics/{m}-{i}.json").read_text()) for m in methods for i in ("gt", "noisy")}
     assert runs["modulated_gcn", "gt"]["parameters"] == 287_923

@@ -84,6 +84,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lifting.models.norm import BatchNorm1d
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
 
 __all__ = [
@@ -568,7 +569,7 @@ class GridAttention(nn.Module):
         super().__init__()
         hidden = max(cin // 16, 16)
         self.reduce = nn.Linear(cin, hidden, bias=False)
-        self.norm = nn.BatchNorm1d(hidden)
+        self.norm = BatchNorm1d(hidden)
         self.expand = nn.Linear(hidden, 9 * cells)
 
     def forward(self, x: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
@@ -608,7 +609,7 @@ class TwoBranchGridConv(nn.Module):
         return shifted_grid_conv(x, self.weight1, self.weight2, bias, self.plan, att, self.method)
 
 
-class _Norm(nn.BatchNorm1d):
+class _Norm(BatchNorm1d):
     """BatchNorm2d of a cells-major grid: per-channel statistics over all cells and samples."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

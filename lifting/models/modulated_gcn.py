@@ -68,6 +68,7 @@ from lifting.models.graph import (
     to_joint_major,
 )
 from lifting.models.dropout import Dropout, check_dropout
+from lifting.models.norm import BatchNorm1d
 from lifting.models.spec import InputSpec, PaperSetup, Schedule, check_widths
 
 
@@ -197,7 +198,7 @@ class _GraphBlock(nn.Module):
     def __init__(self, in_features: int, out_features: int, adj: torch.Tensor, dropout: float):
         super().__init__()
         self.gconv = ModulatedGraphConv(in_features, out_features, adj)
-        self.bn = nn.BatchNorm1d(out_features)
+        self.bn = BatchNorm1d(out_features)
         self.dropout = Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -239,7 +240,7 @@ class JointNonLocal(nn.Module):
         self.phi = nn.Linear(channels, self.inter)
         self.g = nn.Linear(channels, self.inter)
         self.W_z = nn.Linear(self.inter, channels)
-        self.bn = nn.BatchNorm1d(channels)
+        self.bn = BatchNorm1d(channels)
         nn.init.zeros_(self.bn.weight)
         nn.init.zeros_(self.bn.bias)
 

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lifting.models.dropout import Dropout, check_dropout
+from lifting.models.norm import BatchNorm1d
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
 from lifting.models.tcn import TemporalConvNet
 
@@ -105,14 +106,14 @@ class FullyConnectedBlock(nn.Module):
     def __init__(self, in_features: int, out_features: int, hidden: int, blocks: int, dropout: float) -> None:
         super().__init__()
         self.fc_in = nn.Linear(in_features, hidden)
-        self.bn_in = nn.BatchNorm1d(hidden)
-        self.residual = nn.ModuleList([nn.ModuleList([nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden),
-                                                      nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden)])
+        self.bn_in = BatchNorm1d(hidden)
+        self.residual = nn.ModuleList([nn.ModuleList([nn.Linear(hidden, hidden), BatchNorm1d(hidden),
+                                                      nn.Linear(hidden, hidden), BatchNorm1d(hidden)])
                                        for _ in range(blocks)])
         self.fc_out = nn.Linear(hidden, out_features)
         self.drop = Dropout(dropout)
 
-    def _layer(self, x: torch.Tensor, linear: nn.Linear, bn: nn.BatchNorm1d) -> torch.Tensor:
+    def _layer(self, x: torch.Tensor, linear: nn.Linear, bn: BatchNorm1d) -> torch.Tensor:
         return self.drop(F.leaky_relu(bn(linear(x)), 0.2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

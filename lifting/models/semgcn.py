@@ -66,6 +66,7 @@ from lifting.models.graph import (
     to_joint_major,
 )
 from lifting.models.dropout import Dropout, check_dropout
+from lifting.models.norm import BatchNorm1d
 from lifting.models.spec import InputSpec, PaperSetup, Schedule, check_widths
 
 #: SemGCN's non-local joint groups for h36m16 (upstream ``Human36mDataset`` ``joints_group``):
@@ -186,7 +187,7 @@ class GraphBlock(nn.Module):
     def __init__(self, in_features: int, out_features: int, adj: torch.Tensor, dropout: float):
         super().__init__()
         self.gconv = SemGraphConv(in_features, out_features, adj)
-        self.bn = nn.BatchNorm1d(out_features)
+        self.bn = BatchNorm1d(out_features)
         self.dropout = Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -240,7 +241,7 @@ class GroupNonLocal(nn.Module):
         self.phi = nn.Linear(channels, inter)
         self.concat_project = nn.Linear(2 * inter, 1, bias=False)  # [θ; φ] -> scalar, then ReLU
         self.W_z = nn.Linear(inter, channels)
-        self.bn = nn.BatchNorm1d(channels)
+        self.bn = BatchNorm1d(channels)
         for lin in (self.g, self.theta, self.phi, self.W_z):
             nn.init.kaiming_normal_(lin.weight)
             nn.init.zeros_(lin.bias)

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from lifting.models.dropout import Dropout, check_dropout
+from lifting.models.norm import BatchNorm1d
 from lifting.models.spec import InputSpec, PaperSetup, Schedule, check_widths
 from lifting.skeleton import H36M17
 
@@ -83,7 +84,7 @@ PAPER = {kind: PaperSetup(Config(), INPUT_SPEC, PAPER_SCHEDULE, "16-joint input 
 
 def _hidden_layer(n_in: int, n_out: int, dropout: float) -> nn.Sequential:
     """Linear + BatchNorm + ReLU + Dropout: (B, n_in) -> (B, n_out)."""
-    return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(),
+    return nn.Sequential(nn.Linear(n_in, n_out), BatchNorm1d(n_out), nn.ReLU(),
                          Dropout(dropout))
 
 

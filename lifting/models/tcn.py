@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lifting.models.dropout import Dropout
+from lifting.models.norm import BatchNorm1d
 
 
 class TemporalConvNet(nn.Module):
@@ -55,11 +56,11 @@ class TemporalConvNet(nn.Module):
         self.filter_widths = tuple(filter_widths)
         self.negative_slope = negative_slope
         self.expand_conv = nn.Conv1d(in_channels, channels, filter_widths[0], bias=False)
-        self.expand_bn = nn.BatchNorm1d(channels, momentum=bn_momentum)
+        self.expand_bn = BatchNorm1d(channels, momentum=bn_momentum)
         self.block_convs = nn.ModuleList([nn.Conv1d(channels, channels, w, bias=False) for w in filter_widths[1:]])
-        self.block_bns = nn.ModuleList([nn.BatchNorm1d(channels, momentum=bn_momentum) for _ in filter_widths[1:]])
+        self.block_bns = nn.ModuleList([BatchNorm1d(channels, momentum=bn_momentum) for _ in filter_widths[1:]])
         self.point_convs = nn.ModuleList([nn.Conv1d(channels, channels, 1, bias=False) for _ in filter_widths[1:]])
-        self.point_bns = nn.ModuleList([nn.BatchNorm1d(channels, momentum=bn_momentum) for _ in filter_widths[1:]])
+        self.point_bns = nn.ModuleList([BatchNorm1d(channels, momentum=bn_momentum) for _ in filter_widths[1:]])
         self.shrink = nn.Conv1d(channels, out_channels, 1)
         self.drop = Dropout(dropout)
 
@@ -117,5 +118,5 @@ class TemporalConvNet(nn.Module):
         return rows @ weight.permute(0, 2, 1).reshape(weight.shape[0], width * channels).T
 
     @staticmethod
-    def _bn_rows(bn: nn.BatchNorm1d, h: torch.Tensor) -> torch.Tensor:
+    def _bn_rows(bn: BatchNorm1d, h: torch.Tensor) -> torch.Tensor:
         return bn(h.reshape(-1, h.shape[-1])).view(h.shape)
