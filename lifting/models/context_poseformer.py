@@ -1,0 +1,185 @@
+"""Context-Aware PoseFormer's lifting network (Zhao et al., NeurIPS 2023; methods.md §6.3).
+
+A single 2D pose plus a frozen 2D detector's feature maps sampled around each joint:
+
+* **Tokens** per joint, ``L + 1 = 5`` of width ``c = 128``: level 0 is ``Linear(2 -> c)`` of the
+  joint's screen-normalised 2D; level ``l`` (1..4) is ``Linear(C_l -> c)`` of feature map ``l``
+  sampled bilinearly (``grid_sample``, ``align_corners=True``) at the joint's crop position (crop
+  coordinates in ``[-1, 1]``). A learned positional embedding ``(1, 5, 17, c)`` is added.
+* **Deformable context**: one :class:`DeformableBlock` per feature level. Query = LN(level token
+  + coordinate token); per head (4) and sample (4) a softmax attention weight and an offset
+  ``tanh(Linear(query))`` in crop coordinates (bias initialised on circles of radius
+  ``0.01 (i + 1)``); the level's own map is sampled at joint + offset (border padding), projected
+  per head ``Linear(C_l -> c / 4)``, weighted and concatenated; residual, then a residual MLP
+  (ratio 2).
+* **Pose-context interaction**: 4 transformer blocks (width ``c``, 8 heads, MLP ratio 2, qkv
+  bias) across each joint's 5 level tokens, then the tokens concatenated to ``5c = 640`` per
+  joint and 4 transformer blocks across the 17 joints; stochastic depth rising linearly to 0.2
+  over each stack.
+* **Head**: LN + ``Linear(640 -> 3)`` per joint, root-relative metres.
+
+Lifting parameters: 14,094,147 with HRNet-W32's feature widths (32, 64, 128, 256), 14,155,587
+with HRNet-W48's, 14,233,411 with CPN's four 256-channel maps: methods.md §9's 14.09M / 14.16M /
+14.23M (pinned in ``tests/models/test_context_poseformer.py``). The frozen backbone is not part
+of this module. Re-implemented from the paper's description; no upstream code is copied.
+
+Not yet in the pipeline: the rendered images, the in-pipeline detector that provides the feature
+maps and the ``detected`` 2D source it needs are still to come (issue: Context-Aware PoseFormer).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Channels of the four feature levels the paper samples (1/4 to 1/32 of the crop).
+FEATURE_CHANNELS = {"hrnet_w32": (32, 64, 128, 256), "hrnet_w48": (48, 96, 192, 384), "cpn": (256, 256, 256, 256)}
+
+
+@dataclass(frozen=True)
+class Config:
+    """CA-PF's lifting network; the defaults are the paper's (HRNet-W32 features)."""
+
+    feature_channels: tuple[int, ...] = FEATURE_CHANNELS["hrnet_w32"]
+    width: int = 128
+    deform_heads: int = 4
+    deform_samples: int = 4
+    attention_heads: int = 8
+    level_blocks: int = 4
+    joint_blocks: int = 4
+    mlp_ratio: float = 2.0
+    drop_path: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not self.feature_channels or min(self.feature_channels) < 1:
+            raise ValueError(f"feature_channels must be positive, got {list(self.feature_channels)}")
+        if self.width % self.deform_heads or (self.width * (len(self.feature_channels) + 1)) % self.attention_heads:
+            raise ValueError("width must divide into deform_heads, and the joint width into attention_heads")
+        if not 0.0 <= self.drop_path < 1.0:
+            raise ValueError(f"drop_path is a probability in [0, 1), got {self.drop_path}")
+
+
+def sample_at(feature_map: torch.Tensor, points: torch.Tensor, padding: str = "zeros") -> torch.Tensor:
+    """Bilinear samples of ``(B, C, H, W)`` maps at ``(B, N, 2)`` crop coordinates in [-1, 1]
+    (x right, y down; ``align_corners=True``) -> ``(B, N, C)``."""
+    grid = points[:, :, None, :].to(feature_map.dtype)
+    return F.grid_sample(feature_map, grid, align_corners=True, padding_mode=padding)[..., 0].transpose(1, 2)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop a residual branch for a whole sample with probability ``p`` (training)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape[0], *[1] * (x.dim() - 1), device=x.device) >= self.p
+        return x * keep.to(x.dtype) / (1.0 - self.p)
+
+
+class Mlp(nn.Sequential):
+    """``Linear(d -> r d)``, GELU, ``Linear(r d -> d)``."""
+
+    def __init__(self, dim: int, ratio: float) -> None:
+        super().__init__(nn.Linear(dim, int(dim * ratio)), nn.GELU(), nn.Linear(int(dim * ratio), dim))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm self-attention and MLP, each residual with stochastic depth: ``(B, N, d) -> (B, N, d)``."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, drop_path: float) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.mlp, self.drop, self.heads = Mlp(dim, mlp_ratio), DropPath(drop_path), heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(batch, tokens, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, tokens, dim)
+        x = x + self.drop(self.proj(attended))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class DeformableBlock(nn.Module):
+    """One feature level's context: ``(B, J, c)`` level tokens, coordinate tokens, ``(B, J, 2)`` crop
+    positions and the level's ``(B, C_l, H, W)`` map -> ``(B, J, c)``."""
+
+    def __init__(self, channels: int, width: int, heads: int, samples: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.heads, self.samples = heads, samples
+        self.norm, self.mlp_norm = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.weights = nn.Linear(width, heads * samples)
+        self.offsets = nn.Linear(width, heads * samples * 2)
+        self.values = nn.Linear(channels, width)  # the heads' Linear(C_l -> c / heads), side by side
+        self.mlp = Mlp(width, mlp_ratio)
+        nn.init.zeros_(self.offsets.weight)
+        with torch.no_grad():  # each head's samples on circles of radius 0.01 (i + 1), heads at even angles
+            angles = torch.arange(heads) * (2 * math.pi / heads)
+            radii = 0.01 * torch.arange(1, samples + 1)
+            circle = torch.stack([angles.cos(), angles.sin()], -1)[:, None, :] * radii[None, :, None]
+            self.offsets.bias.copy_(circle.reshape(-1))
+
+    def forward(self, level: torch.Tensor, coordinate: torch.Tensor, positions: torch.Tensor,
+                feature_map: torch.Tensor) -> torch.Tensor:
+        batch, joints, width = level.shape
+        query = self.norm(level + coordinate)
+        weights = self.weights(query).view(batch, joints, self.heads, self.samples).softmax(-1)
+        offsets = torch.tanh(self.offsets(query)).view(batch, joints, self.heads, self.samples, 2)
+        points = (positions[:, :, None, None, :] + offsets).reshape(batch, -1, 2)
+        sampled = sample_at(feature_map, points, padding="border").view(batch, joints, self.heads, self.samples, -1)
+        weight = self.values.weight.view(self.heads, width // self.heads, -1)  # head h: Linear(C_l -> c / heads)
+        values = torch.einsum("bjhsc,hdc->bjhsd", sampled, weight) + self.values.bias.view(self.heads, 1, -1)
+        context = (weights[..., None] * values).sum(3).reshape(batch, joints, width)
+        level = level + context
+        return level + self.mlp(self.mlp_norm(level))
+
+
+class ContextPoseFormer(nn.Module):
+    """``forward(joints_2d (B, J, 2) screen-normalised, crop_2d (B, J, 2) in [-1, 1], features
+    [(B, C_l, H_l, W_l)] * L) -> (B, J, 3)`` root-relative metres."""
+
+    def __init__(self, cfg: Config, num_joints: int = 17) -> None:
+        super().__init__()
+        levels, width = len(cfg.feature_channels), cfg.width
+        self.coordinate = nn.Linear(2, width)
+        self.embed = nn.ModuleList([nn.Linear(c, width) for c in cfg.feature_channels])
+        self.position = nn.Parameter(torch.zeros(1, levels + 1, num_joints, width))
+        nn.init.trunc_normal_(self.position, std=0.02)
+        self.deformable = nn.ModuleList([DeformableBlock(c, width, cfg.deform_heads, cfg.deform_samples, cfg.mlp_ratio)
+                                         for c in cfg.feature_channels])
+        rates = [float(r) for r in torch.linspace(0, cfg.drop_path, cfg.level_blocks)]
+        self.level_blocks = nn.ModuleList([TransformerBlock(width, cfg.attention_heads, cfg.mlp_ratio, r) for r in rates])
+        joint_width = width * (levels + 1)
+        rates = [float(r) for r in torch.linspace(0, cfg.drop_path, cfg.joint_blocks)]
+        self.joint_blocks = nn.ModuleList([TransformerBlock(joint_width, cfg.attention_heads, cfg.mlp_ratio, r)
+                                           for r in rates])
+        self.head = nn.Sequential(nn.LayerNorm(joint_width), nn.Linear(joint_width, 3))
+
+    def forward(self, joints_2d: torch.Tensor, crop_2d: torch.Tensor, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        batch, joints, _ = joints_2d.shape
+        coordinate = self.coordinate(joints_2d) + self.position[:, 0]
+        levels = [embed(sample_at(fmap, crop_2d)) + self.position[:, l + 1]
+                  for l, (embed, fmap) in enumerate(zip(self.embed, features))]
+        levels = [block(level, coordinate, crop_2d, fmap)
+                  for block, level, fmap in zip(self.deformable, levels, features)]
+        tokens = torch.stack([coordinate, *levels], dim=2)  # (B, J, L + 1, c)
+        x = tokens.reshape(batch * joints, *tokens.shape[2:])
+        for block in self.level_blocks:
+            x = block(x)
+        x = x.reshape(batch, joints, -1)  # (B, J, (L + 1) c)
+        for block in self.joint_blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def build(cfg: Config, num_joints: int = 17) -> ContextPoseFormer:
+    return ContextPoseFormer(cfg, num_joints)
