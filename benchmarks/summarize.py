@@ -110,12 +110,18 @@ def speed_table(path: Path = RESULTS / "speed-cpu.json") -> str:
             "|---|---|---|---|---|---|---|---|"]
     results = record["results"]
     for row in (r for r in results if r["loop"] == "ours"):
-        theirs = next(r for r in results if r["model"] == row["model"] and r["mode"] == row["mode"]
+        theirs = next(r for r in results if (r["model"], r["mode"], r["batch"]) == (row["model"], row["mode"], row["batch"])
                       and r["loop"] == "upstream-style")
         rate = f"{row['gflops_per_s']:.1f}" if row.get("gflops_per_s") else "–"
         share = f"{row['share_of_fp32_peak']:.0%}" if row.get("share_of_fp32_peak") else "–"
         rows.append(f"| {row['model']} | {row['mode']} | {row['batch']} | {row['samples_per_s']:,.0f} | "
                     f"{theirs['samples_per_s']:,.0f} | {row['samples_per_s'] / theirs['samples_per_s']:.2f}x | {rate} | {share} |")
+    swept = {r["model"]: r["infer_samples_per_s_by_batch"] for r in results if "infer_samples_per_s_by_batch" in r}
+    if swept:
+        sizes = list(next(iter(swept.values())))
+        rows += ["", "Our inference (`predict`, samples/s) by batch size:", "",
+                 "| model | " + " | ".join(f"batch {size}" for size in sizes) + " |", "|---|" + "---|" * len(sizes)]
+        rows += [f"| {model} | " + " | ".join(f"{v:,.0f}" for v in rates.values()) + " |" for model, rates in swept.items()]
     return "\n".join(rows)
 
 
