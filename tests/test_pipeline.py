@@ -19,7 +19,7 @@ TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.tr
                "budget.max_seeds": 2, "train.curve_points": 2, "gridconv_sgt": ["handcrafted", "learnable"],
                "heavy_inputs2d": ["gt", "noisy"],
                # the temporal methods too, as small networks: VideoPose3D in the heavy tier, RIE's three stages
-               "heavy_methods": ["hgn", "videopose3d"], "rie_inputs2d": ["gt"],
+               "heavy_methods": ["semgcn", "modulated_gcn", "hgn", "videopose3d"], "rie_inputs2d": ["gt"],
                "model.videopose3d.channels": 16, "model.videopose3d.filter_widths": [3, 3],
                "model.rie.channels": 8, "model.rie.latent": 8, "model.rie.fc_hidden": 16,
                "model.rie.filter_widths": [3, 3], "budget.videopose3d.train_stride": 25,
