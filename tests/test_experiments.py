@@ -12,9 +12,9 @@ from repo_copy import copy_repository, run, set_params
 from lifting import sweep
 from lifting.report import plain_text
 
-FAST = {"methods": ["knn"], "heavy_methods": [], "data.inputs2d": ["gt"], "gridconv_sgt": ["handcrafted"],
-        "budget.max_epochs": 1, "budget.train_stride": 100, "budget.gridconv.max_epochs": 1, "train.curve_points": 1,
-        "eval.test_every50": True}
+FAST = {"methods": ["knn"], "heavy_methods": [], "rie_inputs2d": [], "data.inputs2d": ["gt"],
+        "gridconv_sgt": ["handcrafted"], "budget.max_epochs": 1, "budget.train_stride": 100,
+        "budget.gridconv.max_epochs": 1, "train.curve_points": 1, "eval.test_every50": True}
 
 
 @pytest.fixture(scope="module")
