@@ -122,7 +122,7 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
     run(["git", "commit", "-qm", "baseline"], root)
     set_params(root, **{"model.semgcn.hidden": 64})
     reran = run(["dvc", "repro"], root).stdout
-    assert "Running stage 'train@semgcn-gt'" in reran and "Running stage 'train@knn-gt'" not in reran
+    assert "Running stage 'train_heavy@semgcn-gt'" in reran and "Running stage 'train@knn-gt'" not in reran
     diff = run(["dvc", "metrics", "diff", "--json"], root).stdout
     changed_files = set(json.loads(diff))
     assert changed_files and all("semgcn" in name for name in changed_files), changed_files
