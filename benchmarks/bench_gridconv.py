@@ -91,8 +91,9 @@ def dense_flops_per_sample(cfg: gc.Config) -> float:
     return sum(2 * 2 * 9 * 25 * cin * cout for cin, cout in layers)
 
 
-def matmul_gflops(seconds: float = 1.0) -> float:
-    a, b = torch.randn(4096, 1024), torch.randn(1024, 1024)
+def matmul_gflops(seconds: float = 1.0, dtype: torch.dtype = torch.float32) -> float:
+    """A large GEMM's rate (GFLOP/s) in ``dtype`` on the current threads: the machine's peak for scale."""
+    a, b = torch.randn(4096, 1024).to(dtype), torch.randn(1024, 1024).to(dtype)
     a @ b
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:

@@ -33,7 +33,6 @@ import argparse
 import dataclasses
 import json
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -49,8 +48,8 @@ from lifting.data.align import Protocol, load_split
 from lifting.models import METHODS, rie, videopose3d
 from lifting.runner import build_model, method_config, paper_schedule
 
-from benchmarks.bench_gridconv import UnfoldReference
-from benchmarks.bench_temporal import bench_model, upstream_model
+from benchmarks.bench_gridconv import UnfoldReference, matmul_gflops
+from benchmarks.bench_temporal import bench_model, speed_rows, upstream_model
 from benchmarks.runs import command_line
 
 #: (method, paper configuration, batch) measured: the pipeline's single-frame methods at their papers'
@@ -62,17 +61,6 @@ SINGLE_FRAME = (("simple_baseline", "gt", None), ("simple_baseline", "gt", 256),
 
 #: Batch sizes of the inference sweep of our ``predict`` (the best of the rounds at each).
 INFERENCE_BATCHES = (64, 256, 1024, 4096)
-
-
-def matmul_gflops(dtype: torch.dtype, seconds: float = 1.0) -> float:
-    """A large GEMM's rate (GFLOP/s) in ``dtype`` on the current threads: the machine's peak for scale."""
-    a, b = torch.randn(4096, 1024).to(dtype), torch.randn(1024, 1024).to(dtype)
-    a @ b
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        a @ b
-        count += 1
-    return count * 2 * 4096 * 1024 * 1024 / (time.perf_counter() - started) / 1e9
 
 
 class PerSampleDataset(Dataset):
@@ -196,13 +184,8 @@ def bench_single_frame(method: str, kind: str, batch: int | None, aligned: str, 
             measured[key].append(run())
     by_batch = {size: round(max(ours_infer(size) for _ in range(rounds)), 1) for size in INFERENCE_BATCHES}
     name = method if kind == "gt" else f"{method} (detection config)"
-    results = []
-    for (loop, mode), values in measured.items():
-        median = statistics.median(values)
-        results.append({"model": name, "loop": loop, "mode": mode, "batch": batch, "samples_per_s": round(median, 1),
-                        "rounds": [round(v, 1) for v in values],
-                        "speedup_vs_upstream_style": round(median / statistics.median(measured[("upstream-style", mode)]), 2),
-                        "train_gflops_per_sample": round(flops / 1e9, 4) if mode == "train" else None})
+    results = [{**row, "batch": batch, "train_gflops_per_sample": round(flops / 1e9, 4) if row["mode"] == "train" else None}
+               for row in speed_rows(name, measured)]
     next(r for r in results if (r["loop"], r["mode"]) == ("ours", "infer"))["infer_samples_per_s_by_batch"] = by_batch
     return results
 
@@ -219,7 +202,7 @@ def main(argv=None) -> None:
     cli.add_argument("--out", default="benchmarks/results/speed-cpu.json")
     args = cli.parse_args(argv)
     torch.set_num_threads(args.threads)
-    peaks = {"fp32": round(matmul_gflops(torch.float32), 1), "bf16": round(matmul_gflops(torch.bfloat16), 1)}
+    peaks = {"fp32": round(matmul_gflops(dtype=torch.float32), 1), "bf16": round(matmul_gflops(dtype=torch.bfloat16), 1)}
     results = []
     for method, kind, batch in SINGLE_FRAME:
         results += bench_single_frame(method, kind, batch, args.aligned, args.steps, args.rounds, args.test_rows)

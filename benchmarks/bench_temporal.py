@@ -192,24 +192,26 @@ def bench_model(name: str, model: torch.nn.Module, data, batch: int, steps: int,
                 mirrored[..., 0] *= -1
                 model.forward_sequence(torch.from_numpy(np.stack([seq, mirrored])).float())
 
-    measured = {key: [] for key in ("ours-train", "ours bf16 autocast-train", "upstream-style-train", "ours-infer",
-                                    "upstream-style-infer")}
+    measured = {key: [] for key in (("ours", "train"), ("ours bf16 autocast", "train"), ("upstream-style", "train"),
+                                    ("ours", "infer"), ("upstream-style", "infer"))}
     for _ in range(rounds):
         model.train()
-        measured["ours-train"].append(batch / time_steps(ours, steps))
-        measured["ours bf16 autocast-train"].append(batch / time_steps(lambda: ours(bf16=True), steps))
-        measured["upstream-style-train"].append(batch / time_steps(upstream_style, steps))
-        measured["ours-infer"].append(frames / time_steps(ours_eval, 1))
-        measured["upstream-style-infer"].append(frames / time_steps(upstream_eval, 1))
-    rows = []
-    for key, values in measured.items():
-        loop, mode = key.rsplit("-", 1)
-        rows.append({"model": name, "loop": loop, "mode": mode, "samples_per_s": round(statistics.median(values), 1),
-                     "rounds": [round(v, 1) for v in values]})
-    for row in rows:
-        reference = next(r for r in rows if r["loop"] == "upstream-style" and r["mode"] == row["mode"])
-        row["speedup_vs_upstream_style"] = round(row["samples_per_s"] / reference["samples_per_s"], 2)
-    return rows
+        measured["ours", "train"].append(batch / time_steps(ours, steps))
+        measured["ours bf16 autocast", "train"].append(batch / time_steps(lambda: ours(bf16=True), steps))
+        measured["upstream-style", "train"].append(batch / time_steps(upstream_style, steps))
+        measured["ours", "infer"].append(frames / time_steps(ours_eval, 1))
+        measured["upstream-style", "infer"].append(frames / time_steps(upstream_eval, 1))
+    return speed_rows(name, measured)
+
+
+def speed_rows(name: str, measured: dict[tuple[str, str], list[float]]) -> list[dict]:
+    """One row per (loop, mode) of ``measured`` samples/s rounds: their median and its ratio to the
+    upstream style's median in the same mode."""
+    medians = {key: statistics.median(values) for key, values in measured.items()}
+    return [{"model": name, "loop": loop, "mode": mode, "samples_per_s": round(medians[loop, mode], 1),
+             "rounds": [round(v, 1) for v in values],
+             "speedup_vs_upstream_style": round(medians[loop, mode] / medians["upstream-style", mode], 2)}
+            for (loop, mode), values in measured.items()]
 
 
 def main(argv=None) -> None:
