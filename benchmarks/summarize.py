@@ -6,7 +6,8 @@ plateau with the current rule, then rewrites the text between the
 ``<!-- lr-search:end -->`` markers (and likewise ``pipeline``, ``experiments``, ``temporal`` and ``speed``) of
 ``benchmarks/README.md`` from ``benchmarks/results/convergence/*.json``,
 ``benchmarks/results/lr-search/*.json``, ``benchmarks/results/pipeline-cpu.json`` and
-``benchmarks/results/experiments/*.json``.
+``benchmarks/results/experiments/*.json``, and the ``detector`` table from ``metrics/detector.json``
+and ``benchmarks/results/detector/*.json``.
 """
 
 from __future__ import annotations
@@ -88,6 +89,30 @@ def experiments_table(folder: Path = RESULTS / "experiments") -> str:
     return "\n".join(rows)
 
 
+def detector_table(folder: Path = RESULTS / "detector", default: Path = Path("metrics/detector.json")) -> str:
+    """The 2D detector: the default run's accuracy on the test subjects (``detect2d``), then each
+    recipe's on a held-out training subject (``benchmarks/detector_probe.py``)."""
+    rows = ["| run | scored on | mean / median error (px) | PCK 5 / 10 / 20 px (%) | training views x epochs | "
+            "training (s, samples/s, threads) |", "|---|---|---|---|---|---|"]
+
+    def row(name: str, where: str, summary: dict, settings: dict, record: dict, threads) -> str:
+        pck = summary["pck"]
+        return (f"| {name} | {where} | {summary['mean_px']:.1f} / {summary['median_px']:.1f} | "
+                f"{pck['5px']:.0f} / {pck['10px']:.0f} / {pck['20px']:.0f} | "
+                f"{record['train_views']} x {settings['epochs']} | {record['train_seconds']:.0f}, "
+                f"{record['samples_per_s']:.0f}, {threads} |")
+
+    if default.exists() and "test" in json.loads(default.read_text()):
+        record = json.loads(default.read_text())
+        rows.append(row("default (`metrics/detector.json`)", "test subjects, every view", record["test"],
+                        record["training"], record["training"], record["threads"]))
+    for path in sorted(folder.glob("*.json")):
+        probe = json.loads(path.read_text())
+        rows.append(row(f"`{probe['name']}`", f"{probe['holdout']}, every 4th frame", probe["held_out"],
+                        probe["settings"], probe["record"], probe["threads"]))
+    return "\n".join(rows)
+
+
 def temporal_table(path: Path = RESULTS / "temporal-cpu.json") -> str:
     """Training and inference samples/s of the temporal methods: our loop against the upstream style."""
     record = json.loads(path.read_text())
@@ -148,6 +173,7 @@ def main() -> None:
     text = replace_between(text, "lr-search", lr_search_table())
     text = replace_between(text, "pipeline", pipeline_table())
     text = replace_between(text, "experiments", experiments_table())
+    text = replace_between(text, "detector", detector_table())
     text = replace_between(text, "temporal", temporal_table())
     if (RESULTS / "speed-cpu.json").exists():
         text = replace_between(text, "speed", speed_table())

@@ -65,8 +65,9 @@ class DataParams:
         if self.inputs2d is not None:
             if not self.inputs2d:
                 raise ParamsError("data.inputs2d is empty: name at least one 2D source (gt, noisy, ...)")
-            if self.source == "embedded" and not set(self.inputs2d) <= {"gt", "noisy"}:
-                raise ParamsError(f"data.inputs2d {list(self.inputs2d)}: the embedded data has 2D sources gt and noisy")
+            if self.source == "embedded" and not set(self.inputs2d) <= {"gt", "noisy", "detected"}:
+                raise ParamsError(f"data.inputs2d {list(self.inputs2d)}: the embedded data has 2D sources gt, noisy "
+                                  "and detected")
         for name in ("train_subjects", "test_subjects"):
             if getattr(self, name) is not None and not getattr(self, name):
                 raise ParamsError(f"data.{name} is empty: name at least one subject (e.g. S1)")
@@ -216,21 +217,43 @@ class TrainParams:
     val_fraction: float
     checkpoint: str
 
-    def __post_init__(self):
-        if not self.seeds or min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds):
+    def __post_init__(self):  # a field a stage does not read is None (parse_section's ``only``)
+        if self.seeds is not None and (not self.seeds or min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds)):
             raise ParamsError(f"train.seeds must be distinct integers >= 0, got {list(self.seeds)}")
-        if self.threads < 1:
+        if self.threads is not None and self.threads < 1:
             raise ParamsError(f"train.threads must be >= 1, got {self.threads}")
-        if self.curve_points < 0 or self.curve_test_stride < 1:
+        if (self.curve_points is not None and self.curve_points < 0) or \
+                (self.curve_test_stride is not None and self.curve_test_stride < 1):
             raise ParamsError("train.curve_points must be >= 0 and train.curve_test_stride >= 1")
-        if self.checkpoint not in ("last", "val_best", "test_best"):
+        if self.checkpoint is not None and self.checkpoint not in ("last", "val_best", "test_best"):
             raise ParamsError(f"train.checkpoint must be last, val_best or test_best, got {self.checkpoint!r}")
-        if not 0.0 < self.val_fraction < 1.0:
+        if self.val_fraction is not None and not 0.0 < self.val_fraction < 1.0:
             raise ParamsError("train.val_fraction must be in (0, 1)")
 
     def seeds_for(self, budget: BudgetParams) -> tuple[int, ...]:
         """The seeds one run trains: the first ``budget.max_seeds`` of ``seeds`` (all when null)."""
         return self.seeds[:budget.max_seeds] if budget.max_seeds else self.seeds
+
+
+def images_needed(inputs2d, capf_inputs2d) -> bool:
+    """The rendered images and the detector feed the ``detected`` 2D source and Context-Aware
+    PoseFormer only: render, train_detector and detect2d run when either is asked for."""
+    if not isinstance(capf_inputs2d, list) or not all(isinstance(i, str) for i in capf_inputs2d):
+        raise ParamsError(f"capf_inputs2d must be a list of 2D sources, got {capf_inputs2d!r}")
+    return "detected" in (inputs2d or ()) or bool(capf_inputs2d)
+
+
+@dataclass(frozen=True)
+class RenderParams:
+    """The ``render`` section: the size of the rendered crops (pixels; upstream's are 192 x 256)."""
+
+    width: int
+    height: int
+
+    def __post_init__(self):
+        if self.width < 32 or self.height < 32 or self.width % 16 or self.height % 16:
+            raise ParamsError(f"render: width and height must be multiples of 16 and at least 32 (the detector's "
+                              f"maps go down to 1/32), got {self.width} x {self.height}")
 
 
 @dataclass(frozen=True)
@@ -249,11 +272,13 @@ def pipeline_runs(params: dict) -> list[tuple[str, str]]:
     (``gridconv_sgt``) x ``heavy_inputs2d`` (train_gridconv/evaluate_gridconv).
     ``heavy_inputs2d`` must be a subset of ``data.inputs2d`` (absent: all of it), and no method
     may be in both lists (its stages would write the same files). Then Pose3D-RIE (``rie``, its
-    stage 3) on ``rie_inputs2d`` (train_rie_stage1/2/3, evaluate_rie; absent: none).
+    stage 3) on ``rie_inputs2d`` (train_rie_stage1/2/3, evaluate_rie; absent: none), then
+    Context-Aware PoseFormer on ``capf_inputs2d`` (train_capf, evaluate_capf; absent: none).
     """
     inputs2d = list(params.get("data", {}).get("inputs2d", []))
     heavy_inputs, rie_inputs = list(params.get("heavy_inputs2d", inputs2d)), list(params.get("rie_inputs2d", []))
-    for key, chosen in (("heavy_inputs2d", heavy_inputs), ("rie_inputs2d", rie_inputs)):
+    capf_inputs = list(params.get("capf_inputs2d", []))
+    for key, chosen in (("heavy_inputs2d", heavy_inputs), ("rie_inputs2d", rie_inputs), ("capf_inputs2d", capf_inputs)):
         unknown = [i for i in chosen if i not in inputs2d]
         if unknown:
             raise ParamsError(f"{key} {chosen}: {unknown} not in data.inputs2d {inputs2d} "
@@ -266,4 +291,4 @@ def pipeline_runs(params: dict) -> list[tuple[str, str]]:
     runs = [(method, i) for method in methods for i in inputs2d]
     runs += [(method, i) for method in heavy for i in heavy_inputs]
     runs += [(f"gridconv_{sgt}", i) for sgt in params.get("gridconv_sgt", []) for i in heavy_inputs]
-    return runs + [("rie", i) for i in rie_inputs]
+    return runs + [("rie", i) for i in rie_inputs] + [("context_poseformer", i) for i in capf_inputs]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import csv
 import json
 import os
 import shutil
@@ -86,3 +87,12 @@ def write_json(data, path: str | Path) -> None:
     """Write ``data`` as stable, human-readable JSON (sorted keys, trailing newline), atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_csv(rows: list[dict], path: str | Path, columns) -> None:
+    """Write ``rows`` (dicts keyed by ``columns``) as CSV with a header, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(columns))
+            writer.writeheader()
+            writer.writerows(rows)

@@ -229,3 +229,19 @@ def evaluate(pred, gt, actions, sequence_ids=None, joint_names: Sequence[str] | 
         result["mpjve_mm_per_frame"] = summarize(errors, actions[rows], names)
     result = dict(sorted(result.items()))
     return result if decimals is None else round_metrics(result, decimals)
+
+
+#: Thresholds (image pixels) of the 2D detector's PCK.
+PCK2D_THRESHOLDS_PX = (5.0, 10.0, 20.0)
+
+
+def keypoints_2d_summary(pred_px, gt_px, joint_names: Sequence[str], thresholds=PCK2D_THRESHOLDS_PX) -> dict:
+    """A 2D detector's accuracy on (N, J, 2) pixel keypoints: mean and median error (px), the
+    share of keypoints within each threshold (PCK, %), and the mean error per joint."""
+    pred, gt = np.asarray(pred_px, dtype=np.float64), np.asarray(gt_px, dtype=np.float64)
+    if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[-1] != 2:
+        raise ValueError(f"expected two (N, J, 2) arrays of the same shape, got {pred.shape} and {gt.shape}")
+    errors = np.linalg.norm(pred - gt, axis=-1)
+    return {"keypoints": int(errors.size), "mean_px": float(errors.mean()), "median_px": float(np.median(errors)),
+            "pck": {f"{t:g}px": float(100.0 * (errors <= t).mean()) for t in thresholds},
+            "per_joint_px": dict(zip(joint_names, errors.mean(axis=0).tolist()))}

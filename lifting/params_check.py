@@ -15,14 +15,16 @@ import dataclasses
 import difflib
 
 from lifting.config import (REPORT_DEFAULTS, STAGED_RUNS, BudgetParams, DataParams, EvalParams, ParamsError,
-                            TrainParams, budget_for, parse_section, pipeline_runs)
+                            RenderParams, TrainParams, budget_for, parse_section, pipeline_runs)
+from lifting.detector import DetectorSettings
 from lifting.models import METHODS
 from lifting.models.spec import KINDS
 from lifting.runner import method_config
 
 #: Top-level keys: the sections parsed into dataclasses, then the lists of runs.
-SECTIONS = {"data": DataParams, "budget": BudgetParams, "train": TrainParams, "eval": EvalParams}
-LISTS = ("methods", "heavy_methods", "gridconv_sgt", "heavy_inputs2d", "rie_inputs2d")
+SECTIONS = {"data": DataParams, "budget": BudgetParams, "train": TrainParams, "eval": EvalParams,
+            "render": RenderParams, "detector": DetectorSettings}
+LISTS = ("methods", "heavy_methods", "gridconv_sgt", "heavy_inputs2d", "rie_inputs2d", "capf_inputs2d")
 GRIDCONV_SGT = ("handcrafted", "learnable")
 
 
@@ -91,7 +93,7 @@ def check_params(params: dict) -> None:
     problems = unknown_keys(params)
     if problems:
         raise ParamsError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-    for section in ("data", "train", "eval"):
+    for section in ("data", "train", "eval", "render", "detector"):
         parse_section(SECTIONS[section], params.get(section, {}), section)
     for method in METHODS:
         for kind in KINDS:

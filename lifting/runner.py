@@ -27,10 +27,13 @@ from lifting.config import ParamsError, parse_section
 from lifting.data.align import LiftingData
 from lifting.data.markers import SurfaceGraph
 from lifting.data.sequences import SequenceIndex
+from lifting.detector import load_detector
 from lifting.distributed import SINGLE, Ranks
 from lifting.errors import DataError
+from lifting.images.context import ImageContext
 from lifting.io import atomic_path
 from lifting.models import METHODS
+from lifting.models.context_poseformer import backbone_overrides
 from lifting.models.spec import InputSpec
 from lifting.skeleton import get_joint_set
 
@@ -165,13 +168,17 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                                      field)
         select = "last" if settings.checkpoint == "last" else "val_best"
         results, rows = [], []
-        starts = _initial_states(init, method, cfg, settings.seeds)
+        backbone = _backbone_weights(init) if setup.input_spec.images else None
+        starts = [None] * len(settings.seeds) if backbone is not None else _initial_states(init, method, cfg,
+                                                                                            settings.seeds)
         for seed, start in zip(settings.seeds, starts):
             train.seed_everything(seed)
             model = build_model(method, cfg, fit_x.shape[1], surface).to(device)
             parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)  # before any freezing
             if start is not None:
                 module.initialise(model, start)
+            if backbone is not None:  # a frozen detector, not counted among the trained parameters
+                module.load_backbone(model, backbone)
             result = train.fit(model, codec, arrays, schedule, seed=seed,
                                checkpoint_path=out_dir / f"checkpoint-seed{seed}.pt", log_path=log_path,
                                snapshot=snapshot, select=select, progress=progress, monitor=monitor,
@@ -204,6 +211,22 @@ def paper_schedule(method: str, cfg, schedule):
     """The paper's schedule for ``cfg`` (a staged method's stage may change it: RIE's stage 3)."""
     module = _module(method)
     return module.schedule_for(cfg, schedule) if hasattr(module, "schedule_for") else schedule
+
+
+def _backbone_weights(init: Path | None) -> dict:
+    """The weights of the detector (``--init``) whose feature maps a method samples."""
+    if init is None:
+        raise ValueError("this method samples a detector's feature maps: give the detector's model.pt (--init)")
+    return load_detector(init)[1]["state_dict"]
+
+
+def with_backbone(cfg, detector_path: Path | None):
+    """``cfg`` (Context-Aware PoseFormer's) set to sample the feature maps of the detector at
+    ``detector_path`` (its sizes replace the paper's HRNet-W32; the run's label lists them)."""
+    if detector_path is None:
+        raise ValueError("this method samples a detector's feature maps: give the detector's model.pt (--init)")
+    detector, _ = load_detector(detector_path)
+    return dataclasses.replace(cfg, **backbone_overrides(detector.config))
 
 
 def _initial_states(init: Path | None, method: str, cfg, seeds) -> list[dict | None]:
@@ -276,7 +299,21 @@ def train_arrays(spec: InputSpec, cfg, data: LiftingData, val: np.ndarray, devic
     val_x, val_y = ((data.test_inputs, data.test_targets) if test_as_validation
                     else (data.train_inputs[val], data.train_targets[val]))
     tensors = [torch.as_tensor(a, device=device) for a in (data.train_inputs[~val], data.train_targets[~val], val_x, val_y)]
-    return train.TrainArrays(*tensors, aux_targets=None if markers is None else torch.as_tensor(markers, device=device))
+    context = val_context = None
+    if spec.images:
+        context, val_context = _image_contexts(data, val, test_as_validation)
+        context, val_context = context.to(device), val_context.to(device)
+    return train.TrainArrays(*tensors, aux_targets=None if markers is None else torch.as_tensor(markers, device=device),
+                             context=context, val_context=val_context)
+
+
+def _image_contexts(data: LiftingData, val: np.ndarray, test_as_validation: bool) -> tuple[ImageContext, ImageContext]:
+    """The training rows' image context (not in the mask ``val``) and the validation rows'."""
+    if data.train_context is None or data.test_context is None:
+        raise DataError(None, "this method looks at the image, and the data has no crops attached",
+                        "train it through `dvc repro` (its stage reads data/images)")
+    mask = torch.as_tensor(val)
+    return data.train_context.take(~mask), (data.test_context if test_as_validation else data.train_context.take(mask))
 
 
 def _training_markers(spec: InputSpec, cfg, data: LiftingData, rows: np.ndarray) -> np.ndarray | None:
@@ -313,12 +350,14 @@ def _temporal_arrays(data: LiftingData, val: np.ndarray, device: torch.device, t
 class ScoredFrames:
     """Every ``stride``-th test frame, ready to predict: ``inputs`` (N, J, 2) on the device and, for
     a temporal model, ``windows`` (n, R) rows of it (else None and ``inputs`` holds the n frames);
-    ``targets`` (n, J, 3) mm and ``actions`` (n,) np."""
+    ``targets`` (n, J, 3) mm and ``actions`` (n,) np; ``context`` the n frames' image crops where
+    the data has them."""
 
     inputs: torch.Tensor
     windows: torch.Tensor | None
     targets: np.ndarray
     actions: np.ndarray
+    context: ImageContext | None = None
 
     @classmethod
     def every(cls, data: LiftingData, stride: int, device: torch.device, field: int = 1) -> ScoredFrames:
@@ -328,11 +367,14 @@ class ScoredFrames:
             windows = torch.as_tensor(SequenceIndex.from_meta(data.test_meta).window_rows(rows, field), device=device)
         else:
             inputs, windows = torch.as_tensor(data.test_inputs[rows], device=device), None
-        return cls(inputs, windows, np.asarray(data.test_targets[rows]), data.test_meta["action"].to_numpy()[rows])
+        context = data.test_context.take(torch.as_tensor(rows)).to(device) if data.test_context is not None else None
+        return cls(inputs, windows, np.asarray(data.test_targets[rows]), data.test_meta["action"].to_numpy()[rows],
+                   context)
 
     def predict(self, model: torch.nn.Module, codec: Codec, flip_test: bool) -> np.ndarray:
         """(n, J, 3) root-relative mm."""
-        return train.predict(model, codec, self.inputs, flip_test=flip_test, windows=self.windows).cpu().numpy()
+        return train.predict(model, codec, self.inputs, flip_test=flip_test, windows=self.windows,
+                             context=self.context).cpu().numpy()
 
 
 def test_curve_monitor(data: LiftingData, codec: Codec, flip_test: bool, stride: int, device: torch.device,
@@ -372,7 +414,7 @@ def load_method(path: Path):
     num_joints = saved["stats"]["input_mean"].shape[0]
     if is_lookup(saved["method"]):
         lifter = module.build(cfg, num_joints).fit(saved["library_inputs"].numpy(), saved["library_targets"].numpy())
-        return saved, [lambda inputs, meta=None: lifter.predict(inputs)]
+        return saved, [lambda inputs, meta=None, context=None: lifter.predict(inputs)]
     device = train.pick_device(torch.get_num_threads())
     spec = InputSpec(**saved["input_spec"])
     stats = {k: v.numpy() for k, v in saved["stats"].items()}
@@ -386,15 +428,17 @@ def _predictor(model: torch.nn.Module, state: dict, codec: Codec, flip_test: boo
     model.load_state_dict(state)
     model.to(device)
 
-    def predictor(inputs: np.ndarray, meta=None) -> np.ndarray:
-        """(N, J, 2) -> (N, J, 3) mm; a temporal model needs the rows' ``meta`` (complete runs)."""
+    def predictor(inputs: np.ndarray, meta=None, context: ImageContext | None = None) -> np.ndarray:
+        """(N, J, 2) -> (N, J, 3) mm; a temporal model needs the rows' ``meta`` (complete runs), a
+        model that looks at the image the rows' ``context``."""
         tensor = torch.as_tensor(inputs, dtype=torch.float32, device=device)
         if hasattr(model, "forward_sequence"):
             if meta is None:
                 raise ValueError("a temporal model predicts whole runs: pass the rows' meta")
             runs = SequenceIndex.from_meta(meta).runs()
             return train.predict_runs(model, codec, tensor, runs, flip_test=flip_test).cpu().numpy()
-        return train.predict(model, codec, tensor, flip_test=flip_test).cpu().numpy()
+        seen = context.to(device) if context is not None else None
+        return train.predict(model, codec, tensor, flip_test=flip_test, context=seen).cpu().numpy()
 
     return predictor
 

@@ -22,7 +22,6 @@ given on the paper's clock: a budgeted run of ``E`` of the paper's ``P`` epochs 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import math
@@ -40,7 +39,8 @@ from lifting import distributed
 from lifting.codec import Codec
 from lifting.data.sequences import padded_run
 from lifting.distributed import SINGLE, Ranks
-from lifting.io import atomic_path
+from lifting.images.context import ImageContext
+from lifting.io import atomic_path, write_csv
 from lifting.models.spec import Schedule
 
 log = logging.getLogger("lifting.train")
@@ -90,6 +90,9 @@ class TrainArrays:
     Temporal methods: ``windows`` (N, R) holds the rows of ``inputs`` that form each sample's
     window (:mod:`lifting.data.sequences`); ``inputs`` is then the pool of every frame the windows
     reach (it may be longer than the N samples), and likewise ``val_windows`` for ``val_inputs``.
+    A method that looks at the image (``InputSpec.images``) gets each sample's crop from
+    ``context`` (and ``val_context``), row for row with ``targets``; its model is called as
+    ``model(inputs, context)``.
     """
 
     inputs: torch.Tensor
@@ -99,6 +102,12 @@ class TrainArrays:
     aux_targets: torch.Tensor | None = None
     windows: torch.Tensor | None = None
     val_windows: torch.Tensor | None = None
+    context: ImageContext | None = None
+    val_context: ImageContext | None = None
+
+    def batch_context(self, index: torch.Tensor) -> ImageContext | None:
+        """The samples' image context (None for a method that does not look at the image)."""
+        return self.context.take(index) if self.context is not None else None
 
     def batch_inputs(self, index: torch.Tensor) -> torch.Tensor:
         """The samples' inputs: (B, J, 2), or (B, R, J, 2) windows."""
@@ -171,9 +180,11 @@ def bn_momentum(epoch: int, epochs: int) -> float:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, codec: Codec, inputs: torch.Tensor, batch_size: int = 256,
-            flip_test: bool = False, bf16_cpu: bool = False, windows: torch.Tensor | None = None) -> torch.Tensor:
+            flip_test: bool = False, bf16_cpu: bool = False, windows: torch.Tensor | None = None,
+            context: ImageContext | None = None) -> torch.Tensor:
     """(N, J, 2) screen-normalised inputs on the model's device -> (N, J, 3) root-relative mm
-    (float32); with ``windows`` (M, R), the M windows of rows of ``inputs`` -> (M, J, 3).
+    (float32); with ``windows`` (M, R), the M windows of rows of ``inputs`` -> (M, J, 3); with
+    ``context``, each row's image (a method that looks at it).
 
     ``batch_size`` 256: on the 2-core CPU the graph networks run 2-3.6x faster than at 4096 (their
     activations leave the cache) and the others within 10 % of their best (benchmarks/README.md)."""
@@ -182,10 +193,13 @@ def predict(model: torch.nn.Module, codec: Codec, inputs: torch.Tensor, batch_si
     count = len(windows) if windows is not None else len(inputs)
     for start in range(0, count, batch_size):
         batch = inputs[windows[start:start + batch_size]] if windows is not None else inputs[start:start + batch_size]
+        seen = context.take(slice(start, start + batch_size)) if context is not None else None
         with _autocast(batch.device, bf16_cpu):
-            pred = codec.decode_outputs(model(codec.encode_inputs(batch)).float())
+            pred = codec.decode_outputs(_forward(model, codec.encode_inputs(batch), seen).float())
             if flip_test:
-                flipped = codec.decode_outputs(model(codec.encode_inputs(codec.mirror_inputs(batch))).float())
+                mirrored = seen.mirrored() if seen is not None else None
+                flipped = codec.decode_outputs(_forward(model, codec.encode_inputs(codec.mirror_inputs(batch)),
+                                                        mirrored).float())
                 pred = 0.5 * (pred + codec.mirror_outputs(flipped))
         outputs.append(pred - pred[:, :1])
     return torch.cat(outputs)
@@ -210,6 +224,11 @@ def predict_runs(model: torch.nn.Module, codec: Codec, inputs: torch.Tensor, run
         pred = 0.5 * (both[0] + codec.mirror_outputs(both[1])) if flip_test else both[0]
         out[rows_t] = pred - pred[:, :1]
     return out
+
+
+def _forward(model: torch.nn.Module, inputs: torch.Tensor, context: ImageContext | None) -> torch.Tensor:
+    """The model's output for encoded inputs, given their image context when it has one."""
+    return model(inputs) if context is None else model(inputs, context)
 
 
 def mean_joint_error_mm(predicted: torch.Tensor, targets: torch.Tensor) -> float:
@@ -302,11 +321,12 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                 model.set_epoch_progress((epoch + batch_index / steps_per_epoch) * paper_clock)
             batch = order[batch_index * schedule.batch_size:(batch_index + 1) * schedule.batch_size]
             index = distributed.shard(batch, ranks)
-            inputs, targets = data.batch_inputs(index), data.targets[index]
-            if mirror is not None:  # a random half of the batch, 2D and 3D, left and right swapped
+            inputs, targets, context = data.batch_inputs(index), data.targets[index], data.batch_context(index)
+            if mirror is not None:  # a random half of the batch, 2D and 3D (and image), left and right swapped
                 flip = mirror[index]
                 inputs = torch.where(flip.view(-1, *[1] * (inputs.dim() - 1)), codec.mirror_inputs(inputs), inputs)
                 targets = torch.where(flip[:, None, None], codec.mirror_outputs(targets), targets)
+                context = context.where(flip, context.mirrored()) if context is not None else None
             inputs, targets = codec.encode_inputs(inputs), codec.encode_targets(targets)
             with _autocast(inputs.device, bf16_cpu):
                 if data.aux_targets is not None:
@@ -314,7 +334,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                 elif hasattr(model, "training_loss"):
                     loss = model.training_loss(inputs, targets)
                 else:
-                    loss = pose_loss(model(inputs).float(), targets, schedule)
+                    loss = pose_loss(_forward(model, inputs, context).float(), targets, schedule)
             optimizer.zero_grad(set_to_none=True)
             if ranks.world_size > 1:  # each rank's loss weighted by its share of the global batch
                 loss = loss * (len(index) / len(batch))
@@ -367,8 +387,8 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
 def _curve_row(model, codec, data: TrainArrays, monitor, step: int, steps_per_epoch: int, schedule: Schedule,
                seed: int, train_loss: float, core_seconds: float, seconds: float, steps: int) -> tuple[dict, float]:
     """One curve point: the log row and the validation MPJPE (inf without a validation split)."""
-    val_mpjpe = mean_joint_error_mm(predict(model, codec, data.val_inputs, windows=data.val_windows),
-                                    data.val_targets) if len(data.val_targets) else math.inf
+    val_mpjpe = mean_joint_error_mm(predict(model, codec, data.val_inputs, windows=data.val_windows,
+                                            context=data.val_context), data.val_targets) if len(data.val_targets) else math.inf
     logged = monitor(model) if monitor is not None else {}
     samples = (step // steps_per_epoch) * len(data.targets) + (step % steps_per_epoch) * schedule.batch_size
     row = {"seed": seed, "epoch": round(step / steps_per_epoch, 3), "step": step, "samples_seen": samples,
@@ -404,9 +424,4 @@ def _load_checkpoint(path: Path, snapshot: dict) -> dict | None:
 
 
 def _write_log(rows: list[dict], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-
+    write_csv(rows, path, LOG_COLUMNS)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from lifting.config import DataParams, ParamsError, parse_section
+from lifting.config import DataParams, ParamsError, TrainParams, parse_section
 from lifting.errors import DataError
+from lifting.io import atomic_dir, write_json
 from lifting.params_check import unknown_keys
 
 
@@ -34,6 +35,20 @@ def read_params(path: str | Path) -> dict:
 def data_params(params: dict, *fields: str) -> DataParams:
     """The ``data`` section, reading only ``fields`` (the keys the stage declares in dvc.yaml)."""
     return parse_section(DataParams, params.get("data", {}), "data", only=fields)
+
+
+def train_threads(params: dict) -> int:
+    """``train.threads``, for a stage that reads no other key of the train section."""
+    return parse_section(TrainParams, params.get("train", {}), "train", only=("threads",)).threads
+
+
+def write_skipped(out_dir: str | Path) -> None:
+    """The output of an image stage (render, train_detector, detect2d) that has nothing to do:
+    a folder whose summary says why (DVC needs the output to exist)."""
+    with atomic_dir(out_dir) as out:
+        write_json({"skipped": "data.inputs2d has no `detected` and capf_inputs2d is empty"}, out / "summary.json")
+    logging.getLogger("stages").info("%s: skipped (data.inputs2d has no `detected` and capf_inputs2d is empty)",
+                                     out_dir)
 
 
 def parser(description: str) -> argparse.ArgumentParser:

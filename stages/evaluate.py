@@ -14,6 +14,7 @@ from lifting.config import DataParams, EvalParams, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.data.schema import write_table
 from lifting.evaluation import predictions_frame, protocol_block, rows_within, score_seeds
+from lifting.images.store import attach_images, images_folder
 from lifting.io import write_json
 from lifting.runner import load_method, parameter_count
 from stages.common import data_params, parser, read_params, run
@@ -24,6 +25,7 @@ def cli():
     command.add_argument("--model", required=True, help="model.pt written by the train stage")
     command.add_argument("--input2d", required=True)
     command.add_argument("--aligned", default="data/aligned")
+    command.add_argument("--images", help="render's folder, for a method that looks at the image")
     command.add_argument("--metrics", required=True, help="metrics JSON to write")
     command.add_argument("--predictions", required=True, help="predictions Parquet to write")
     return command
@@ -50,8 +52,10 @@ def main(argv=None) -> None:
     temporal = saved["input_spec"].get("temporal", False)
     runs = load_split(args.aligned, args.input2d, saved["joint_set"], Protocol()) if temporal else data
     keep = rows_within(data.test_meta, runs.test_meta)
+    if saved["input_spec"].get("images", False):
+        runs = data = attach_images(data, images_folder(args.images))
     started = time.perf_counter()
-    predicted = [predictor(runs.test_inputs, runs.test_meta)[keep] for predictor in predictors]
+    predicted = [predictor(runs.test_inputs, runs.test_meta, runs.test_context)[keep] for predictor in predictors]
     inference_seconds = (time.perf_counter() - started) / len(predictors)
     record = saved["record"]
     scores, seeds = score_seeds(predicted, data, record["seeds"])

@@ -9,10 +9,11 @@ from pathlib import Path
 from lifting.config import BudgetParams, TrainParams, budget_for, budget_key, parse_overrides, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.distributed import Ranks
+from lifting.images.store import attach_images, images_folder
 from lifting.models import METHODS
 from lifting.models.spec import input_kind
 from lifting.provenance import code_digest, file_digest
-from lifting.runner import RunSettings, method_config, train_method
+from lifting.runner import RunSettings, method_config, train_method, with_backbone
 from stages.common import parser, read_params, run
 
 log = logging.getLogger("train")
@@ -28,7 +29,9 @@ def cli():
     command.add_argument("--aligned", default="data/aligned")
     command.add_argument("--out", required=True, help="folder for checkpoint.pt and model.pt")
     command.add_argument("--log", required=True, help="per-epoch CSV log")
-    command.add_argument("--init", help="a previous stage's model.pt to start from (RIE's stages 2 and 3)")
+    command.add_argument("--init", help="a previous stage's model.pt to start from (RIE's stages 2 and 3), or the "
+                                        "detector whose features a method samples (Context-Aware PoseFormer)")
+    command.add_argument("--images", help="render's folder, for a method that looks at the image")
     return command
 
 
@@ -64,6 +67,9 @@ def main(argv=None) -> None:
     name = args.name or args.method
     # Each seed's checkpoint resumes only under the same snapshot; the seed itself names the file.
     init = Path(args.init) if args.init else None
+    if spec.images:  # the crops, and the detector whose frozen feature maps the method samples
+        data = attach_images(data, images_folder(args.images))
+        cfg = with_backbone(cfg, init)
     snapshot = {"budget": run_settings.budget(), "train": {**training, "seeds": None},
                 "config": dataclasses.asdict(cfg), "input2d": args.input2d, "code": code_digest(__file__),
                 "init": file_digest(init) if init is not None and init.is_file() else None}

@@ -281,3 +281,13 @@ def test_evaluate_rejects_bad_labels():
         metrics.evaluate(gt, gt, ["Walking"] * 2)
     with pytest.raises(ValueError, match="unique names"):
         metrics.evaluate(gt, gt, ["Walking"] * 3, joint_names=["a"] * J)
+
+
+def test_keypoints_2d_summary_known_answer():
+    """Errors 3, 4, 5 and 12 px (3-4-5 and 5-12-13 triangles): mean 6, PCK at 5/10/20 px 75/75/100 %."""
+    gt = np.zeros((2, 2, 2))
+    pred = np.array([[[3.0, 0.0], [0.0, 4.0]], [[3.0, 4.0], [12.0, 0.0]]])
+    summary = metrics.keypoints_2d_summary(pred, gt, ["a", "b"])
+    assert summary["mean_px"] == pytest.approx(6.0) and summary["median_px"] == pytest.approx(4.5)
+    assert summary["pck"] == pytest.approx({"5px": 75.0, "10px": 75.0, "20px": 100.0})
+    assert summary["per_joint_px"] == pytest.approx({"a": 4.0, "b": 8.0})

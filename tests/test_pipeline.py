@@ -30,9 +30,21 @@ TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.tr
                "eval.test_every50": True}
 
 
+#: The image chain at a tiny size: 32 x 32 crops, a 4-wide detector for one epoch over every 50th
+#: training frame, and a one-block Context-Aware PoseFormer on every 25th frame.
+TINY_IMAGES = {"data.inputs2d": ["gt", "detected"], "capf_inputs2d": ["detected"], "render.width": 32,
+               "render.height": 32, "detector.width": 4, "detector.stem_width": 8, "detector.epochs": 1,
+               "detector.train_stride": 50, "budget.context_poseformer.train_stride": 25,
+               "model.context_poseformer.width": 32, "model.context_poseformer.level_blocks": 1,
+               "model.context_poseformer.joint_blocks": 1}
+
+
 @pytest.fixture(scope="module")
 def pipeline_copy(tmp_path_factory) -> Path:
-    return copy_repository(tmp_path_factory.mktemp("repo"))
+    """A copy whose 2D inputs are gt and noisy: the image stages skip (tested on their own below)."""
+    root = copy_repository(tmp_path_factory.mktemp("repo"))
+    set_params(root, **{"data.inputs2d": ["gt", "noisy"]})
+    return root
 
 
 @pytest.mark.slow
@@ -126,3 +138,22 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
     diff = run(["dvc", "metrics", "diff", "--json"], root).stdout
     changed_files = set(json.loads(diff))
     assert changed_files and all("semgcn" in name for name in changed_files), changed_files
+
+
+@pytest.mark.slow
+def test_the_image_chain_gives_the_detected_source_and_context_aware_poseformer(pipeline_copy):
+    """render -> train_detector -> detect2d -> align -> the methods on `detected`, and CA-PF."""
+    root = pipeline_copy
+    set_params(root, **{**TINY_BUDGET, **TINY_IMAGES, "heavy_inputs2d": ["gt"], "gridconv_sgt": [],
+                        "heavy_methods": [], "rie_inputs2d": []})
+    run(["dvc", "repro"], root)
+    summary = json.loads((root / "data/images/summary.json").read_text())
+    detector = json.loads((root / "metrics/detector.json").read_text())
+    assert summary["views"] == detector["test"]["keypoints"] // 17 + detector["train"]["keypoints"] // 17
+    assert 0.0 < detector["test"]["mean_px"] < 500.0 and set(detector["test"]["pck"]) == {"5px", "10px", "20px"}
+    for method in ("knn", "simple_baseline", "context_poseformer"):
+        result = json.loads((root / f"metrics/{method}-detected.json").read_text())
+        assert result["input2d"] == "detected" and 20.0 < result["metrics"]["mpjpe_mm"]["action_mean"] < 1000.0
+    capf = json.loads((root / "metrics/context_poseformer-detected.json").read_text())
+    assert capf["protocol"]["flip_test"] is True and capf["config"]["backbone_width"] == 4
+    assert "not the paper's" in capf["protocol"]["configuration_label"]

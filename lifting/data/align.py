@@ -32,6 +32,7 @@ from lifting.data.schema import (StoreTables, cameras_from_frame, joint_columns,
                                  poses_to_frame, read_table, write_table)
 from lifting.data.store import surface_from_metadata
 from lifting.errors import DataError
+from lifting.images.context import ImageContext
 from lifting.io import write_json
 from lifting.skeleton import H36M16, H36M17, get_joint_set
 
@@ -131,7 +132,7 @@ def _normalised_inputs(poses2d: pd.DataFrame, source: str, row_keys: pd.DataFram
     normalised = pixels / width[:, None, None] * 2.0 - np.stack([np.ones_like(width), height / width], -1)[:, None, :]
     out = pd.concat([merged[ROW_KEYS], poses_to_frame(normalised, H36M17, "uv")], axis=1)
     confidence = joint_columns(H36M17, "c")
-    if confidence[0] in merged.columns:
+    if confidence[0] in merged.columns and merged[confidence[0]].notna().all():
         out = pd.concat([out, merged[confidence].astype(np.float32)], axis=1)
     return out
 
@@ -187,6 +188,8 @@ class LiftingData:
         train_markers: (N, M, 3) float32 body-surface markers of the training rows (camera frame,
             relative to the root joint, mm), when asked for and the data has them; else None.
         surface: the graphs the markers are nodes of (with ``train_markers``).
+        train_context, test_context: each row's image crop, for a method that looks at the frame
+            (:func:`lifting.images.store.attach_images`); else None.
     """
 
     train_inputs: np.ndarray
@@ -202,6 +205,8 @@ class LiftingData:
     joint_set: str
     train_markers: np.ndarray | None = None
     surface: SurfaceGraph | None = None
+    train_context: ImageContext | None = None
+    test_context: ImageContext | None = None
 
 
 def load_split(aligned_dir: str | Path, source2d: str, joint_set: str = "h36m17",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+
+import pandas as pd
 
 from lifting.data.markers import SurfaceGraph
 from lifting.data.schema import StoreTables, read_table, write_table
@@ -39,6 +42,20 @@ def read_store(store_dir: str | Path, data_source: str) -> StoreTables:
         markers, meta = read_table(store_dir / "markers.parquet", {**_MARKERS, **common})
         surface = surface_from_metadata(meta, store_dir / "markers.parquet")
     return StoreTables(poses3d, poses2d, cameras, meta2d["sources2d"].split(","), markers, surface)
+
+
+def write_detected(poses2d: pd.DataFrame, path: str | Path, data_source: str) -> None:
+    """Write the pipeline detector's 2D (``detect2d``; the ``detected`` source, with confidences)."""
+    write_table(poses2d, path, {**_POSES2D, "data_source": data_source, "sources2d": "detected"})
+
+
+def with_detected(tables: StoreTables, path: str | Path, data_source: str) -> StoreTables:
+    """The store's tables with the ``detected`` 2D source of ``detect2d`` added."""
+    detected, _ = read_table(path, {**_POSES2D, "data_source": data_source, "sources2d": "detected"})
+    if set(detected["source"]) != {"detected"}:
+        raise DataError(path, "holds sources other than 'detected'", "re-run `dvc repro detect2d`")
+    return dataclasses.replace(tables, poses2d=pd.concat([tables.poses2d, detected], ignore_index=True),
+                               sources2d=[*tables.sources2d, "detected"])
 
 
 def surface_from_metadata(meta: dict[str, str], path: Path) -> SurfaceGraph:

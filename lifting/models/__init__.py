@@ -5,7 +5,8 @@ Each module exposes ``Config``, ``build(cfg, num_joints)`` (HGN: ``build(cfg, nu
 (see :mod:`lifting.models.spec`); ``PAPER_SCHEDULE is None`` marks a lookup method with no training.
 """
 
-from lifting.models import gridconv, hgn, knn, modulated_gcn, rie, semgcn, simple_baseline, videopose3d
+from lifting.models import (context_poseformer, gridconv, hgn, knn, modulated_gcn, rie, semgcn, simple_baseline,
+                            videopose3d)
 
 METHODS = {
     "knn": knn,
@@ -16,4 +17,5 @@ METHODS = {
     "hgn": hgn,
     "videopose3d": videopose3d,
     "rie": rie,
+    "context_poseformer": context_poseformer,
 }

@@ -23,8 +23,12 @@ with HRNet-W48's, 14,233,411 with CPN's four 256-channel maps: methods.md §9's 
 14.23M (pinned in ``tests/models/test_context_poseformer.py``). The frozen backbone is not part
 of this module. Re-implemented from the paper's description; no upstream code is copied.
 
-Not yet in the pipeline: the rendered images, the in-pipeline detector that provides the feature
-maps and the ``detected`` 2D source it needs are still to come (issue: Context-Aware PoseFormer).
+The method (:class:`ContextAwareModel`, what :func:`build` returns) is the frozen backbone plus
+this network; only the lifting network trains. On the embedded data the backbone is the pipeline's
+own detector (``train_detector``: an HRNet trained on the rendered crops; its sizes replace the
+paper's W32 in the config, and the run's label says so), with the Human3.6M videos the official
+COCO HRNet-W32/W48 (:func:`lifting.models.hrnet.load_checkpoint`). The crop box comes from the
+ground-truth root, as upstream's (:mod:`lifting.images.crop`).
 """
 
 from __future__ import annotations
@@ -37,15 +41,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lifting.images.context import ImageContext
+from lifting.models.hrnet import HRNet, HRNetConfig
+from lifting.models.spec import InputSpec, PaperSetup, Schedule
+
+#: ImageNet's RGB mean and std, with which the COCO HRNets were trained.
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
 #: Channels of the four feature levels the paper samples (1/4 to 1/32 of the crop).
 FEATURE_CHANNELS = {"hrnet_w32": (32, 64, 128, 256), "hrnet_w48": (48, 96, 192, 384), "cpn": (256, 256, 256, 256)}
 
 
 @dataclass(frozen=True)
 class Config:
-    """CA-PF's lifting network; the defaults are the paper's (HRNet-W32 features)."""
+    """CA-PF's lifting network and the HRNet it samples; the defaults are the paper's (HRNet-W32,
+    :data:`lifting.models.hrnet.PAPER_CONFIGS`). ``feature_channels`` are the sampled maps'
+    channels (the backbone's branch widths)."""
 
     feature_channels: tuple[int, ...] = FEATURE_CHANNELS["hrnet_w32"]
+    backbone_stem_width: int = 64
+    backbone_layer1_blocks: int = 4
+    backbone_width: int = 32
+    backbone_modules: tuple[int, int, int] = (1, 4, 3)
+    backbone_blocks: int = 4
     width: int = 128
     deform_heads: int = 4
     deform_samples: int = 4
@@ -143,6 +161,11 @@ class DeformableBlock(nn.Module):
         return level + self.mlp(self.mlp_norm(level))
 
 
+def _linspace(end: float, count: int) -> list[float]:
+    """``count`` evenly spaced values from 0 to ``end`` (stochastic depth rising over a stack)."""
+    return [end * i / max(count - 1, 1) for i in range(count)]
+
+
 class ContextPoseFormer(nn.Module):
     """``forward(joints_2d (B, J, 2) screen-normalised, crop_2d (B, J, 2) in [-1, 1], features
     [(B, C_l, H_l, W_l)] * L) -> (B, J, 3)`` root-relative metres."""
@@ -156,10 +179,10 @@ class ContextPoseFormer(nn.Module):
         nn.init.trunc_normal_(self.position, std=0.02)
         self.deformable = nn.ModuleList([DeformableBlock(c, width, cfg.deform_heads, cfg.deform_samples, cfg.mlp_ratio)
                                          for c in cfg.feature_channels])
-        rates = [float(r) for r in torch.linspace(0, cfg.drop_path, cfg.level_blocks)]
+        rates = _linspace(cfg.drop_path, cfg.level_blocks)
         self.level_blocks = nn.ModuleList([TransformerBlock(width, cfg.attention_heads, cfg.mlp_ratio, r) for r in rates])
         joint_width = width * (levels + 1)
-        rates = [float(r) for r in torch.linspace(0, cfg.drop_path, cfg.joint_blocks)]
+        rates = _linspace(cfg.drop_path, cfg.joint_blocks)
         self.joint_blocks = nn.ModuleList([TransformerBlock(joint_width, cfg.attention_heads, cfg.mlp_ratio, r)
                                            for r in rates])
         self.head = nn.Sequential(nn.LayerNorm(joint_width), nn.Linear(joint_width, 3))
@@ -181,5 +204,70 @@ class ContextPoseFormer(nn.Module):
         return self.head(x)
 
 
-def build(cfg: Config, num_joints: int = 17) -> ContextPoseFormer:
-    return ContextPoseFormer(cfg, num_joints)
+class ContextAwareModel(nn.Module):
+    """The frozen 2D detector and the lifting network: ``forward(joints_2d (B, J, 2)
+    screen-normalised, context)`` with the samples' :class:`~lifting.images.context.ImageContext`
+    -> ``(B, J, 3)`` root-relative metres.
+
+    The crops are normalised with ImageNet's mean and std (as the COCO HRNets expect) and go through
+    the backbone in eval mode without gradients (CA-PF does not train it); each joint's crop
+    position follows from its 2D input and the crop's box, in upstream's convention (``x / (w/2)
+    - 1`` of the crop pixel, read with ``align_corners=True``).
+    """
+
+    def __init__(self, cfg: Config, num_joints: int = 17) -> None:
+        super().__init__()
+        self.backbone = HRNet(backbone_config(cfg))
+        if tuple(cfg.feature_channels) != self.backbone.config.widths:
+            raise ValueError(f"feature_channels {list(cfg.feature_channels)} are not the backbone's branch widths "
+                             f"{list(self.backbone.config.widths)}")
+        self.backbone.requires_grad_(False)
+        self.lifter = ContextPoseFormer(cfg, num_joints)
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0, persistent=False)
+
+    def train(self, mode: bool = True) -> ContextAwareModel:
+        super().train(mode)
+        self.backbone.eval()  # frozen: its BatchNorm keeps the detector's statistics
+        return self
+
+    def forward(self, joints_2d: torch.Tensor, context: ImageContext) -> torch.Tensor:
+        with torch.no_grad():
+            images = (context.images.float() - self.pixel_mean) / self.pixel_std
+            _, features = self.backbone.features(images)
+        return self.lifter(joints_2d, context.crop_coordinates(joints_2d), features)
+
+
+def backbone_config(cfg: Config) -> HRNetConfig:
+    """The HRNet whose feature maps ``cfg`` samples."""
+    return HRNetConfig(stem_width=cfg.backbone_stem_width, layer1_blocks=cfg.backbone_layer1_blocks,
+                       width=cfg.backbone_width, stage_modules=tuple(cfg.backbone_modules), blocks=cfg.backbone_blocks)
+
+
+def backbone_overrides(detector: HRNetConfig) -> dict:
+    """The Config fields that make CA-PF sample ``detector``'s feature maps (a run on our own
+    detector instead of the paper's COCO HRNet-W32; its configuration label lists them)."""
+    return {"backbone_stem_width": detector.stem_width, "backbone_layer1_blocks": detector.layer1_blocks,
+            "backbone_width": detector.width, "backbone_modules": tuple(detector.stage_modules),
+            "backbone_blocks": detector.blocks, "feature_channels": tuple(detector.widths)}
+
+
+def load_backbone(model: ContextAwareModel, state_dict: dict) -> None:
+    """Put the detector's weights (an :class:`HRNet` state dict) into the frozen backbone."""
+    model.backbone.load_state_dict(state_dict)
+
+
+def build(cfg: Config, num_joints: int = 17) -> ContextAwareModel:
+    return ContextAwareModel(cfg, num_joints)
+
+
+INPUT_SPEC = InputSpec(joint_set="h36m17", input_norm="screen", target="metres", flip_test=True, train_flip=True,
+                       images=True)
+#: methods.md §6.4: AdamW (weight decay 0.1), lr 6.4e-4 x0.99 per epoch, batch 512, MPJPE loss.
+#: Upstream sets 9999 epochs and stops by hand (keeping the best epoch ON THE TEST SET); we take
+#: 100 epochs and the last one.
+PAPER_SCHEDULE = Schedule(optimizer="adamw", lr=6.4e-4, lr_decay=0.99, lr_decay_every=1, lr_decay_unit="epoch",
+                          batch_size=512, epochs=100, loss="mpjpe", weight_decay=0.1)
+_LABEL = "single frame + HRNet-W32 image context, 14.09M"
+PAPER = {"gt": PaperSetup(Config(), INPUT_SPEC, PAPER_SCHEDULE, _LABEL),
+         "detected": PaperSetup(Config(), INPUT_SPEC, PAPER_SCHEDULE, _LABEL)}

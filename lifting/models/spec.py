@@ -42,6 +42,8 @@ class InputSpec:
             (:mod:`lifting.data.sequences`), and has ``forward_sequence`` for whole runs.
         train_flip: mirror a random half of every training batch (2D and 3D, left and right
             swapped), as the temporal papers do.
+        images: the network also sees the frame: each sample's crop (:mod:`lifting.images.context`),
+            given as ``model(inputs, context)`` (Context-Aware PoseFormer).
     """
 
     joint_set: Literal["h36m17", "h36m16"]
@@ -51,6 +53,7 @@ class InputSpec:
     markers: bool = False
     temporal: bool = False
     train_flip: bool = False
+    images: bool = False
 
 
 @dataclass(frozen=True)

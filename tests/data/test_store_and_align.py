@@ -1,5 +1,7 @@
 """The Parquet store, the aligned tables and the loader that hands methods their arrays."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +9,7 @@ import pytest
 from lifting.data.align import Protocol, align_store, load_split, write_aligned
 from lifting.data.schema import (cameras_from_frame, joint_columns, poses_from_frame, read_metadata,
                                  read_table, write_table)
-from lifting.data.store import read_store, write_store
+from lifting.data.store import read_store, with_detected, write_detected, write_store
 from lifting.errors import DataError
 from lifting.skeleton import H36M17
 
@@ -101,3 +103,25 @@ def test_2d_inputs_match_the_camera_projection(embedded_tables, aligned_dir):
     pixels = poses_from_frame(p2[(p2.subject == row.subject) & (p2.camera == row.camera) & (p2.sequence == row.sequence)
                                  & (p2.frame == row.frame) & (p2.source == "gt")], H36M17, "uv")[0]
     np.testing.assert_allclose(data.test_inputs[0], camera.normalize(pixels), atol=1e-6)
+
+
+def test_the_detected_source_joins_the_store_with_its_confidences(embedded_tables, tmp_path):
+    """detect2d's table (pixels + confidences) is aligned like the store's own sources."""
+    gt = embedded_tables.poses2d[(embedded_tables.poses2d["source"] == "gt") &
+                                 embedded_tables.poses2d["subject"].isin(["S1", "S9"])]
+    detected = gt.assign(source="detected").reset_index(drop=True)
+    uv = joint_columns(H36M17, "uv")
+    detected[uv] = detected[uv] + 10.0
+    confidence = pd.DataFrame(0.5, index=detected.index, columns=joint_columns(H36M17, "c"), dtype=np.float32)
+    detected = pd.concat([detected, confidence], axis=1)
+    write_detected(detected, tmp_path / "poses2d.parquet", "embedded")
+    tables = with_detected(embedded_tables, tmp_path / "poses2d.parquet", "embedded")
+    subset = dataclasses.replace(tables, poses3d=tables.poses3d[tables.poses3d["subject"].isin(["S1", "S9"])])
+    aligned = align_store(subset, ("S1",), ("S9",))
+    shift = aligned.inputs["detected"][uv].to_numpy() - aligned.inputs["gt"][uv].to_numpy()
+    assert shift == pytest.approx(np.full_like(shift, 10.0 / 1000 * 2), abs=1e-5)  # 10 px on 1000-px-wide images
+    assert (aligned.inputs["detected"][joint_columns(H36M17, "c")].to_numpy() == 0.5).all()
+    assert joint_columns(H36M17, "c")[0] not in aligned.inputs["gt"].columns
+    write_detected(detected.assign(source="noisy"), tmp_path / "other.parquet", "embedded")
+    with pytest.raises(DataError, match="other.parquet.*sources other than 'detected'.*detect2d"):
+        with_detected(embedded_tables, tmp_path / "other.parquet", "embedded")

@@ -3,7 +3,11 @@
 import pytest
 import torch
 
+from lifting.images.context import ImageContext
 from lifting.models import context_poseformer as capf
+from lifting.models.hrnet import HRNetConfig
+
+TINY_BACKBONE = HRNetConfig(stem_width=8, layer1_blocks=1, width=4, stage_modules=(1, 1, 1), blocks=1)
 
 
 def features_for(cfg: capf.Config, batch: int, size=(64, 48)) -> list[torch.Tensor]:
@@ -15,7 +19,7 @@ def features_for(cfg: capf.Config, batch: int, size=(64, 48)) -> list[torch.Tens
                                                 ("cpn", 14_233_411)])
 def test_parameter_counts_are_the_papers(backbone, expected):
     """methods.md §9: 14.09M (HRNet-W32), 14.16M (HRNet-W48), 14.23M (CPN) lifting parameters."""
-    model = capf.build(capf.Config(feature_channels=capf.FEATURE_CHANNELS[backbone]))
+    model = capf.ContextPoseFormer(capf.Config(feature_channels=capf.FEATURE_CHANNELS[backbone]))
     assert sum(p.numel() for p in model.parameters()) == expected
 
 
@@ -36,7 +40,7 @@ def test_offsets_start_on_small_circles_and_weights_sum_to_one():
 def test_the_output_depends_on_the_features_near_each_joint_and_gradients_reach_every_part():
     torch.manual_seed(0)
     cfg = capf.Config()
-    model = capf.build(cfg).eval()
+    model = capf.ContextPoseFormer(cfg).eval()
     joints = torch.rand(2, 17, 2) * 2 - 1
     crop = torch.rand(2, 17, 2) * 1.6 - 0.8
     features = features_for(cfg, 2)
@@ -54,3 +58,38 @@ def test_the_output_depends_on_the_features_near_each_joint_and_gradients_reach_
                  "level_blocks.0.qkv.weight", "joint_blocks.3.mlp.2.weight", "head.1.weight"):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_the_method_trains_the_lifting_network_on_a_frozen_backbone():
+    """build() is the paper's method: 14,094,147 trainable parameters on a frozen HRNet-W32."""
+    with torch.device("meta"):
+        model = capf.build(capf.Config())
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 14_094_147
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+
+
+def test_the_image_reaches_the_output_and_gradients_stop_at_the_backbone():
+    torch.manual_seed(0)
+    cfg = capf.Config(**capf.backbone_overrides(TINY_BACKBONE), level_blocks=1, joint_blocks=1)
+    model = capf.build(cfg)
+    capf.load_backbone(model, {k: v + 0.01 for k, v in model.backbone.state_dict().items()} | {
+        k: v for k, v in model.backbone.state_dict().items() if k.endswith("num_batches_tracked")})
+    model.train()
+    assert not model.backbone.training  # its BatchNorm keeps the detector's statistics
+    context = ImageContext(torch.randint(0, 255, (2, 3, 64, 48), dtype=torch.uint8),
+                           torch.tensor([[0.0, 0.0, 0.6, 0.8], [0.1, 0.1, 0.5, 0.7]]))
+    joints = torch.rand(2, 17, 2) * 0.4 - 0.2
+    model(joints, context).square().mean().backward()
+    assert all(p.grad is None for p in model.backbone.parameters())
+    assert model.lifter.embed[0].weight.grad.abs().sum() > 0
+    model.eval()
+    out = model(joints, context)
+    changed = ImageContext(context.images.clone(), context.boxes)
+    changed.images[0] = 255 - changed.images[0]
+    moved = model(joints, changed)
+    assert (moved[0] - out[0]).abs().max() > 1e-4 and torch.allclose(moved[1], out[1], atol=1e-6)
+
+
+def test_feature_channels_must_be_the_backbones():
+    with pytest.raises(ValueError, match="not the backbone's branch widths"):
+        capf.build(capf.Config(feature_channels=(8, 16, 32, 64)))

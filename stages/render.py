@@ -1,0 +1,67 @@
+"""Stage render: images of the embedded dataset, as Context-Aware PoseFormer crops (data/images/).
+
+Writes ``views.parquet`` (:mod:`lifting.images.store`) and ``summary.json`` (views, bytes on
+disk, seconds). Only the embedded source can be rendered: Human3.6M frames come from the user's
+own copy of the videos.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from lifting.config import RenderParams, images_needed, parse_section
+from lifting.errors import DataError
+from lifting.images.render import render_embedded
+from lifting.images.store import write_views
+from lifting.io import atomic_dir
+from stages.common import data_params, parser, read_params, run, write_skipped
+
+log = logging.getLogger("render")
+
+
+def cli():
+    command = parser(__doc__)
+    command.add_argument("--raw", default="data/raw", help="raw data folder (fetch's output)")
+    command.add_argument("--out", default="data/images", help="output folder")
+    return command
+
+
+def settings(params: dict, args) -> tuple:
+    """What this stage takes from params.yaml: exactly the keys dvc.yaml declares for it
+    (tests/test_stage_params.py checks this against every key of params.yaml).
+
+    Returns (the data section's source and inputs2d, the crop size, whether images are needed)."""
+    data = data_params(params, "source", "inputs2d")
+    return (data, parse_section(RenderParams, params.get("render", {}), "render"),
+            images_needed(data.inputs2d, params.get("capf_inputs2d", [])))
+
+
+def main(argv=None) -> None:
+    args = cli().parse_args(argv)
+    data, size, needed = settings(read_params(args.params), args)
+    if not needed:
+        write_skipped(args.out)
+        return
+    if data.source != "embedded":
+        raise DataError(args.params, f"data.source={data.source!r}: only the embedded data can be rendered",
+                        "Human3.6M frames come from your own copy of the videos (extract and crop them); "
+                        "set data.source: embedded to render the embedded data")
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    start = time.perf_counter()
+    with atomic_dir(args.out) as out:
+        views = render_embedded(Path(args.raw) / "embedded" / "motions", size.width, size.height)
+        count = write_views(out / "views.parquet", views, {"source": data.source})
+        seconds = time.perf_counter() - start
+        summary = {"views": count, "bytes": (out / "views.parquet").stat().st_size, "seconds": round(seconds, 2),
+                   "width": size.width, "height": size.height}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("%d views in %.1f s (%.0f views/s), %.1f MB", count, seconds, count / seconds, summary["bytes"] / 1e6)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,102 @@
+"""The renderer: deterministic, geometry that matches the joints, a known-answer sphere, shading."""
+
+import numpy as np
+import pytest
+import torch
+
+from lifting.data import body_surface, deepmimic
+from lifting.data.embedded import subject_performance
+from lifting.data.h36m_cameras import h36m_cameras
+from lifting.geometry import Camera
+from lifting.images import render
+from lifting.images.crop import to_crop
+
+torch.set_num_threads(1)
+W, H = 48, 64
+
+
+@pytest.fixture(scope="module")
+def walk():
+    """S1 walking, 40 frames, seen by camera 0: (images, background-only images, gt crop pixels)."""
+    shapes = body_surface.read_shapes()
+    clip = deepmimic.read_clip(deepmimic.motion_dir() / deepmimic.CLIP_FILES["walk"], "walk")
+    performed, body, placed = subject_performance(clip, "S1")
+    performed = deepmimic.Clip(performed.name, performed.times[:40], performed.root_position[:40],
+                               {k: v[:40] for k, v in performed.rotations.items()},
+                               {k: v[:40] for k, v in performed.angles.items()})
+    camera = h36m_cameras("S1")[0]
+    look = render.sequence_look("S1", "walk", camera, shapes)
+    images, centres, sizes = render.render_sequence(shapes, performed, body, placed, camera, look, W, H)
+    background, _, _ = render.render_sequence(shapes, performed, body, placed, camera, look, W, H, draw_body=False)
+    world = placed.apply(deepmimic.forward_kinematics(performed, body))
+    crop_px = to_crop(camera.project(camera.world_to_camera(world)), centres, sizes, W, H)
+    again, _, _ = render.render_sequence(shapes, performed, body, placed, camera, look, W, H)
+    return images, background, crop_px, again
+
+
+def test_same_seed_same_bytes(walk):
+    images, _, _, again = walk
+    assert images.dtype == np.uint8 and images.shape == (40, H, W, 3)
+    assert images.tobytes() == again.tobytes()
+
+
+def test_root_pelvis_and_chest_joints_land_on_the_body(walk):
+    images, background, crop_px, _ = walk
+    for joint in (0, 1, 4, 7, 8):  # root, hips, spine (chest), thorax
+        u, v = np.floor(crop_px[:, joint]).astype(int).T
+        on_body = np.any(images[np.arange(40), v, u] != background[np.arange(40), v, u], axis=-1)
+        assert on_body.mean() >= 0.95, joint
+
+
+def test_silhouette_box_contains_the_joints(walk):
+    images, background, crop_px, _ = walk
+    for t in (0, 20, 39):
+        mask = np.any(images[t] != background[t], axis=-1)
+        vs, us = np.nonzero(mask)
+        assert us.min() > 0 and us.max() < W - 1 and vs.min() > 0 and vs.max() < H - 1  # fully in view
+        u, v = crop_px[t].T
+        assert u.min() >= us.min() - 1 and u.max() <= us.max() + 2
+        assert v.min() >= vs.min() - 1 and v.max() <= vs.max() + 2
+
+
+def _sphere_scene(centre, radius):
+    return render.Scene(torch.tensor([render.SPHERE]), torch.tensor([[centre]], dtype=torch.float32),
+                        torch.eye(3)[None, None], torch.tensor([[[radius, 0.0, 0.0]]]))
+
+
+def _plain_look(light):
+    return render.Look(np.array([[0.8, 0.8, 0.8]]), np.asarray(light, float), 0.2, np.zeros((3, 4, 4)), 0)
+
+
+def test_a_sphere_renders_as_a_disc_of_the_projected_radius():
+    camera = Camera("pinhole", 1000, 1000, (1000.0, 1000.0), (500.0, 500.0), (0.0, 0.0, 0.0), (0.0, 0.0),
+                    (1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+    centres, sizes = np.array([[500.0, 500.0]]), np.array([[300.0, 400.0]])
+    image = render.render_views(_sphere_scene([0.0, 0.0, 5000.0], 200.0), camera, centres, sizes,
+                                _plain_look([0.0, 0.0, -1.0]), W, H, noise=False)[0]
+    mask = image.sum(-1) > 0
+    radius_px = 1000.0 * 200.0 / np.sqrt(5000.0 ** 2 - 200.0 ** 2) * W / 300.0  # 6.40 crop pixels
+    vs, us = np.nonzero(mask)
+    assert (us.max() - us.min() + 1) / 2 == pytest.approx(radius_px, abs=1.0)
+    assert (vs.max() - vs.min() + 1) / 2 == pytest.approx(radius_px, abs=1.0)
+    assert mask.sum() == pytest.approx(np.pi * radius_px ** 2, rel=0.15)
+    assert (us.mean() + 0.5, vs.mean() + 0.5) == pytest.approx((W / 2, H / 2), abs=0.5)
+
+
+def test_shading_is_brighter_where_the_normal_faces_the_light():
+    camera = Camera("pinhole", 1000, 1000, (1000.0, 1000.0), (500.0, 500.0), (0.0, 0.0, 0.0), (0.0, 0.0),
+                    (1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+    centres, sizes = np.array([[500.0, 500.0]]), np.array([[300.0, 400.0]])
+    # light from the camera's left (-x), slightly towards the camera
+    image = render.render_views(_sphere_scene([0.0, 0.0, 5000.0], 200.0), camera, centres, sizes,
+                                _plain_look([-1.0, 0.0, -0.3]), W, H, noise=False)[0].astype(int).sum(-1)
+    row = image[H // 2 - 1]
+    lit = np.nonzero(row)[0]
+    assert row[lit[0] + 1] > row[W // 2] > row[lit[-1] - 1]
+
+
+def test_undistortion_inverts_the_distortion():
+    camera = h36m_cameras("S9")[2]
+    pixels = np.random.default_rng(0).uniform(0, 1000, (100, 2))
+    xy = render.undistort(pixels, camera)
+    assert np.allclose(camera.project(np.concatenate([xy, np.ones((100, 1))], 1)), pixels, atol=1e-6)
