@@ -43,6 +43,8 @@ class DataParams:
     Attributes:
         source: "embedded" (default) or "h36m".
         h36m_dir: folder holding the user's VideoPose3D-format Human3.6M files.
+        h36m_videos: h36m only: the release's video folder (``<subject>/Videos/*.mp4``), for the
+            images of the detector and Context-Aware PoseFormer (:mod:`lifting.images.video`).
         smpl_dir: h36m only: folder with the SMPL model and Moon's SMPL fits (HGN's upstream
             hierarchy, :mod:`lifting.data.smpl`); None: HGN's markers on the canonical body.
         download: fetch missing public detection files (h36m only).
@@ -53,6 +55,7 @@ class DataParams:
 
     source: str
     h36m_dir: str | None
+    h36m_videos: str | None
     smpl_dir: str | None
     download: bool | None
     inputs2d: tuple[str, ...] | None
