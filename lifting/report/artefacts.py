@@ -100,6 +100,16 @@ def load_train_logs(log_dir: str | Path, grid) -> pd.DataFrame:
     return logs
 
 
+def load_detector(metrics_dir: str | Path) -> dict | None:
+    """``metrics/detector.json`` (detect2d: the ``detected`` source's 2D accuracy), or None where
+    the pipeline made no detected source."""
+    path = Path(metrics_dir) / "detector.json"
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return None if "skipped" in record else record
+
+
 def load_convergence(convergence_dir: str | Path | None, grid) -> dict[tuple[str, str], dict]:
     """``{(run, input2d): convergence record}`` of the files that exist in ``convergence_dir``.
 

@@ -112,9 +112,25 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: dict | None = None) -> str:
+def detector_markdown(detector: dict) -> list[str]:
+    """The ``detected`` 2D source's accuracy (``metrics/detector.json``) as Markdown lines."""
+    thresholds = sorted(detector["test"]["pck"], key=lambda t: float(t.removesuffix("px")))
+    rows = [[split, detector[split]["keypoints"] // len(detector[split]["per_joint_px"]),
+             f"{detector[split]['mean_px']:.1f}", f"{detector[split]['median_px']:.1f}",
+             *[f"{detector[split]['pck'][t]:.1f}" for t in thresholds]] for split in ("test", "train")]
+    columns = ["subjects", "views", "mean error (px)", "median error (px)", *[f"PCK@{t} (%)" for t in thresholds]]
+    return ["## The `detected` 2D source", "",
+            f"The pipeline's own HRNet ({detector['parameters']:,} parameters, trained "
+            f"{detector['training']['epochs']} epochs on {detector['training']['train_views']:,} rendered training "
+            f"views of {detector['crop']['width']}x{detector['crop']['height']} pixels), run on every view; errors "
+            "in image pixels (the training subjects' views include the ones it was trained on).", "",
+            markdown_table(pd.DataFrame(rows, columns=columns)), ""]
+
+
+def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: dict | None = None,
+                     detector: dict | None = None) -> str:
     """reports/results.md: the leaderboard as Markdown, generated from the metrics JSON, the training
-    logs and the convergence records (no timestamps)."""
+    logs, the convergence records and the detector's accuracy (no timestamps)."""
     info = banner(runs)
     board = formatted_leaderboard(leaderboard(runs, logs, convergence))
     methods = list(dict.fromkeys(m for m, _ in runs))
@@ -141,6 +157,8 @@ def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: 
     if convergence:
         parts += ["## Plateaus: each method trained to convergence on the same data", "",
                   markdown_table(formatted_plateaus(plateau_table(convergence))), ""]
+    if detector:
+        parts += detector_markdown(detector)
     parts += [
         "## Published figures on Human3.6M (S9 + S11, mm)",
         "",
@@ -155,9 +173,9 @@ def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: 
 
 
 def write_results_md(path: str | Path, runs: dict, logs: pd.DataFrame | None = None,
-                     convergence: dict | None = None) -> None:
+                     convergence: dict | None = None, detector: dict | None = None) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(results_markdown(runs, logs, convergence), encoding="utf-8")
+        tmp.write_text(results_markdown(runs, logs, convergence, detector), encoding="utf-8")
 
 
 _TABLE_CSS = """

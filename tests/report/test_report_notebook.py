@@ -55,7 +55,8 @@ def test_report_stage_renders_the_notebook_to_html(tmp_path, artefacts):
     results = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert results == R.results_markdown(R.load_metrics(artefacts["metrics"], grid),
                                          R.load_train_logs(artefacts["train_logs"], grid),
-                                         R.load_convergence(artefacts["convergence"], grid))
+                                         R.load_convergence(artefacts["convergence"], grid),
+                                         R.load_detector(artefacts["metrics"]))
 
 
 def test_report_stage_fails_with_one_clear_error_when_a_metrics_file_is_missing(tmp_path, artefacts):
