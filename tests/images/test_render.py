@@ -8,7 +8,7 @@ from lifting.data import body_surface, deepmimic
 from lifting.data.embedded import subject_performance
 from lifting.data.h36m_cameras import h36m_cameras
 from lifting.geometry import Camera
-from lifting.images import render
+from lifting.images import raycast, render
 from lifting.images.crop import to_crop
 
 torch.set_num_threads(1)
@@ -60,7 +60,7 @@ def test_silhouette_box_contains_the_joints(walk):
 
 
 def _sphere_scene(centre, radius):
-    return render.Scene(torch.tensor([render.SPHERE]), torch.tensor([[centre]], dtype=torch.float32),
+    return raycast.Scene(torch.tensor([raycast.SPHERE]), torch.tensor([[centre]], dtype=torch.float32),
                         torch.eye(3)[None, None], torch.tensor([[[radius, 0.0, 0.0]]]))
 
 
@@ -98,5 +98,5 @@ def test_shading_is_brighter_where_the_normal_faces_the_light():
 def test_undistortion_inverts_the_distortion():
     camera = h36m_cameras("S9")[2]
     pixels = np.random.default_rng(0).uniform(0, 1000, (100, 2))
-    xy = render.undistort(pixels, camera)
+    xy = raycast.undistort(pixels, camera)
     assert np.allclose(camera.project(np.concatenate([xy, np.ones((100, 1))], 1)), pixels, atol=1e-6)
