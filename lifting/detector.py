@@ -41,8 +41,8 @@ from lifting.images.store import RenderedViews
 from lifting.io import atomic_path, write_csv
 from lifting.models.context_poseformer import IMAGENET_MEAN, IMAGENET_STD
 from lifting.models.heatmaps import decode_heatmaps, gaussian_heatmaps
-from lifting.models.hrnet import HRNet, HRNetConfig
-from lifting.skeleton import H36M17
+from lifting.models.hrnet import PAPER_CONFIGS, HRNet, HRNetConfig, load_checkpoint
+from lifting.skeleton import COCO17, H36M17, coco17_to_h36m17, get_joint_set
 
 #: Heatmaps are at 1/4 of the crop (HRNet's stride-4 stem).
 STRIDE = 4
@@ -63,6 +63,9 @@ class DetectorSettings:
         flip_test: average each heatmap with the mirrored crop's when detecting.
         bf16_cpu: bf16 autocast on the CPU (always on CUDA).
         seed: seeds the initialisation, the shuffling and the flips.
+        checkpoint: instead of training, an official COCO HRNet-W32 or W48 checkpoint
+            (``pose_hrnet_w32_256x192.pth``: Context-Aware PoseFormer's backbone); its COCO
+            keypoints become h36m17 (:func:`lifting.skeleton.coco17_to_h36m17`). None: train.
     """
 
     width: int
@@ -79,6 +82,7 @@ class DetectorSettings:
     flip_test: bool
     bf16_cpu: bool
     seed: int
+    checkpoint: str | None = None
 
     def network(self) -> HRNetConfig:
         return HRNetConfig(stem_width=self.stem_width, layer1_blocks=self.layer1_blocks, width=self.width,
@@ -182,11 +186,12 @@ def train_detector(images: np.ndarray, crop_joints: np.ndarray, settings: Detect
 
 @torch.no_grad()
 def detect(model: HRNet, images: np.ndarray, device: torch.device, flip_test: bool = True, batch_size: int = 256,
-           bf16_cpu: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(N, H, W, 3) uint8 crops -> ((N, J, 2) joints in crop pixels, (N, J) heatmap peaks)."""
+           bf16_cpu: bool = False, joint_set: str = H36M17.name) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W, 3) uint8 crops -> ((N, J, 2) joints in crop pixels, (N, J) heatmap peaks), in the
+    model's ``joint_set`` (whose left/right pairs the flip test swaps)."""
     model.eval().to(memory_format=torch.channels_last)
     coords, confidence = [], []
-    flip = list(H36M17.flip_permutation())
+    flip = list(get_joint_set(joint_set).flip_permutation())
     for start in range(0, len(images), batch_size):
         batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size].transpose(0, 3, 1, 2)))
         batch = normalise_images(batch.to(device))
@@ -201,10 +206,23 @@ def detect(model: HRNet, images: np.ndarray, device: torch.device, flip_test: bo
     return np.concatenate(coords), np.concatenate(confidence)
 
 
-def save_detector(path: Path, model: HRNet, crop: tuple[int, int], record: dict, settings: DetectorSettings) -> None:
-    """Write the detector (plain types and tensors only; loads with ``weights_only=True``)."""
+def coco_detector(path: Path) -> HRNet:
+    """The official COCO HRNet in ``path``: W32 or W48, whichever its weights fit."""
+    try:
+        return load_checkpoint(path, PAPER_CONFIGS["w32"])
+    except DataError as w32_error:
+        try:
+            return load_checkpoint(path, PAPER_CONFIGS["w48"])
+        except DataError:
+            raise w32_error from None
+
+
+def save_detector(path: Path, model: HRNet, crop: tuple[int, int], record: dict, settings: DetectorSettings,
+                  joint_set: str = H36M17.name) -> None:
+    """Write the detector (plain types and tensors only; loads with ``weights_only=True``);
+    ``joint_set`` names its heatmaps' keypoints (``coco17`` for a COCO checkpoint)."""
     with atomic_path(path) as tmp:
-        torch.save({"kind": "detector", "config": dataclasses.asdict(model.config),
+        torch.save({"kind": "detector", "joint_set": joint_set, "config": dataclasses.asdict(model.config),
                     "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                     "crop": {"width": crop[0], "height": crop[1]}, "record": record,
                     "settings": dataclasses.asdict(settings)}, tmp)
@@ -239,9 +257,13 @@ def view_labels(views: RenderedViews, store_dir: Path, data_source: str, crop: b
     return to_crop(gt, views.centres, views.sizes, *views.crop_size) if crop else gt
 
 
-def detected_table(views: RenderedViews, crop_px: np.ndarray, confidence: np.ndarray) -> pd.DataFrame:
-    """The ``detected`` 2D source in the store's poses2d layout: image pixels and confidences."""
+def detected_table(views: RenderedViews, crop_px: np.ndarray, confidence: np.ndarray,
+                   joint_set: str = H36M17.name) -> pd.DataFrame:
+    """The ``detected`` 2D source in the store's poses2d layout: image pixels and confidences,
+    COCO keypoints (``joint_set`` coco17) converted to h36m17."""
     pixels = from_crop(crop_px, views.centres, views.sizes, *views.crop_size)
+    if joint_set == COCO17.name:
+        pixels, confidence = coco17_to_h36m17(pixels), coco17_to_h36m17(confidence[..., None])[..., 0]
     keys = views.keys[VIEW_KEYS].reset_index(drop=True).assign(source="detected")[list(POSES2D_KEYS)]
     uvc = np.concatenate([pixels, confidence[..., None]], axis=-1)
     return pd.concat([keys, poses_to_frame(uvc, H36M17, "uvc")], axis=1)

@@ -49,9 +49,11 @@ def main(argv=None) -> None:
     model, saved = load_detector(Path(args.detector))
     device = pick_device(threads)
     started = time.perf_counter()
-    crop_px, confidence = detect(model.to(device), views.images, device, detector.flip_test, bf16_cpu=detector.bf16_cpu)
+    joint_set = saved.get("joint_set", "h36m17")
+    crop_px, confidence = detect(model.to(device), views.images, device, detector.flip_test, bf16_cpu=detector.bf16_cpu,
+                                 joint_set=joint_set)
     seconds = time.perf_counter() - started
-    table = detected_table(views, crop_px, confidence)
+    table = detected_table(views, crop_px, confidence, joint_set)
     labels = view_labels(views, Path(args.store), data.source, crop=False)
     result = detection_metrics(table, labels, data.train_subjects, data.test_subjects)
     result.update(parameters=saved["record"]["parameters"], training=saved["record"], flip_test=detector.flip_test,

@@ -6,8 +6,10 @@ import logging
 from pathlib import Path
 
 from lifting.config import images_needed, parse_section
-from lifting.detector import DetectorSettings, save_detector, train_detector, view_labels
+from lifting.detector import LOG_COLUMNS, DetectorSettings, coco_detector, save_detector, train_detector, view_labels
 from lifting.images.store import read_views
+from lifting.io import write_csv
+from lifting.skeleton import COCO17
 from lifting.train import pick_device
 from stages.common import data_params, parser, read_params, run, train_threads, write_skipped
 
@@ -39,11 +41,18 @@ def main(argv=None) -> None:
         write_skipped(args.out)
         return
     views = read_views(Path(args.images) / "views.parquet")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if detector.checkpoint:  # the paper's COCO HRNet instead of one trained here
+        model = coco_detector(Path(detector.checkpoint))
+        record = {"checkpoint": Path(detector.checkpoint).name, "train_seconds": 0.0, "train_views": 0, "epochs": 0,
+                  "parameters": sum(p.numel() for p in model.parameters())}
+        write_csv([], Path(args.log), LOG_COLUMNS)
+        save_detector(Path(args.out) / "model.pt", model, views.crop_size, record, detector, COCO17.name)
+        return
     labels = view_labels(views, Path(args.store), data.source)
     rows = views.keys["subject"].isin(data.train_subjects).to_numpy() & \
         (views.keys["frame"].to_numpy() % detector.train_stride == 0)
     model, record = train_detector(views.images[rows], labels[rows], detector, pick_device(threads), Path(args.log))
-    Path(args.out).mkdir(parents=True, exist_ok=True)
     save_detector(Path(args.out) / "model.pt", model, views.crop_size, record, detector)
     log.info("detector: %s", record)
 

@@ -98,3 +98,30 @@ def test_the_detector_file_round_trips_and_a_hostile_one_is_refused(tmp_path):
         detector.load_detector(tmp_path / "hostile.pt")
     with pytest.raises(DataError, match="not found"):
         detector.load_detector(tmp_path / "absent.pt")
+
+
+def test_a_coco_checkpoint_replaces_training_and_its_keypoints_become_h36m17(tmp_path):
+    """train_detector with detector.checkpoint: the official W32's weights (here random, same names),
+    no training; detect2d maps its COCO keypoints to h36m17."""
+    torch.manual_seed(0)
+    coco = detector.HRNet(detector.PAPER_CONFIGS["w32"])
+    torch.save({"state_dict": {f"module.{k}": v for k, v in coco.state_dict().items()}}, tmp_path / "coco.pth")
+    loaded = detector.coco_detector(tmp_path / "coco.pth")
+    assert loaded.config == detector.PAPER_CONFIGS["w32"]
+    crop_px = np.random.default_rng(0).uniform(0, 48, (2, 17, 2))
+    confidence = np.full((2, 17), 0.5)
+
+    class Views:
+        keys = __import__("pandas").DataFrame({"subject": ["S9", "S9"], "sequence": ["walk", "walk"],
+                                               "camera": ["1", "1"], "frame": [0, 1]})
+        centres, sizes, crop_size = np.full((2, 2), 500.0), np.full((2, 2), 480.0), (48, 64)
+
+    table = detector.detected_table(Views, crop_px, confidence, "coco17")
+    pixels = detector.poses_from_frame(table, H36M17, "uv")
+    image = detector.from_crop(crop_px, Views.centres, Views.sizes, 48, 64)
+    hips = [detector.COCO17.index("left_hip"), detector.COCO17.index("right_hip")]
+    assert pixels[:, H36M17.index("Hip")] == pytest.approx(image[:, hips].mean(axis=1))
+    assert pixels[:, H36M17.index("LWrist")] == pytest.approx(image[:, detector.COCO17.index("left_wrist")])
+    (tmp_path / "other.pth").write_bytes(b"junk")
+    with pytest.raises(DataError, match="other.pth"):
+        detector.coco_detector(tmp_path / "other.pth")
