@@ -83,8 +83,9 @@ def experiments_table(folder: Path = RESULTS / "experiments") -> str:
         record = json.loads(path.read_text())
         mean, training = record["seeds"]["mean"], record["training"]
         mpjve = f"{mean['mpjve']:.1f}" if mean.get("mpjve") is not None else "–"
+        speed = f"{training['samples_per_s']:.0f}" if training["samples_per_s"] is not None else "– (a lookup)"
         rows.append(f"| {record['method']} | {record['input2d']} | {mean['p1']:.1f} / {mean['p2']:.1f} | {mpjve} | "
-                    f"{len(record['seeds']['seeds'])} | {training['seconds']:.0f}, {training['samples_per_s']:.0f} | "
+                    f"{len(record['seeds']['seeds'])} | {training['seconds']:.0f}, {speed} | "
                     f"{record['protocol']['configuration_label']}, {budget_label(record) or 'paper schedule'} |")
     return "\n".join(rows)
 

@@ -144,14 +144,18 @@ def _moments(frame: pd.DataFrame) -> dict[str, list[float]]:
 
 
 def write_aligned(aligned: AlignedTables, out_dir: Path, source_name: str) -> None:
-    """Write ``targets.parquet``, ``inputs2d_<source>.parquet`` and ``stats.json`` into ``out_dir``."""
+    """Write ``targets.parquet`` with the targets' statistics in ``stats.json``, and per 2D source
+    ``inputs2d_<source>.parquet`` with its statistics in ``inputs2d_<source>.stats.json``, into
+    ``out_dir``: one file set per source, so that a stage depends on its own source's files only
+    (a new detector re-runs the runs on ``detected``, not the others)."""
     common = {"joint_set": H36M17.name, "data_source": source_name}
     write_table(aligned.targets, out_dir / "targets.parquet",
                 {**common, "table": "targets", "units": "mm", "frame": "camera, root-relative"})
     for source, frame in aligned.inputs.items():
         write_table(frame, out_dir / f"inputs2d_{source}.parquet",
                     {**common, "table": "inputs2d", "units": "screen-normalised", "frame": "image", "source2d": source})
-    write_json(aligned.stats, out_dir / "stats.json")
+        write_json(aligned.stats["inputs"][source], out_dir / f"inputs2d_{source}.stats.json")
+    write_json({"targets": aligned.stats["targets"]}, out_dir / "stats.json")
     if aligned.markers is not None:
         write_table(aligned.markers, out_dir / "markers.parquet",
                     {**common, "table": "markers", "units": "mm", "frame": "camera, relative to the root joint",
@@ -221,7 +225,7 @@ def load_split(aligned_dir: str | Path, source2d: str, joint_set: str = "h36m17"
     if not targets[ROW_KEYS].equals(inputs[ROW_KEYS]):
         raise DataError(aligned_dir / f"inputs2d_{source2d}.parquet", "rows do not match targets.parquet",
                         "re-run `dvc repro align`")
-    stats = _read_stats(aligned_dir / "stats.json", source2d)
+    stats = _read_stats(aligned_dir, source2d)
     keep = _joint_indices(joint_set)
     x = poses_from_frame(inputs, H36M17, "uv")[:, keep]
     y = poses_from_frame(targets, H36M17, "xyz")[:, keep]
@@ -263,14 +267,17 @@ def _joint_indices(joint_set: str) -> list[int]:
     return [H36M17.index(name) for name in names]
 
 
-def _read_stats(path: Path, source2d: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _read_stats(aligned_dir: Path, source2d: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The training statistics of the targets (``stats.json``) and of ``source2d``'s inputs."""
+    path = aligned_dir / "stats.json"
     try:
-        stats = json.loads(path.read_text())
-        inputs = stats["inputs"][source2d]
+        targets = json.loads(path.read_text())["targets"]
+        path = aligned_dir / f"inputs2d_{source2d}.stats.json"
+        inputs = json.loads(path.read_text())
         return {"inputs": (np.asarray(inputs["mean"], np.float32).reshape(-1, 2),
                            np.asarray(inputs["std"], np.float32).reshape(-1, 2)),
-                "targets": (np.asarray(stats["targets"]["mean"], np.float32).reshape(-1, 3),
-                            np.asarray(stats["targets"]["std"], np.float32).reshape(-1, 3))}
+                "targets": (np.asarray(targets["mean"], np.float32).reshape(-1, 3),
+                            np.asarray(targets["std"], np.float32).reshape(-1, 3))}
     except FileNotFoundError:
         raise DataError(path, "file not found", "run `dvc repro align`") from None
     except (ValueError, KeyError) as err:
