@@ -39,6 +39,7 @@ def main(argv=None) -> None:
     data, detector, threads, needed = settings(read_params(args.params), args)
     if not needed:
         write_skipped(args.out)
+        write_csv([], Path(args.log), LOG_COLUMNS)  # the stage's plot output exists, empty
         return
     views = read_views(Path(args.images) / "views.parquet")
     Path(args.out).mkdir(parents=True, exist_ok=True)

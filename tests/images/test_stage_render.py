@@ -33,3 +33,18 @@ def test_nothing_to_render_writes_an_empty_folder(tmp_path):
                                       "render": {"width": 48, "height": 64}}))
     stage.main(["--params", str(params), "--out", str(tmp_path / "images")])
     assert [p.name for p in (tmp_path / "images").iterdir()] == ["summary.json"]
+
+
+def test_the_detector_stages_skip_with_their_outputs_when_no_image_is_needed(tmp_path):
+    """DVC needs every declared output: a skipped train_detector still writes its (empty) curve,
+    detect2d its metrics file."""
+    from stages import detect2d, train_detector
+
+    params = tmp_path / "params.yaml"
+    full = yaml.safe_load(open("params.yaml"))
+    full["data"]["inputs2d"] = ["gt"]
+    params.write_text(yaml.safe_dump(full))
+    train_detector.main(["--params", str(params), "--out", str(tmp_path / "detector"), "--log", str(tmp_path / "d.csv")])
+    assert (tmp_path / "d.csv").read_text().startswith("epoch,step") and (tmp_path / "detector/summary.json").exists()
+    detect2d.main(["--params", str(params), "--out", str(tmp_path / "detected"), "--metrics", str(tmp_path / "m.json")])
+    assert "skipped" in (tmp_path / "m.json").read_text() and (tmp_path / "detected/summary.json").exists()
