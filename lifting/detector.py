@@ -39,9 +39,8 @@ from lifting.images.context import VIEW_KEYS, context_rows
 from lifting.images.crop import from_crop, to_crop
 from lifting.images.store import RenderedViews
 from lifting.io import atomic_path, write_csv
-from lifting.models.context_poseformer import IMAGENET_MEAN, IMAGENET_STD
 from lifting.models.heatmaps import decode_heatmaps, gaussian_heatmaps
-from lifting.models.hrnet import PAPER_CONFIGS, HRNet, HRNetConfig, load_checkpoint
+from lifting.models.hrnet import PAPER_CONFIGS, HRNet, HRNetConfig, load_checkpoint, normalise_images
 from lifting.skeleton import COCO17, H36M17, coco17_to_h36m17, get_joint_set
 
 #: Heatmaps are at 1/4 of the crop (HRNet's stride-4 stem).
@@ -89,12 +88,10 @@ class DetectorSettings:
                            stage_modules=tuple(self.stage_modules), blocks=self.blocks, num_joints=len(H36M17.names))
 
 
-def normalise_images(images: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) uint8 RGB -> float, with ImageNet's mean and std (as the COCO HRNets), in the
-    channels-last layout (the convolutions run 1.2x faster training, 1.6x detecting on the CPU)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1) * 255.0
-    return ((images.float() - mean) / std).contiguous(memory_format=torch.channels_last)
+def _network_input(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 crops -> the HRNet's standardised input, in the channels-last layout (its
+    convolutions run 1.2x faster training, 1.6x detecting on the CPU)."""
+    return normalise_images(images).contiguous(memory_format=torch.channels_last)
 
 
 def crop_to_heatmap(crop_px: torch.Tensor) -> torch.Tensor:
@@ -161,7 +158,7 @@ def train_detector(images: np.ndarray, crop_joints: np.ndarray, settings: Detect
             for group in optimizer.param_groups:
                 group["lr"] = _lr(settings, step, total)
             with _autocast(device, settings.bf16_cpu):
-                predicted = model(normalise_images(batch)).float()
+                predicted = model(_network_input(batch)).float()
             loss = (((predicted - targets) ** 2).mean((-1, -2)) * inside).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -194,7 +191,7 @@ def detect(model: HRNet, images: np.ndarray, device: torch.device, flip_test: bo
     flip = list(get_joint_set(joint_set).flip_permutation())
     for start in range(0, len(images), batch_size):
         batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size].transpose(0, 3, 1, 2)))
-        batch = normalise_images(batch.to(device))
+        batch = _network_input(batch.to(device))
         with _autocast(device, bf16_cpu):
             heatmaps = model(batch).float()
             if flip_test:

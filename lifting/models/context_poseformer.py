@@ -42,11 +42,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lifting.images.context import ImageContext
-from lifting.models.hrnet import HRNet, HRNetConfig
+from lifting.models.hrnet import HRNet, HRNetConfig, normalise_images
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
-
-#: ImageNet's RGB mean and std, with which the COCO HRNets were trained.
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 #: Channels of the four feature levels the paper samples (1/4 to 1/32 of the crop).
 FEATURE_CHANNELS = {"hrnet_w32": (32, 64, 128, 256), "hrnet_w48": (48, 96, 192, 384), "cpn": (256, 256, 256, 256)}
@@ -223,8 +220,6 @@ class ContextAwareModel(nn.Module):
                              f"{list(self.backbone.config.widths)}")
         self.backbone.requires_grad_(False)
         self.lifter = ContextPoseFormer(cfg, num_joints)
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0, persistent=False)
 
     def train(self, mode: bool = True) -> ContextAwareModel:
         super().train(mode)
@@ -233,8 +228,7 @@ class ContextAwareModel(nn.Module):
 
     def forward(self, joints_2d: torch.Tensor, context: ImageContext) -> torch.Tensor:
         with torch.no_grad():
-            images = (context.images.float() - self.pixel_mean) / self.pixel_std
-            _, features = self.backbone.features(images)
+            _, features = self.backbone.features(normalise_images(context.images))
         return self.lifter(joints_2d, context.crop_coordinates(joints_2d), features)
 
 

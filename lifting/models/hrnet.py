@@ -56,6 +56,15 @@ from torch import nn
 from lifting.errors import DataError
 
 BN_MOMENTUM = 0.1
+#: ImageNet's RGB mean and std, with which the COCO HRNets were trained (and our detector is).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def normalise_images(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 RGB -> float, standardised with ImageNet's mean and std: an HRNet's input."""
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1) * 255.0
+    return (images.float() - mean) / std
 
 
 @dataclass(frozen=True)
