@@ -68,7 +68,8 @@ def main(argv=None) -> None:
     write_json({"name": args.name, "settings": dataclasses.asdict(settings), "holdout": args.holdout,
                 "held_out_views": int(held.sum()), "train_views": int(train.sum()), "seconds": round(seconds, 1),
                 "threads": args.threads, "record": record,
-                "held_out": metrics.keypoints_2d_summary(pixels, gt, H36M17.names),
+                "held_out": metrics.keypoints_2d_summary(pixels, gt, H36M17.names,
+                                                            mirror=H36M17.flip_permutation()),
                 "command": "python -m benchmarks.detector_probe " + " ".join(sys.argv[1:])},
                RESULTS / f"{args.name}.json")
 

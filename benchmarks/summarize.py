@@ -93,13 +93,14 @@ def experiments_table(folder: Path = RESULTS / "experiments") -> str:
 def detector_table(folder: Path = RESULTS / "detector", default: Path = Path("metrics/detector.json")) -> str:
     """The 2D detector: the default run's accuracy on the test subjects (``detect2d``), then each
     recipe's on a held-out training subject (``benchmarks/detector_probe.py``)."""
-    rows = ["| run | scored on | mean / median error (px) | PCK 5 / 10 / 20 px (%) | training views x epochs | "
-            "training (s, samples/s, threads) |", "|---|---|---|---|---|---|"]
+    rows = ["| run | scored on | mean / median error (px) | PCK 5 / 10 / 20 px (%) | left/right swapped (%) | "
+            "training views x epochs | training (s, samples/s, threads) |", "|---|---|---|---|---|---|---|"]
 
     def row(name: str, where: str, summary: dict, settings: dict, record: dict, threads) -> str:
         pck = summary["pck"]
+        swapped = f"{summary['swapped_pct']:.0f}" if "swapped_pct" in summary else "–"
         return (f"| {name} | {where} | {summary['mean_px']:.1f} / {summary['median_px']:.1f} | "
-                f"{pck['5px']:.0f} / {pck['10px']:.0f} / {pck['20px']:.0f} | "
+                f"{pck['5px']:.0f} / {pck['10px']:.0f} / {pck['20px']:.0f} | {swapped} | "
                 f"{record['train_views']} x {settings['epochs']} | {record['train_seconds']:.0f}, "
                 f"{record['samples_per_s']:.0f}, {threads} |")
 

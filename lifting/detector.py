@@ -273,5 +273,6 @@ def detection_metrics(detected: pd.DataFrame, gt_px: np.ndarray, train_subjects,
     result = {}
     for split, subjects in (("test", test_subjects), ("train", train_subjects)):
         rows = detected["subject"].isin(subjects).to_numpy()
-        result[split] = metrics.keypoints_2d_summary(pixels[rows], gt_px[rows], H36M17.names)
+        result[split] = metrics.keypoints_2d_summary(pixels[rows], gt_px[rows], H36M17.names,
+                                                     mirror=H36M17.flip_permutation())
     return result

@@ -235,13 +235,23 @@ def evaluate(pred, gt, actions, sequence_ids=None, joint_names: Sequence[str] | 
 PCK2D_THRESHOLDS_PX = (5.0, 10.0, 20.0)
 
 
-def keypoints_2d_summary(pred_px, gt_px, joint_names: Sequence[str], thresholds=PCK2D_THRESHOLDS_PX) -> dict:
+def keypoints_2d_summary(pred_px, gt_px, joint_names: Sequence[str], thresholds=PCK2D_THRESHOLDS_PX,
+                         mirror: Sequence[int] | None = None) -> dict:
     """A 2D detector's accuracy on (N, J, 2) pixel keypoints: mean and median error (px), the
-    share of keypoints within each threshold (PCK, %), and the mean error per joint."""
+    share of keypoints within each threshold (PCK, %), and the mean error per joint. With
+    ``mirror`` (the joint set's left/right permutation, :meth:`lifting.skeleton.JointSet.flip_permutation`)
+    also ``swapped_pct``: the share of left and right keypoints that lie closer to their twin's
+    ground truth than to their own (left/right swaps, %)."""
     pred, gt = np.asarray(pred_px, dtype=np.float64), np.asarray(gt_px, dtype=np.float64)
     if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[-1] != 2:
         raise ValueError(f"expected two (N, J, 2) arrays of the same shape, got {pred.shape} and {gt.shape}")
     errors = np.linalg.norm(pred - gt, axis=-1)
-    return {"keypoints": int(errors.size), "mean_px": float(errors.mean()), "median_px": float(np.median(errors)),
-            "pck": {f"{t:g}px": float(100.0 * (errors <= t).mean()) for t in thresholds},
-            "per_joint_px": dict(zip(joint_names, errors.mean(axis=0).tolist()))}
+    summary = {"keypoints": int(errors.size), "mean_px": float(errors.mean()), "median_px": float(np.median(errors)),
+               "pck": {f"{t:g}px": float(100.0 * (errors <= t).mean()) for t in thresholds},
+               "per_joint_px": dict(zip(joint_names, errors.mean(axis=0).tolist()))}
+    if mirror is not None:
+        mirror = np.asarray(mirror)
+        sided = mirror != np.arange(len(mirror))
+        to_twin = np.linalg.norm(pred[:, sided] - gt[:, mirror[sided]], axis=-1)
+        summary["swapped_pct"] = float(100.0 * (to_twin < errors[:, sided]).mean())
+    return summary

@@ -291,3 +291,15 @@ def test_keypoints_2d_summary_known_answer():
     assert summary["mean_px"] == pytest.approx(6.0) and summary["median_px"] == pytest.approx(4.5)
     assert summary["pck"] == pytest.approx({"5px": 75.0, "10px": 75.0, "20px": 100.0})
     assert summary["per_joint_px"] == pytest.approx({"a": 4.0, "b": 8.0})
+
+
+def test_keypoints_2d_summary_counts_left_right_swaps():
+    """A centre joint and a left/right pair 10 px apart, three frames: exact; the pair swapped (2
+    swaps); both on the left joint (the right one swapped): 3 of the 6 sided keypoints."""
+    gt = np.tile(np.array([[0.0, 0.0], [-5.0, 0.0], [5.0, 0.0]]), (3, 1, 1))
+    pred = gt.copy()
+    pred[1, [1, 2]] = gt[1, [2, 1]]
+    pred[2, 2] = gt[2, 1]
+    summary = metrics.keypoints_2d_summary(pred, gt, ["c", "l", "r"], mirror=[0, 2, 1])
+    assert summary["swapped_pct"] == pytest.approx(100.0 * 3 / 6)
+    assert "swapped_pct" not in metrics.keypoints_2d_summary(pred, gt, ["c", "l", "r"])

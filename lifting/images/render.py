@@ -17,7 +17,11 @@ Method (torch, batched over the frames of one sequence and camera):
 4. **Shading.** Lambertian with the normal at the hit point, a light direction seeded per
    (subject, clip) and fixed in the world, and an ambient term; colours seeded per subject
    (skin, shirt over chest and upper arms, sleeves sometimes down to the wrists, trousers over
-   pelvis, thighs and shins, shoes), with a slight per-link variation.
+   pelvis, thighs and shins, shoes), with a slight per-link variation. Two markings tell the
+   body's front from its back, as a face and clothes do in real footage (without them only the
+   feet and the bent knees tell a person seen from the front from one seen from the back):
+   hair over the back and top of the head, leaving a skin-coloured face, and a contrasting
+   print on the front of the shirt (:data:`MARKINGS`).
 5. **Background.** Seeded per (subject, camera, clip): a vertical gradient with a floor band
    below a horizon, a few low-frequency sinusoids and blobs, tabulated over the *image* and
    sampled at the crop pixels' image coordinates, so it stays fixed while the crop moves.
@@ -37,7 +41,7 @@ is reported in ``data/images/summary.json``.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -93,6 +97,32 @@ CONNECTORS = (
 )
 
 
+@dataclass(frozen=True)
+class Marking:
+    """A second colour over part of a sphere: where the outward normal, in the shape's frame, lies
+    within ``acos(cos)`` of ``direction``. The character faces +x (y up, z right) in the link frames."""
+
+    link: str
+    direction: tuple[float, float, float]
+    cos: float
+    what: str
+
+
+#: Hair over the back and top of the head (the face, below the forehead, stays skin) and a print
+#: over the front of the chest (a 57° cap).
+MARKINGS = (Marking("neck", (-0.6, 0.8, 0.0), -0.05, "hair"), Marking("chest", (1.0, 0.0, 0.0), 0.55, "print"))
+
+
+@dataclass(frozen=True)
+class Markings:
+    """Every shape's marking (:class:`Marking`): colours (S, 3) in [0, 1], unit directions (S, 3)
+    in the shape's frame and cosines (S,); a shape without a marking has a cosine above 1."""
+
+    colours: np.ndarray
+    directions: np.ndarray
+    cos: np.ndarray
+
+
 def garments(shapes: list[body_surface.Shape]) -> list[str]:
     """The garment of every primitive: the collision shapes, then :data:`CONNECTORS`."""
     return [GARMENT[shape.link] for shape in shapes] + [c.garment for c in CONNECTORS]
@@ -102,13 +132,14 @@ def garments(shapes: list[body_surface.Shape]) -> list[str]:
 class Look:
     """How a sequence looks: shape colours (S, 3) in [0, 1], the direction towards the light
     (3,), world frame, the ambient fraction, a (3, h, w) background texture over the image in
-    [0, 1] and the noise seed."""
+    [0, 1], the noise seed and the shapes' markings (None: none)."""
 
     colours: np.ndarray
     light_world: np.ndarray
     ambient: float
     background: np.ndarray
     noise_seed: int
+    markings: Markings | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +203,8 @@ def render_views(scene: Scene, camera: Camera, centres: np.ndarray, sizes: np.nd
             lambert = (n @ light).clamp_min(0.0)
             shade = look.ambient + (1.0 - look.ambient) * lambert
             albedo = torch.from_numpy(look.colours.astype(np.float32))[hit_shape]
+            if look.markings is not None:
+                albedo = _marked(albedo, look.markings, scene.axes[view, hit_shape], hit_shape, n)
             colour[view, pixel] = albedo * shade[:, None]
     colour = colour * 255.0
     if noise and NOISE_SIGMA > 0:
@@ -183,6 +216,16 @@ def render_views(scene: Scene, camera: Camera, centres: np.ndarray, sizes: np.nd
     pixels = pixels.view(num_views, ny, nx, TILE, TILE, 3).permute(0, 1, 3, 2, 4, 5).reshape(
         num_views, ny * TILE, nx * TILE, 3)
     return pixels[:, :height, :width].contiguous().numpy()
+
+
+def _marked(albedo: torch.Tensor, markings: Markings, axes: torch.Tensor, shape: torch.Tensor,
+            n: torch.Tensor) -> torch.Tensor:
+    """(N, 3) albedos with the markings' colour where the hit normals ``n`` (N, 3), camera frame,
+    fall inside a marking; ``axes`` (N, 3, 3): the hit shapes' frames (rows, camera frame)."""
+    local = torch.einsum("nij,nj->ni", axes, n)
+    inside = (local * torch.from_numpy(markings.directions.astype(np.float32))[shape]).sum(-1) > \
+        torch.from_numpy(markings.cos.astype(np.float32))[shape]
+    return torch.where(inside[:, None], torch.from_numpy(markings.colours.astype(np.float32))[shape], albedo)
 
 
 def _light_in_camera(light_world: np.ndarray, camera: Camera) -> np.ndarray:
@@ -199,9 +242,10 @@ def _key_seed(*keys: str) -> int:
     return zlib.crc32("/".join(keys).encode())
 
 
-def subject_colours(subject: str, shapes: list[body_surface.Shape]) -> np.ndarray:
-    """(S, 3) albedos in [0, 1] of the shapes and connectors: the subject's skin, shirt, trousers and shoes, with a slight
-    per-link variation; sleeves are long or short at random."""
+def subject_appearance(subject: str, shapes: list[body_surface.Shape]) -> tuple[np.ndarray, Markings]:
+    """The subject's clothes: (S, 3) albedos in [0, 1] of the shapes and connectors (skin, shirt,
+    trousers and shoes, with a slight per-link variation; sleeves long or short at random) and the
+    :data:`MARKINGS` (hair from black to brown, a print light on a dark shirt and dark on a light one)."""
     rng = seeded_rng(subject, "appearance")
     skin = np.array([0.95, 0.75, 0.6]) * rng.uniform(0.45, 1.0) + rng.uniform(-0.04, 0.04, 3)
     shirt, trousers = rng.uniform(0.1, 0.9, 3), rng.uniform(0.05, 0.6, 3)
@@ -209,8 +253,17 @@ def subject_colours(subject: str, shapes: list[body_surface.Shape]) -> np.ndarra
     long_sleeves = rng.uniform() < 0.5
     palette = {"skin": skin, "shirt": shirt, "trousers": trousers, "shoes": shoes,
                "sleeve": shirt if long_sleeves else skin}
-    colours = np.stack([palette[garment] * rng.uniform(0.92, 1.08) for garment in garments(shapes)])
-    return np.clip(colours, 0.0, 1.0)
+    colours = np.clip(np.stack([palette[garment] * rng.uniform(0.92, 1.08) for garment in garments(shapes)]), 0, 1)
+    marks = {"hair": np.array([0.35, 0.25, 0.15]) * rng.uniform(0.15, 1.0),
+             "print": np.full(3, 0.12 if shirt.mean() > 0.5 else 0.85) + rng.uniform(-0.1, 0.1, 3)}
+    count = len(colours)
+    markings = Markings(colours.copy(), np.zeros((count, 3)), np.full(count, 2.0))
+    for marking in MARKINGS:
+        index = next(i for i, shape in enumerate(shapes) if shape.link == marking.link and shape.kind == "sphere")
+        markings.colours[index] = np.clip(marks[marking.what], 0.0, 1.0)
+        markings.directions[index] = np.asarray(marking.direction) / np.linalg.norm(marking.direction)
+        markings.cos[index] = marking.cos
+    return colours, markings
 
 
 def background_texture(subject: str, camera: str, sequence: str, size: int = BACKGROUND_SIZE) -> np.ndarray:
@@ -239,8 +292,9 @@ def sequence_look(subject: str, sequence: str, camera: Camera, shapes: list[body
     rng = seeded_rng(subject, sequence, "light")
     azimuth, elevation = rng.uniform(0, 2 * np.pi), rng.uniform(np.radians(30), np.radians(75))
     light = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
-    return Look(subject_colours(subject, shapes), light, float(rng.uniform(0.3, 0.45)),
-                background_texture(subject, camera.id, sequence), _key_seed(subject, sequence, camera.id, "noise"))
+    colours, markings = subject_appearance(subject, shapes)
+    return Look(colours, light, float(rng.uniform(0.3, 0.45)), background_texture(subject, camera.id, sequence),
+                _key_seed(subject, sequence, camera.id, "noise"), markings)
 
 
 def pose_shapes(shapes: list[body_surface.Shape], performed: deepmimic.Clip, body: dict[str, float],
@@ -318,8 +372,7 @@ def render_sequence(shapes: list[body_surface.Shape], performed: deepmimic.Clip,
         part = slice(start, start + BATCH)
         kinds, origin, axes, extent = geometry
         scene = camera_scene(kinds, origin[part], axes[part], extent[part], camera)
-        look_part = look if start == 0 else Look(look.colours, look.light_world, look.ambient, look.background,
-                                                 _key_seed(str(look.noise_seed), str(start)))
+        look_part = look if start == 0 else replace(look, noise_seed=_key_seed(str(look.noise_seed), str(start)))
         images.append(render_views(scene, camera, centres[part], sizes[part], look_part, width, height,
                                    noise, draw_body))
     return np.concatenate(images), centres.astype(np.float32), sizes.astype(np.float32)

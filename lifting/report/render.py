@@ -117,13 +117,17 @@ def detector_markdown(detector: dict) -> list[str]:
     thresholds = sorted(detector["test"]["pck"], key=lambda t: float(t.removesuffix("px")))
     rows = [[split, detector[split]["keypoints"] // len(detector[split]["per_joint_px"]),
              f"{detector[split]['mean_px']:.1f}", f"{detector[split]['median_px']:.1f}",
-             *[f"{detector[split]['pck'][t]:.1f}" for t in thresholds]] for split in ("test", "train")]
-    columns = ["subjects", "views", "mean error (px)", "median error (px)", *[f"PCK@{t} (%)" for t in thresholds]]
+             *[f"{detector[split]['pck'][t]:.1f}" for t in thresholds],
+             f"{detector[split]['swapped_pct']:.1f}" if "swapped_pct" in detector[split] else "–"]
+            for split in ("test", "train")]
+    columns = ["subjects", "views", "mean error (px)", "median error (px)", *[f"PCK@{t} (%)" for t in thresholds],
+               "left/right swapped (%)"]
     return ["## The `detected` 2D source", "",
             f"The pipeline's own HRNet ({detector['parameters']:,} parameters, trained "
             f"{detector['training']['epochs']} epochs on {detector['training']['train_views']:,} rendered training "
             f"views of {detector['crop']['width']}x{detector['crop']['height']} pixels), run on every view; errors "
-            "in image pixels (the training subjects' views include the ones it was trained on).", "",
+            "in image pixels (the training subjects' views include the ones it was trained on); swapped: the "
+            "share of left and right keypoints closer to their twin's ground truth than to their own.", "",
             markdown_table(pd.DataFrame(rows, columns=columns)), ""]
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lifting.data import body_surface, deepmimic
-from lifting.data.embedded import subject_performance
+from lifting.data.embedded import TEST_SUBJECTS, TRAIN_SUBJECTS, subject_performance
 from lifting.data.h36m_cameras import h36m_cameras
 from lifting.geometry import Camera
 from lifting.images import raycast, render
@@ -100,3 +100,36 @@ def test_undistortion_inverts_the_distortion():
     pixels = np.random.default_rng(0).uniform(0, 1000, (100, 2))
     xy = raycast.undistort(pixels, camera)
     assert np.allclose(camera.project(np.concatenate([xy, np.ones((100, 1))], 1)), pixels, atol=1e-6)
+
+
+def test_a_marking_colours_the_cap_of_the_sphere_around_its_direction():
+    camera = Camera("pinhole", 1000, 1000, (1000.0, 1000.0), (500.0, 500.0), (0.0, 0.0, 0.0), (0.0, 0.0),
+                    (1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+    centres, sizes = np.array([[500.0, 500.0]]), np.array([[300.0, 400.0]])
+    base, mark = np.array([[0.8, 0.0, 0.0]]), np.array([[0.0, 0.0, 0.8]])
+    # the marking faces the camera (-z, camera frame = the sphere's frame) over a 60° cap
+    markings = render.Markings(mark, np.array([[0.0, 0.0, -1.0]]), np.array([0.5]))
+    look = render.Look(base, np.array([0.0, 0.0, -1.0]), 1.0, np.zeros((3, 4, 4)), 0, markings)
+    image = render.render_views(_sphere_scene([0.0, 0.0, 5000.0], 200.0), camera, centres, sizes, look, W, H,
+                                noise=False)[0].astype(int)
+    radius_px = 1000.0 * 200.0 / np.sqrt(5000.0 ** 2 - 200.0 ** 2) * W / 300.0
+    vs, us = np.nonzero(image.sum(-1) > 0)
+    distance = np.hypot(us + 0.5 - W / 2, vs + 0.5 - H / 2)
+    blue = image[vs, us, 2] > 0
+    assert blue.any() and (~blue).any()
+    assert np.all(image[vs, us][blue][:, 0] == 0) and np.all(image[vs, us][~blue][:, 2] == 0)
+    # the cap's rim: normals at 60° from the view direction, at sin(60°) of the radius
+    rim = np.sin(np.radians(60.0)) * radius_px
+    assert distance[blue].max() == pytest.approx(rim, abs=1.0)
+    assert distance[~blue].min() == pytest.approx(rim, abs=1.0)
+
+
+@pytest.mark.parametrize("subject", TRAIN_SUBJECTS + TEST_SUBJECTS)
+def test_every_subject_has_visible_markings_on_the_head_and_chest_spheres(subject):
+    shapes = body_surface.read_shapes()
+    colours, markings = render.subject_appearance(subject, shapes)
+    marked = np.flatnonzero(markings.cos <= 1.0)
+    assert sorted(shapes[i].link for i in marked) == ["chest", "neck"]
+    assert all(shapes[i].kind == "sphere" for i in marked)
+    assert np.allclose(np.linalg.norm(markings.directions[marked], axis=1), 1.0)
+    assert np.all(np.abs(markings.colours[marked] - colours[marked]).sum(1) > 0.5)  # contrast

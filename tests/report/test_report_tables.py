@@ -237,12 +237,15 @@ def test_results_markdown_shows_the_detected_sources_accuracy(runs, tmp_path):
         return {"keypoints": 17 * views, "mean_px": mean, "median_px": mean / 2,
                 "pck": {"10px": 40.0, "20px": 70.0, "5px": 20.0}, "per_joint_px": {f"j{k}": mean for k in range(17)}}
 
-    detector = {"test": split(28.04, 100), "train": split(21.0, 300), "parameters": 738113, "threads": 2,
+    detector = {"test": {**split(28.04, 100), "swapped_pct": 12.34}, "train": split(21.0, 300),
+                "parameters": 738113, "threads": 2,
                 "training": {"epochs": 6, "train_views": 1200}, "crop": {"width": 48, "height": 64}}
     text = R.results_markdown(runs, detector=detector)
     assert "## The `detected` 2D source" in text and "738,113 parameters, trained 6 epochs on 1,200" in text
-    assert "| subjects | views | mean error (px) | median error (px) | PCK@5px (%) | PCK@10px (%) | PCK@20px (%) |" in text
-    assert "| test | 100 | 28.0 | 14.0 | 20.0 | 40.0 | 70.0 |" in text
+    assert ("| subjects | views | mean error (px) | median error (px) | PCK@5px (%) | PCK@10px (%) | PCK@20px (%) | "
+            "left/right swapped (%) |") in text
+    assert "| test | 100 | 28.0 | 14.0 | 20.0 | 40.0 | 70.0 | 12.3 |" in text
+    assert "| train | 300 | 21.0 | 10.5 | 20.0 | 40.0 | 70.0 | – |" in text
     assert "## The `detected` 2D source" not in R.results_markdown(runs)
     (tmp_path / "detector.json").write_text('{"skipped": "no detected input"}')
     assert R.load_detector(tmp_path) is None and R.load_detector(tmp_path / "absent") is None
