@@ -42,6 +42,7 @@ from lifting.io import atomic_path, write_csv
 from lifting.models.heatmaps import decode_heatmaps, gaussian_heatmaps
 from lifting.models.hrnet import PAPER_CONFIGS, HRNet, HRNetConfig, load_checkpoint, normalise_images
 from lifting.skeleton import COCO17, H36M17, coco17_to_h36m17, get_joint_set
+from lifting.train import autocast
 
 #: Heatmaps are at 1/4 of the crop (HRNet's stride-4 stem).
 STRIDE = 4
@@ -113,10 +114,6 @@ def mirror_crops(images: torch.Tensor, crop_px: torch.Tensor | None = None):
     return flipped, mirrored
 
 
-def _autocast(device: torch.device, bf16_cpu: bool):
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" or bf16_cpu)
-
-
 def _lr(settings: DetectorSettings, step: int, total: int) -> float:
     warm = max(1, int(round(settings.warmup * total)))
     if step < warm:
@@ -157,7 +154,7 @@ def train_detector(images: np.ndarray, crop_joints: np.ndarray, settings: Detect
             targets = gaussian_heatmaps(crop_to_heatmap(target_px), size, settings.sigma)
             for group in optimizer.param_groups:
                 group["lr"] = _lr(settings, step, total)
-            with _autocast(device, settings.bf16_cpu):
+            with autocast(device, settings.bf16_cpu):
                 predicted = model(_network_input(batch)).float()
             loss = (((predicted - targets) ** 2).mean((-1, -2)) * inside).mean()
             optimizer.zero_grad(set_to_none=True)
@@ -192,7 +189,7 @@ def detect(model: HRNet, images: np.ndarray, device: torch.device, flip_test: bo
     for start in range(0, len(images), batch_size):
         batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size].transpose(0, 3, 1, 2)))
         batch = _network_input(batch.to(device))
-        with _autocast(device, bf16_cpu):
+        with autocast(device, bf16_cpu):
             heatmaps = model(batch).float()
             if flip_test:
                 mirrored = mirror_crops(batch).contiguous(memory_format=torch.channels_last)

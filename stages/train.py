@@ -14,6 +14,7 @@ from lifting.models import METHODS
 from lifting.models.spec import input_kind
 from lifting.provenance import code_digest, file_digest
 from lifting.runner import RunSettings, method_config, train_method, with_backbone
+from lifting.train import bf16_cpu_for
 from stages.common import parser, read_params, run
 
 log = logging.getLogger("train")
@@ -49,7 +50,7 @@ def settings(params: dict, args) -> tuple:
     run_settings = RunSettings(
         seeds=training.seeds_for(budget), threads=training.threads, max_epochs=budget.max_epochs,
         batch_size=budget.batch_size, train_stride=budget.train_stride, lr_scale=budget.lr_scale, decay=budget.decay,
-        warmup=budget.warmup, bf16_cpu=budget.bf16_cpu,
+        warmup=budget.warmup, bf16_cpu=bf16_cpu_for(budget.bf16_cpu, f"{args.name or args.method}-{args.input2d}"),
         curve_points=training.curve_points if budget.curve_points is None else budget.curve_points,
         curve_test_stride=training.curve_test_stride, val_fraction=training.val_fraction,
         checkpoint=training.checkpoint)
