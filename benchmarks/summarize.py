@@ -64,7 +64,13 @@ def lr_search_table(folder: Path = RESULTS / "lr-search") -> str:
 def pipeline_table(path: Path = RESULTS / "pipeline-cpu.json") -> str:
     """Seconds and peak memory per stage of a fresh clone's run, and the totals."""
     record = json.loads(path.read_text())
-    rows = ["| stage | seconds | peak memory (MB) |", "|---|---|---|"]
+    machine = record["machine"]
+    rows = []
+    if "fast_cpu_bf16" in machine:
+        rows += [f"Machine: {machine['cpus']} CPUs ({machine['processor']}, {machine['cpu_capability']}, fast bf16: "
+                 f"{'yes' if machine['fast_cpu_bf16'] else 'no, so the bf16 budgets trained in fp32'}), "
+                 f"torch {machine['torch']}, CUDA: {'yes' if machine['cuda'] else 'no'}.", ""]
+    rows += ["| stage | seconds | peak memory (MB) |", "|---|---|---|"]
     if "setup_seconds" in record:
         rows.append(f"| `make setup` (venv, pinned dependencies, pip cache warm) | {record['setup_seconds']:.0f} | – |")
     rows += [f"| `{stage['stage']}` | {stage['seconds']:.0f} | {stage['peak_rss_mb']:.0f} |" for stage in record["stages"]]

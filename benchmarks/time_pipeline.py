@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from lifting.train import fast_cpu_bf16
+
 
 def stage_names() -> list[str]:
     """Stage names in pipeline order (dvc.yaml lists parents before children; matrix expanded)."""
@@ -39,6 +41,14 @@ def run_stage(name: str, force: bool) -> dict:
             "ran": "Running stage" in output}
 
 
+def machine() -> dict:
+    """The CPUs, their vector capability and whether bf16 is fast there (a budget's ``bf16_cpu``
+    trains in fp32 where it is not: ``lifting.train.fast_cpu_bf16``), torch, CUDA."""
+    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "fast_cpu_bf16": fast_cpu_bf16(),
+            "torch": torch.__version__, "cuda": torch.cuda.is_available()}
+
+
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__)
     cli.add_argument("--force", action="store_true", help="re-run stages that are up to date")
@@ -48,8 +58,7 @@ def main() -> None:
     for name in stage_names():
         rows.append(run_stage(name, args.force))
         print(f"{rows[-1]['stage']:<40} {rows[-1]['seconds']:>8.1f} s {rows[-1]['peak_rss_mb']:>8.1f} MB", flush=True)
-    result = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                          "torch": torch.__version__, "cuda": torch.cuda.is_available()},
+    result = {"machine": machine(),
               "total_seconds": round(sum(r["seconds"] for r in rows), 1), "stages": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -248,10 +248,12 @@ def images_needed(inputs2d, capf_inputs2d) -> bool:
 
 @dataclass(frozen=True)
 class RenderParams:
-    """The ``render`` section: the size of the rendered crops (pixels; upstream's are 192 x 256)."""
+    """The ``render`` section: the size of the rendered crops (pixels; upstream's are 192 x 256) and
+    whether the embedded mannequin wears its front/back markings (:data:`lifting.images.render.MARKINGS`)."""
 
     width: int
     height: int
+    markings: bool
 
     def __post_init__(self):
         if self.width < 32 or self.height < 32 or self.width % 16 or self.height % 16:

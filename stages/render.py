@@ -60,7 +60,8 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     with atomic_dir(args.out) as out:
         if data.source == "embedded":
-            views = render_embedded(Path(args.raw) / "embedded" / "motions", size.width, size.height)
+            views = render_embedded(Path(args.raw) / "embedded" / "motions", size.width, size.height,
+                                    markings=size.markings)
         else:  # the frames of the user's videos, cut into the same crops
             tables = read_store(args.store, data.source)
             views = h36m_views(Path(data.h36m_videos), tables.poses3d, cameras_from_frame(tables.cameras),

@@ -33,8 +33,8 @@ TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.tr
 #: The image chain at a tiny size: 32 x 32 crops, a 4-wide detector for one epoch over every 50th
 #: training frame, and a one-block Context-Aware PoseFormer on every 25th frame.
 TINY_IMAGES = {"data.inputs2d": ["gt", "detected"], "capf_inputs2d": ["detected"], "render.width": 32,
-               "render.height": 32, "detector.width": 4, "detector.stem_width": 8, "detector.epochs": 1,
-               "detector.train_stride": 50, "budget.context_poseformer.train_stride": 25,
+               "render.height": 32, "render.markings": True, "detector.width": 4, "detector.stem_width": 8,
+               "detector.epochs": 1, "detector.train_stride": 50, "budget.context_poseformer.train_stride": 25,
                "model.context_poseformer.width": 32, "model.context_poseformer.level_blocks": 1,
                "model.context_poseformer.joint_blocks": 1}
 

@@ -17,11 +17,12 @@ Method (torch, batched over the frames of one sequence and camera):
 4. **Shading.** Lambertian with the normal at the hit point, a light direction seeded per
    (subject, clip) and fixed in the world, and an ambient term; colours seeded per subject
    (skin, shirt over chest and upper arms, sleeves sometimes down to the wrists, trousers over
-   pelvis, thighs and shins, shoes), with a slight per-link variation. Two markings tell the
-   body's front from its back, as a face and clothes do in real footage (without them only the
-   feet and the bent knees tell a person seen from the front from one seen from the back):
-   hair over the back and top of the head, leaving a skin-coloured face, and a contrasting
-   print on the front of the shirt (:data:`MARKINGS`).
+   pelvis, thighs and shins, shoes), with a slight per-link variation. With ``render.markings``
+   two markings tell the body's front from its back, as a face and clothes do in real footage
+   (without them only the feet and the bent knees do): hair over the back and top of the head,
+   leaving a skin-coloured face, and a contrasting print on the front of the shirt
+   (:data:`MARKINGS`). Off by default: measured, they sharpened the detector's median error but
+   did not reduce its left/right swaps (benchmarks/README.md, the pipeline's 2D detector).
 5. **Background.** Seeded per (subject, camera, clip): a vertical gradient with a floor band
    below a horizon, a few low-frequency sinusoids and blobs, tabulated over the *image* and
    sampled at the crop pixels' image coordinates, so it stays fixed while the crop moves.
@@ -287,14 +288,15 @@ def background_texture(subject: str, camera: str, sequence: str, size: int = BAC
     return np.clip(image, 0.0, 1.0)
 
 
-def sequence_look(subject: str, sequence: str, camera: Camera, shapes: list[body_surface.Shape]) -> Look:
-    """The seeded look of one (subject, sequence, camera)."""
+def sequence_look(subject: str, sequence: str, camera: Camera, shapes: list[body_surface.Shape],
+                  markings: bool = False) -> Look:
+    """The seeded look of one (subject, sequence, camera), with or without the :data:`MARKINGS`."""
     rng = seeded_rng(subject, sequence, "light")
     azimuth, elevation = rng.uniform(0, 2 * np.pi), rng.uniform(np.radians(30), np.radians(75))
     light = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
-    colours, markings = subject_appearance(subject, shapes)
+    colours, marked = subject_appearance(subject, shapes)
     return Look(colours, light, float(rng.uniform(0.3, 0.45)), background_texture(subject, camera.id, sequence),
-                _key_seed(subject, sequence, camera.id, "noise"), markings)
+                _key_seed(subject, sequence, camera.id, "noise"), marked if markings else None)
 
 
 def pose_shapes(shapes: list[body_surface.Shape], performed: deepmimic.Clip, body: dict[str, float],
@@ -379,10 +381,11 @@ def render_sequence(shapes: list[body_surface.Shape], performed: deepmimic.Clip,
 
 
 def render_embedded(motion_dir: str | Path, width: int = WIDTH, height: int = HEIGHT,
-                    subjects=TRAIN_SUBJECTS + TEST_SUBJECTS, clips=tuple(deepmimic.CLIP_FILES)
-                    ) -> Iterator[RenderedView]:
+                    subjects=TRAIN_SUBJECTS + TEST_SUBJECTS, clips=tuple(deepmimic.CLIP_FILES),
+                    markings: bool = False) -> Iterator[RenderedView]:
     """Render the embedded dataset (:func:`lifting.data.embedded.build_embedded`'s subjects, clips,
-    cameras and frames), yielding one :class:`RenderedView` per (subject, clip, camera)."""
+    cameras and frames), yielding one :class:`RenderedView` per (subject, clip, camera); with or
+    without the :data:`MARKINGS` (``render.markings``)."""
     motion_dir = Path(motion_dir)
     shapes = body_surface.read_shapes()
     loaded = {name: deepmimic.read_clip(motion_dir / deepmimic.CLIP_FILES[name], name) for name in clips}
@@ -391,7 +394,7 @@ def render_embedded(motion_dir: str | Path, width: int = WIDTH, height: int = HE
         for name, clip in loaded.items():
             performed, body, placed = subject_performance(clip, subject)
             for camera in cameras:
-                look = sequence_look(subject, name, camera, shapes)
+                look = sequence_look(subject, name, camera, shapes, markings)
                 images, centres, sizes = render_sequence(shapes, performed, body, placed, camera, look, width, height)
                 yield RenderedView(subject, name, camera.id, np.arange(len(images), dtype=np.int32), images,
                                    centres, sizes, (camera.width, camera.height))
