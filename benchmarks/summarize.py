@@ -99,25 +99,42 @@ def experiments_table(folder: Path = RESULTS / "experiments") -> str:
 def detector_table(folder: Path = RESULTS / "detector", default: Path = Path("metrics/detector.json")) -> str:
     """The 2D detector: the default run's accuracy on the test subjects (``detect2d``), then each
     recipe's on a held-out training subject (``benchmarks/detector_probe.py``)."""
-    rows = ["| run | scored on | mean / median error (px) | PCK 5 / 10 / 20 px (%) | left/right swapped (%) | "
-            "training views x epochs | training (s, samples/s, threads) |", "|---|---|---|---|---|---|---|"]
+    rows = ["| run | scored on | crop, body | augmentation, flip test | mean / median error (px) | "
+            "PCK 5 / 10 / 20 px (%) | left/right swapped (%) | training views x epochs | "
+            "training (s, samples/s, threads) |", "|---|---|---|---|---|---|---|---|---|"]
 
-    def row(name: str, where: str, summary: dict, settings: dict, record: dict, threads) -> str:
+    def row(name: str, where: str, summary: dict, settings: dict, record: dict, threads, crop: str,
+            flip_test: bool) -> str:
         pck = summary["pck"]
         swapped = f"{summary['swapped_pct']:.0f}" if "swapped_pct" in summary else "–"
-        return (f"| {name} | {where} | {summary['mean_px']:.1f} / {summary['median_px']:.1f} | "
+        augmented = (f"rotation {settings['rotation']:g}°, scale {settings['scale']:g}"
+                     if settings.get("rotation") or settings.get("scale") else "flips only")
+        return (f"| {name} | {where} | {crop} | {augmented}, {'flip test' if flip_test else 'none'} | "
+                f"{summary['mean_px']:.1f} / {summary['median_px']:.1f} | "
                 f"{pck['5px']:.0f} / {pck['10px']:.0f} / {pck['20px']:.0f} | {swapped} | "
                 f"{record['train_views']} x {settings['epochs']} | {record['train_seconds']:.0f}, "
                 f"{record['samples_per_s']:.0f}, {threads} |")
 
+    def crop_body(render: dict) -> str:
+        """Probes before render.body (48 x 64) name their markings in their file name."""
+        body = render.get("body", "marked" if render.get("markings") else "mannequin")
+        return f"{render.get('width', 48)} x {render.get('height', 64)}, {body}"
+
     if default.exists() and "test" in json.loads(default.read_text()):
         record = json.loads(default.read_text())
         rows.append(row("default (`metrics/detector.json`)", "test subjects, every view", record["test"],
-                        record["training"], record["training"], record["threads"]))
+                        record["training"]["settings"] if "settings" in record["training"] else record["training"],
+                        record["training"], record["threads"], crop_body({"body": "mannequin", **record["crop"]}),
+                        record["flip_test"]))
     for path in sorted(folder.glob("*.json")):
         probe = json.loads(path.read_text())
-        rows.append(row(f"`{probe['name']}`", f"{probe['holdout']}, every 4th frame", probe["held_out"],
-                        probe["settings"], probe["record"], probe["threads"]))
+        render = probe.get("render", {"markings": probe["name"].startswith("marked")})
+        where = f"{probe['holdout']}, every 4th frame"
+        for summary, flip_test in ((probe["held_out"], probe["settings"]["flip_test"]),
+                                   (probe.get("held_out_other_flip_test"), not probe["settings"]["flip_test"])):
+            if summary is not None:
+                rows.append(row(f"`{probe['name']}`", where, summary, probe["settings"], probe["record"],
+                                probe["threads"], crop_body(render), flip_test))
     return "\n".join(rows)
 
 

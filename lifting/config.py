@@ -249,16 +249,18 @@ def images_needed(inputs2d, capf_inputs2d) -> bool:
 @dataclass(frozen=True)
 class RenderParams:
     """The ``render`` section: the size of the rendered crops (pixels; upstream's are 192 x 256) and
-    whether the embedded mannequin wears its front/back markings (:data:`lifting.images.render.MARKINGS`)."""
+    how the embedded body is drawn (:data:`lifting.images.render.BODIES`: a bare mannequin, with
+    front/back markings, or a person with a face and hands)."""
 
     width: int
     height: int
-    markings: bool
+    body: Literal["mannequin", "marked", "person"]
+    outfits: Literal["subject", "sequence"]
 
     def __post_init__(self):
         if self.width < 32 or self.height < 32 or self.width % 16 or self.height % 16:
-            raise ParamsError(f"render: width and height must be multiples of 16 and at least 32 (the detector's "
-                              f"maps go down to 1/32), got {self.width} x {self.height}")
+            raise ParamsError(f"render.width and render.height must be multiples of 16 and at least 32 (the "
+                              f"detector's maps go down to 1/32 of the crop), got {self.width} x {self.height}")
 
 
 @dataclass(frozen=True)

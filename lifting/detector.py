@@ -4,11 +4,13 @@ Training (``train_detector``) follows the HRNet recipe (Sun et al., CVPR 2019; t
 configuration of ``leoxiaobin/deep-high-resolution-net.pytorch``): Gaussian heatmap targets at 1/4
 of the crop (:mod:`lifting.models.heatmaps`), a mean-squared error over the maps weighted by
 whether the joint lies inside the crop, Adam at 1e-3, random horizontal flips (image and joints,
-left and right swapped). What the budget changes is the length (a few epochs over every n-th
+left and right swapped), and upstream's random rotation and scaling about the crop's centre
+(:func:`rotate_and_scale`: with ``rotation: 45`` and ``scale: 0.35``, an angle ``N(0, 45°)``
+clipped to ±90° on 60 % of the crops and a scale ``N(1, 0.35)`` clipped to 1 ± 0.35). Upstream's
+half-body crops are left out: every crop here holds the whole body (the ground-truth-root box),
+in training and test alike. What the budget changes is the length (a few epochs over every n-th
 training frame instead of 210 over COCO), the decay (cosine to 0 with a short warm-up instead of
-x0.1 at epochs 170 and 200) and the network's size (:class:`DetectorSettings`). No rotation or
-scale augmentation: every crop comes from the same ground-truth-root box, so scale varies only with
-the subject and its distance, as in the test views.
+x0.1 at epochs 170 and 200) and the network's size (:class:`DetectorSettings`).
 
 Detection (``detect2d``) decodes each joint's heatmap (argmax + Taylor refinement), averaged with
 the heatmap of the mirrored crop (flip test, as upstream), and maps it back to image pixels: the
@@ -33,6 +35,7 @@ import pandas as pd
 import torch
 
 from lifting import metrics
+from lifting.config import ParamsError
 from lifting.data.schema import POSES2D_KEYS, poses_from_frame, poses_to_frame, read_table
 from lifting.errors import DataError
 from lifting.images.context import VIEW_KEYS, context_rows
@@ -60,6 +63,10 @@ class DetectorSettings:
         epochs, batch_size, lr, warmup: Adam at ``lr`` with a linear warm-up over ``warmup`` of the
             steps, then a cosine decay to 0.
         train_stride: train on every n-th frame of each training sequence (all 4 cameras).
+        rotation: the rotation augmentation's standard deviation, degrees (0: none; upstream 45).
+        scale: the scale augmentation's standard deviation (0: none; upstream 0.35).
+        colour: colour augmentation, each crop's channels scaled by gains drawn uniformly from
+            ``1 ± colour`` (0: none; upstream has none).
         flip_test: average each heatmap with the mirrored crop's when detecting.
         bf16_cpu: bf16 autocast on the CPU (always on CUDA).
         seed: seeds the initialisation, the shuffling and the flips.
@@ -79,10 +86,36 @@ class DetectorSettings:
     lr: float
     warmup: float
     train_stride: int
+    rotation: float
+    scale: float
+    colour: float
     flip_test: bool
     bf16_cpu: bool
     seed: int
     checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        """One :class:`~lifting.config.ParamsError` naming the first value that cannot work (a field
+        left None was not read: a stage that parses part of the section)."""
+        positive = ("width", "stem_width", "layer1_blocks", "blocks", "epochs", "batch_size", "train_stride")
+        for name in positive:
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ParamsError(f"detector.{name} must be at least 1, got {value}")
+        if self.stage_modules is not None and min(self.stage_modules) < 1:
+            raise ParamsError(f"detector.stage_modules must all be at least 1, got {list(self.stage_modules)}")
+        for name in ("sigma", "lr"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ParamsError(f"detector.{name} must be positive, got {value}")
+        if self.warmup is not None and not 0.0 <= self.warmup < 1.0:
+            raise ParamsError(f"detector.warmup is a share of the steps in [0, 1), got {self.warmup}")
+        if self.colour is not None and not 0.0 <= self.colour < 1.0:
+            raise ParamsError(f"detector.colour must lie in [0, 1), got {self.colour}")
+        if self.scale is not None and not 0.0 <= self.scale < 1.0:
+            raise ParamsError(f"detector.scale must lie in [0, 1), got {self.scale}")
+        if self.rotation is not None and not 0.0 <= self.rotation <= 90.0:
+            raise ParamsError(f"detector.rotation must lie in [0, 90] degrees, got {self.rotation}")
 
     def network(self) -> HRNetConfig:
         return HRNetConfig(stem_width=self.stem_width, layer1_blocks=self.layer1_blocks, width=self.width,
@@ -114,6 +147,38 @@ def mirror_crops(images: torch.Tensor, crop_px: torch.Tensor | None = None):
     return flipped, mirrored
 
 
+def rotate_and_scale(images: torch.Tensor, crop_px: torch.Tensor, angle_deg: torch.Tensor,
+                     scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotate (B, 3, H, W) crops by ``angle_deg`` (B,) degrees and zoom them out by ``scale`` (B,)
+    (> 1: the person looks smaller) about the crop's centre, bilinearly, black outside; their (B, J, 2)
+    crop-pixel joints move with them. Returns float crops in [0, 255] and the moved joints."""
+    batch, _, height, width = images.shape
+    angle = torch.deg2rad(angle_deg.float())
+    cos, sin = angle.cos(), angle.sin()
+    rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # (B, 2, 2)
+    half = torch.tensor([width / 2.0, height / 2.0], device=images.device)
+    # a crop pixel p (pixel i covers [i, i + 1)) is half * (n + 1) in grid_sample's coordinates n
+    # (align_corners False); the output at p shows the input at centre + scale * rotation (p - centre)
+    theta = scale.float()[:, None, None] * rotation / half[None, :, None] * half[None, None, :]
+    grid = torch.nn.functional.affine_grid(torch.cat([theta, theta.new_zeros(batch, 2, 1)], -1),
+                                           [batch, 3, height, width], align_corners=False)
+    moved = torch.nn.functional.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros",
+                                            align_corners=False)
+    joints = torch.einsum("bji,bki->bjk", crop_px - half, rotation.transpose(1, 2)) / scale.float()[:, None, None]
+    return moved, joints + half
+
+
+def _random_affine(settings: DetectorSettings, count: int, generator: torch.Generator) -> tuple[torch.Tensor,
+                                                                                                 torch.Tensor]:
+    """(count,) angles (degrees) and scales drawn as upstream's HRNet (see the module docstring)."""
+    angle = (torch.randn(count, generator=generator) * settings.rotation).clamp(-2 * settings.rotation,
+                                                                                  2 * settings.rotation)
+    angle = torch.where(torch.rand(count, generator=generator) <= 0.6, angle, 0.0)
+    scale = (torch.randn(count, generator=generator) * settings.scale + 1.0).clamp(1.0 - settings.scale,
+                                                                                     1.0 + settings.scale)
+    return angle, scale
+
+
 def _lr(settings: DetectorSettings, step: int, total: int) -> float:
     warm = max(1, int(round(settings.warmup * total)))
     if step < warm:
@@ -143,6 +208,11 @@ def train_detector(images: np.ndarray, crop_joints: np.ndarray, settings: Detect
     for epoch in range(settings.epochs):
         order = torch.randperm(len(pixels), generator=generator).to(device)
         flips = (torch.rand(len(pixels), generator=generator) < 0.5).to(device)
+        augmented = settings.rotation > 0 or settings.scale > 0
+        if augmented:
+            angles, scales = (t.to(device) for t in _random_affine(settings, len(pixels), generator))
+        if settings.colour > 0:
+            gains = (1.0 + settings.colour * (2.0 * torch.rand(len(pixels), 3, 1, 1, generator=generator) - 1.0)).to(device)
         for start in range(0, len(pixels), settings.batch_size):
             index = order[start:start + settings.batch_size]
             batch, target_px = pixels[index], joints[index]
@@ -150,6 +220,10 @@ def train_detector(images: np.ndarray, crop_joints: np.ndarray, settings: Detect
             mirrored, mirrored_px = mirror_crops(batch, target_px)
             batch = torch.where(flip[:, None, None, None], mirrored, batch)
             target_px = torch.where(flip[:, None, None], mirrored_px, target_px)
+            if augmented:
+                batch, target_px = rotate_and_scale(batch, target_px, angles[index], scales[index])
+            if settings.colour > 0:
+                batch = (batch.float() * gains[index]).clamp(0.0, 255.0)
             inside = ((target_px >= 0) & (target_px < torch.tensor([width, height], device=device))).all(-1)
             targets = gaussian_heatmaps(crop_to_heatmap(target_px), size, settings.sigma)
             for group in optimizer.param_groups:
@@ -239,6 +313,18 @@ def load_detector(path: Path) -> tuple[HRNet, dict]:
     model = HRNet(config)
     model.load_state_dict(saved["state_dict"])
     return model.eval(), saved
+
+
+def check_crop(saved: dict, crop_size: tuple[int, int], path: Path, images: Path) -> None:
+    """Refuse a detector (``saved``: :func:`load_detector`'s file contents) made for crops of another
+    size than the rendered views' ``crop_size`` (width, height): its heatmaps would be read on the
+    wrong grid."""
+    crop = saved.get("crop") or {}
+    trained = (crop.get("width"), crop.get("height"))
+    if trained != tuple(crop_size):
+        raise DataError(path, f"the detector was made for {trained[0]} x {trained[1]} crops, and {images} holds "
+                              f"{crop_size[0]} x {crop_size[1]} crops (render.width x render.height)",
+                        "re-run `dvc repro train_detector` (or render the crops at the detector's size)")
 
 
 def view_labels(views: RenderedViews, store_dir: Path, data_source: str, crop: bool = True) -> np.ndarray:

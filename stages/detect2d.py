@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 from lifting.config import images_needed, parse_section
+from lifting.data.schema import read_metadata
 from lifting.data.store import write_detected
-from lifting.detector import DetectorSettings, detection_metrics, detected_table, detect, load_detector, view_labels
+from lifting.detector import (DetectorSettings, check_crop, detection_metrics, detected_table, detect, load_detector,
+                             view_labels)
 from lifting.images.store import read_views
 from lifting.io import atomic_dir, write_json
 from lifting.train import pick_device
@@ -47,6 +49,7 @@ def main(argv=None) -> None:
         return
     views = read_views(Path(args.images) / "views.parquet")
     model, saved = load_detector(Path(args.detector))
+    check_crop(saved, views.crop_size, Path(args.detector), Path(args.images))
     device = pick_device(threads)
     started = time.perf_counter()
     joint_set = saved.get("joint_set", "h36m17")
@@ -58,7 +61,8 @@ def main(argv=None) -> None:
     result = detection_metrics(table, labels, data.train_subjects, data.test_subjects)
     result.update(parameters=saved["record"]["parameters"], training=saved["record"], flip_test=detector.flip_test,
                   threads=threads,
-                  crop={"width": views.crop_size[0], "height": views.crop_size[1]},
+                  crop={"width": views.crop_size[0], "height": views.crop_size[1],
+                        "body": read_metadata(Path(args.images) / "views.parquet").get("body")},
                   views_per_s=round(len(views.images) / max(seconds, 1e-9), 1))
     with atomic_dir(args.out) as out:
         write_detected(table, out / "poses2d.parquet", data.source)

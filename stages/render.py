@@ -61,15 +61,17 @@ def main(argv=None) -> None:
     with atomic_dir(args.out) as out:
         if data.source == "embedded":
             views = render_embedded(Path(args.raw) / "embedded" / "motions", size.width, size.height,
-                                    markings=size.markings)
+                                    body=size.body, outfits=size.outfits)
         else:  # the frames of the user's videos, cut into the same crops
             tables = read_store(args.store, data.source)
             views = h36m_views(Path(data.h36m_videos), tables.poses3d, cameras_from_frame(tables.cameras),
                                size.width, size.height)
-        count = write_views(out / "views.parquet", views, {"source": data.source})
+        meta = {"source": data.source,
+                **({"body": size.body, "outfits": size.outfits} if data.source == "embedded" else {})}
+        count = write_views(out / "views.parquet", views, meta)
         seconds = time.perf_counter() - start
         summary = {"views": count, "bytes": (out / "views.parquet").stat().st_size, "seconds": round(seconds, 2),
-                   "width": size.width, "height": size.height}
+                   "width": size.width, "height": size.height, **meta}
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log.info("%d views in %.1f s (%.0f views/s), %.1f MB", count, seconds, count / seconds, summary["bytes"] / 1e6)
 

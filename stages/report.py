@@ -1,6 +1,6 @@
 """Stage report: execute reports/comparison.ipynb with papermill and render it to HTML (code hidden).
 
-Reads only artefacts (metrics JSON, training logs, the recorded convergence runs, predictions,
+Reads only artefacts (metrics JSON, training logs, the recorded convergence runs and experiments, predictions,
 aligned data, cameras). Writes ``reports/comparison.html`` and ``reports/results.md`` (the
 leaderboard as Markdown, committed).
 The notebook receives the params.yaml keys its ``parameters`` cell declares (methods, data,
@@ -30,6 +30,8 @@ def cli():
     command.add_argument("--train-logs", default="metrics/train", help="folder of <method>-<input2d>.csv")
     command.add_argument("--convergence", default="benchmarks/results/convergence",
                          help="folder of <run>-<input2d>.json convergence records (may be absent)")
+    command.add_argument("--experiments", default="benchmarks/results/experiments",
+                         help="folder of the runs outside the default pipeline (Context-Aware PoseFormer's; may be absent)")
     command.add_argument("--predictions", default="data/predictions", help="folder of <method>-<input2d>.parquet")
     command.add_argument("--aligned", default="data/aligned")
     command.add_argument("--cameras", default="data/parquet/cameras.parquet")
@@ -52,6 +54,7 @@ def main(argv=None) -> None:
     args = cli().parse_args(argv)
     params = settings(read_params(args.params), args)
     paths = {"metrics_dir": args.metrics, "train_logs_dir": args.train_logs, "convergence_dir": args.convergence,
+             "experiments_dir": args.experiments,
              "predictions_dir": args.predictions, "aligned_dir": args.aligned, "cameras_path": args.cameras,
              "results_md": args.results_md}
     # The kernel runs in this directory, so relative paths mean the same there as here.

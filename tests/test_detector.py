@@ -14,7 +14,8 @@ from lifting.models.heatmaps import gaussian_heatmaps
 from lifting.skeleton import H36M17
 
 TINY = detector.DetectorSettings(width=4, stem_width=8, layer1_blocks=1, stage_modules=(1, 1, 1), blocks=1, sigma=1.0,
-                                 epochs=6, batch_size=8, lr=2e-3, warmup=0.05, train_stride=1, flip_test=True,
+                                 epochs=6, batch_size=8, lr=2e-3, warmup=0.05, train_stride=1, rotation=0.0,
+                                 scale=0.0, colour=0.0, flip_test=True,
                                  bf16_cpu=False, seed=0)
 
 
@@ -33,6 +34,40 @@ def test_mirroring_a_crop_moves_each_joint_to_its_mirror_pixel_and_swaps_sides()
     assert torch.equal(flipped[..., 0], images[..., 5])
     assert mirrored[0, H36M17.index("LWrist")].tolist() == [5.5, 1.5]  # the centre of column 5
     assert mirrored[0, H36M17.index("RWrist")].tolist() == [6.0, 0.0]
+
+
+def _blob(height: int, width: int, x: float, y: float, sigma: float = 2.0) -> torch.Tensor:
+    """(1, 3, H, W) uint8: a Gaussian spot centred on crop coordinates (x, y)."""
+    rows, cols = torch.meshgrid(torch.arange(height) + 0.5, torch.arange(width) + 0.5, indexing="ij")
+    spot = 255.0 * torch.exp(-((cols - x) ** 2 + (rows - y) ** 2) / (2 * sigma ** 2))
+    return spot.round().to(torch.uint8).expand(1, 3, height, width)
+
+
+@pytest.mark.parametrize("angle, scale", [(90.0, 1.0), (-30.0, 1.3), (0.0, 0.7), (45.0, 0.8)])
+def test_rotation_and_scale_move_the_pixels_and_the_joints_alike(angle, scale):
+    """A bright spot and a joint at its centre end up at the same place."""
+    height, width, x, y = 64, 48, 30.5, 20.5
+    image = _blob(height, width, x, y)
+    joint = torch.tensor([[[x, y]]])
+    moved, moved_joint = detector.rotate_and_scale(image, joint, torch.tensor([angle]), torch.tensor([scale]))
+    # the spot's centroid in the output is the moved joint
+    weight = moved[0, 0]
+    rows, cols = torch.meshgrid(torch.arange(height) + 0.5, torch.arange(width) + 0.5, indexing="ij")
+    centre = torch.stack([(weight * cols).sum(), (weight * rows).sum()]) / weight.sum()
+    assert centre.tolist() == pytest.approx(moved_joint[0, 0].tolist(), abs=0.05)
+    # about the crop's centre: (30.5, 20.5) is (6.5, -11.5) from (24, 32); +90 degrees turns it
+    # anticlockwise on the screen (y down), to (-11.5, -6.5)
+    if angle == 90.0:
+        assert moved_joint[0, 0].tolist() == pytest.approx([24.0 - 11.5, 32.0 - 6.5])
+    offset = moved_joint[0, 0] - torch.tensor([24.0, 32.0])
+    assert offset.norm().item() == pytest.approx(np.hypot(6.5, 11.5) / scale, rel=1e-5)
+
+
+def test_no_augmentation_leaves_the_crop_as_it_was():
+    image = torch.randint(0, 256, (2, 3, 16, 12), dtype=torch.uint8)
+    joints = torch.rand(2, 17, 2) * 12
+    moved, moved_joints = detector.rotate_and_scale(image, joints, torch.zeros(2), torch.ones(2))
+    assert torch.allclose(moved, image.float(), atol=1e-3) and torch.allclose(moved_joints, joints, atol=1e-5)
 
 
 class FixedHeatmaps(nn.Module):
@@ -125,3 +160,12 @@ def test_a_coco_checkpoint_replaces_training_and_its_keypoints_become_h36m17(tmp
     (tmp_path / "other.pth").write_bytes(b"junk")
     with pytest.raises(DataError, match="other.pth"):
         detector.coco_detector(tmp_path / "other.pth")
+
+
+def test_a_detector_made_for_other_crops_is_refused_naming_both_sizes(tmp_path):
+    model = detector.HRNet(TINY.network())
+    detector.save_detector(tmp_path / "model.pt", model, (48, 64), {"parameters": 1}, TINY)
+    _, saved = detector.load_detector(tmp_path / "model.pt")
+    detector.check_crop(saved, (48, 64), tmp_path / "model.pt", tmp_path / "images")  # the same size passes
+    with pytest.raises(DataError, match=r"made for 48 x 64 crops, and .*images holds 96 x 128 crops"):
+        detector.check_crop(saved, (96, 128), tmp_path / "model.pt", tmp_path / "images")

@@ -19,6 +19,7 @@ TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.tr
                "budget.max_seeds": 2, "train.curve_points": 2, "gridconv_sgt": ["handcrafted", "learnable"],
                "heavy_inputs2d": ["gt", "noisy"],
                # the temporal methods too, as small networks: VideoPose3D in the heavy tier, RIE's three stages
+               "methods": ["knn", "simple_baseline"],
                "heavy_methods": ["semgcn", "modulated_gcn", "hgn", "videopose3d"], "rie_inputs2d": ["gt"],
                "model.videopose3d.channels": 16, "model.videopose3d.filter_widths": [3, 3],
                "model.rie.channels": 8, "model.rie.latent": 8, "model.rie.fc_hidden": 16,
@@ -33,7 +34,7 @@ TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.tr
 #: The image chain at a tiny size: 32 x 32 crops, a 4-wide detector for one epoch over every 50th
 #: training frame, and a one-block Context-Aware PoseFormer on every 25th frame.
 TINY_IMAGES = {"data.inputs2d": ["gt", "detected"], "capf_inputs2d": ["detected"], "render.width": 32,
-               "render.height": 32, "render.markings": True, "detector.width": 4, "detector.stem_width": 8,
+               "render.height": 32, "render.body": "person", "detector.width": 4, "detector.stem_width": 8,
                "detector.epochs": 1, "detector.train_stride": 50, "budget.context_poseformer.train_stride": 25,
                "model.context_poseformer.width": 32, "model.context_poseformer.level_blocks": 1,
                "model.context_poseformer.joint_blocks": 1}

@@ -74,8 +74,8 @@ GARMENT = {"root": "trousers", "chest": "shirt", "neck": "skin", "right_hip": "t
 
 @dataclass(frozen=True)
 class Connector:
-    """A capsule that fills a gap the collision shapes leave (waist, neck, clavicles, hips): from a
-    point on one link to a point on another (link frames, metres, before segment scaling)."""
+    """A capsule from a point on one link to a point on another (link frames, metres, before segment
+    scaling): the gap fillers (:data:`CONNECTORS`) and a person's details (:data:`DETAILS`)."""
 
     name: str
     start: tuple[str, tuple[float, float, float]]
@@ -96,6 +96,41 @@ CONNECTORS = (
     Connector("right_pelvis", _PELVIS_CENTRE, ("right_hip", (0.0, -0.03, 0.0)), 0.06, "trousers"),
     Connector("left_pelvis", _PELVIS_CENTRE, ("left_hip", (0.0, -0.03, 0.0)), 0.06, "trousers"),
 )
+
+
+_HEAD = (0.0, 0.175, 0.0)  # the head sphere's centre in the neck link's frame (radius 0.102 m)
+
+
+def _on_head(dx: float, dy: float, dz: float) -> tuple[float, float, float]:
+    return (_HEAD[0] + dx, _HEAD[1] + dy, _HEAD[2] + dz)
+
+
+#: A person's details (``render.body: person``), cues a detector reads in real footage: a face (a
+#: nose, two eyes and two ears: which way the head looks) and hands that continue the forearms
+#: (which way the arms point). Each eye and ear is a capsule 1 mm long: a sphere, as the caster
+#: sees it. The character faces +x with +z on its right in the link frames.
+DETAILS = (
+    Connector("nose", ("neck", _on_head(0.085, -0.01, 0.0)), ("neck", _on_head(0.108, -0.025, 0.0)), 0.018, "skin"),
+    Connector("right_eye", ("neck", _on_head(0.084, 0.02, 0.036)), ("neck", _on_head(0.085, 0.02, 0.036)), 0.016,
+              "eyes"),
+    Connector("left_eye", ("neck", _on_head(0.084, 0.02, -0.036)), ("neck", _on_head(0.085, 0.02, -0.036)), 0.016,
+              "eyes"),
+    Connector("right_ear", ("neck", _on_head(-0.01, 0.0, 0.095)), ("neck", _on_head(-0.01, 0.0, 0.096)), 0.026,
+              "skin"),
+    Connector("left_ear", ("neck", _on_head(-0.01, 0.0, -0.095)), ("neck", _on_head(-0.01, 0.0, -0.096)), 0.026,
+              "skin"),
+    Connector("right_hand", ("right_wrist", (0.0, -0.02, 0.0)), ("right_wrist", (0.01, -0.1, 0.0)), 0.032, "skin"),
+    Connector("left_hand", ("left_wrist", (0.0, -0.02, 0.0)), ("left_wrist", (0.01, -0.1, 0.0)), 0.032, "skin"),
+)
+#: ``render.body``: the bare mannequin, with the front/back markings, or a person (markings and details).
+BODIES = ("mannequin", "marked", "person")
+
+
+def extra_capsules(body: str) -> tuple[Connector, ...]:
+    """The capsules drawn besides the collision shapes for ``body`` (one of :data:`BODIES`)."""
+    if body not in BODIES:
+        raise ValueError(f"body must be one of {', '.join(BODIES)}, got {body!r}")
+    return CONNECTORS + (DETAILS if body == "person" else ())
 
 
 @dataclass(frozen=True)
@@ -124,9 +159,9 @@ class Markings:
     cos: np.ndarray
 
 
-def garments(shapes: list[body_surface.Shape]) -> list[str]:
-    """The garment of every primitive: the collision shapes, then :data:`CONNECTORS`."""
-    return [GARMENT[shape.link] for shape in shapes] + [c.garment for c in CONNECTORS]
+def garments(shapes: list[body_surface.Shape], capsules: tuple[Connector, ...] = CONNECTORS) -> list[str]:
+    """The garment of every primitive: the collision shapes, then ``capsules`` (:func:`extra_capsules`)."""
+    return [GARMENT[shape.link] for shape in shapes] + [c.garment for c in capsules]
 
 
 @dataclass(frozen=True)
@@ -243,18 +278,27 @@ def _key_seed(*keys: str) -> int:
     return zlib.crc32("/".join(keys).encode())
 
 
-def subject_appearance(subject: str, shapes: list[body_surface.Shape]) -> tuple[np.ndarray, Markings]:
-    """The subject's clothes: (S, 3) albedos in [0, 1] of the shapes and connectors (skin, shirt,
-    trousers and shoes, with a slight per-link variation; sleeves long or short at random) and the
-    :data:`MARKINGS` (hair from black to brown, a print light on a dark shirt and dark on a light one)."""
+def subject_appearance(subject: str, shapes: list[body_surface.Shape],
+                       capsules: tuple[Connector, ...] = CONNECTORS, outfit: str = "") -> tuple[np.ndarray, Markings]:
+    """The subject's clothes: (S, 3) albedos in [0, 1] of the shapes and ``capsules`` (skin, shirt,
+    trousers and shoes, with a slight per-link variation; sleeves long or short at random; dark
+    eyes) and the :data:`MARKINGS` (hair from black to brown, a print light on a dark shirt and dark
+    on a light one). The draws do not depend on ``capsules``: a subject looks the same in every body.
+    ``outfit`` names one of the subject's outfits ("": the subject's one outfit; otherwise the skin
+    stays the subject's, and the clothes, sleeves and hair are drawn anew for each name)."""
     rng = seeded_rng(subject, "appearance")
     skin = np.array([0.95, 0.75, 0.6]) * rng.uniform(0.45, 1.0) + rng.uniform(-0.04, 0.04, 3)
+    if outfit:
+        rng = seeded_rng(subject, outfit, "outfit")
     shirt, trousers = rng.uniform(0.1, 0.9, 3), rng.uniform(0.05, 0.6, 3)
     shoes = np.full(3, rng.uniform(0.05, 0.35)) + rng.uniform(-0.03, 0.03, 3)
     long_sleeves = rng.uniform() < 0.5
     palette = {"skin": skin, "shirt": shirt, "trousers": trousers, "shoes": shoes,
-               "sleeve": shirt if long_sleeves else skin}
-    colours = np.clip(np.stack([palette[garment] * rng.uniform(0.92, 1.08) for garment in garments(shapes)]), 0, 1)
+               "sleeve": shirt if long_sleeves else skin, "eyes": np.array([0.08, 0.06, 0.05])}
+    variation = rng.uniform(0.92, 1.08, len(shapes) + len(CONNECTORS))
+    detail_variation = seeded_rng(subject, "details").uniform(0.92, 1.08, len(capsules) - len(CONNECTORS))
+    colours = np.clip(np.stack([palette[garment] * v for garment, v in
+                                zip(garments(shapes, capsules), np.concatenate([variation, detail_variation]))]), 0, 1)
     marks = {"hair": np.array([0.35, 0.25, 0.15]) * rng.uniform(0.15, 1.0),
              "print": np.full(3, 0.12 if shirt.mean() > 0.5 else 0.85) + rng.uniform(-0.1, 0.1, 3)}
     count = len(colours)
@@ -289,19 +333,24 @@ def background_texture(subject: str, camera: str, sequence: str, size: int = BAC
 
 
 def sequence_look(subject: str, sequence: str, camera: Camera, shapes: list[body_surface.Shape],
-                  markings: bool = False) -> Look:
-    """The seeded look of one (subject, sequence, camera), with or without the :data:`MARKINGS`."""
+                  body: str = "mannequin", outfits: str = "subject") -> Look:
+    """The seeded look of one (subject, sequence, camera) for ``body`` (:data:`BODIES`: the
+    :data:`MARKINGS` unless a mannequin); ``outfits``: ``subject`` (one outfit per subject, as
+    Human3.6M's) or ``sequence`` (a new outfit for every sequence)."""
     rng = seeded_rng(subject, sequence, "light")
     azimuth, elevation = rng.uniform(0, 2 * np.pi), rng.uniform(np.radians(30), np.radians(75))
     light = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
-    colours, marked = subject_appearance(subject, shapes)
+    colours, marked = subject_appearance(subject, shapes, extra_capsules(body),
+                                         sequence if outfits == "sequence" else "")
     return Look(colours, light, float(rng.uniform(0.3, 0.45)), background_texture(subject, camera.id, sequence),
-                _key_seed(subject, sequence, camera.id, "noise"), marked if markings else None)
+                _key_seed(subject, sequence, camera.id, "noise"), None if body == "mannequin" else marked)
 
 
 def pose_shapes(shapes: list[body_surface.Shape], performed: deepmimic.Clip, body: dict[str, float],
-                placed: Placement) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """World-frame (mm) geometry of every shape in every frame, as for the joints.
+                placed: Placement, capsules: tuple[Connector, ...] = CONNECTORS
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """World-frame (mm) geometry of every shape and of ``capsules`` (:func:`extra_capsules`) in every
+    frame, as for the joints.
 
     Returns:
         kinds (S,), origin (T, S, 3), axes (T, S, 3, 3) (unit rows), extent (T, S, 3);
@@ -311,8 +360,8 @@ def pose_shapes(shapes: list[body_surface.Shape], performed: deepmimic.Clip, bod
     scale.update(body)
     positions, frames = deepmimic.link_frames(performed, scale)
     num_frames = len(performed.times)
-    count = len(shapes) + len(CONNECTORS)
-    kinds = np.array([_KINDS[s.kind] for s in shapes] + [CAPSULE] * len(CONNECTORS))
+    count = len(shapes) + len(capsules)
+    kinds = np.array([_KINDS[s.kind] for s in shapes] + [CAPSULE] * len(capsules))
     origin = np.zeros((num_frames, count, 3))
     axes = np.zeros((num_frames, count, 3, 3))
     extent = np.zeros((num_frames, count, 3))
@@ -338,7 +387,7 @@ def pose_shapes(shapes: list[body_surface.Shape], performed: deepmimic.Clip, bod
             extent[:, i, :2] = size
         else:
             origin[:, i], axes[:, i], extent[:, i] = centre, world_axes, size / 2
-    for i, connector in enumerate(CONNECTORS, start=len(shapes)):
+    for i, connector in enumerate(capsules, start=len(shapes)):
         start, end = point(*connector.start), point(*connector.end)
         length = np.linalg.norm(end - start, axis=-1)
         axis = (end - start) / np.maximum(length, 1e-9)[:, None]
@@ -360,15 +409,17 @@ def camera_scene(kinds: np.ndarray, origin: np.ndarray, axes: np.ndarray, extent
 
 def render_sequence(shapes: list[body_surface.Shape], performed: deepmimic.Clip, body: dict[str, float],
                     placed: Placement, camera: Camera, look: Look, width: int = WIDTH, height: int = HEIGHT,
-                    noise: bool = True, draw_body: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Render every frame of one performance from one camera into CA-PF crops.
+                    noise: bool = True, draw_body: bool = True, capsules: tuple[Connector, ...] = CONNECTORS
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Render every frame of one performance from one camera into CA-PF crops (``capsules``: the
+    look's, :func:`extra_capsules`).
 
     Returns:
         images (T, height, width, 3) uint8, crop centres (T, 2) and sizes (T, 2), image pixels.
     """
     joints = placed.apply(deepmimic.forward_kinematics(performed, body))
     centres, sizes = crop_boxes(camera.world_to_camera(joints[:, 0]), camera, width, height)
-    geometry = pose_shapes(shapes, performed, body, placed)
+    geometry = pose_shapes(shapes, performed, body, placed, capsules)
     images = []
     for start in range(0, len(centres), BATCH):
         part = slice(start, start + BATCH)
@@ -382,19 +433,21 @@ def render_sequence(shapes: list[body_surface.Shape], performed: deepmimic.Clip,
 
 def render_embedded(motion_dir: str | Path, width: int = WIDTH, height: int = HEIGHT,
                     subjects=TRAIN_SUBJECTS + TEST_SUBJECTS, clips=tuple(deepmimic.CLIP_FILES),
-                    markings: bool = False) -> Iterator[RenderedView]:
+                    body: str = "person", outfits: str = "subject") -> Iterator[RenderedView]:
     """Render the embedded dataset (:func:`lifting.data.embedded.build_embedded`'s subjects, clips,
-    cameras and frames), yielding one :class:`RenderedView` per (subject, clip, camera); with or
-    without the :data:`MARKINGS` (``render.markings``)."""
+    cameras and frames), yielding one :class:`RenderedView` per (subject, clip, camera), drawn as
+    ``body`` (``render.body``, :data:`BODIES`) wearing ``outfits`` (``render.outfits``: one per
+    subject or one per sequence, :func:`sequence_look`)."""
     motion_dir = Path(motion_dir)
     shapes = body_surface.read_shapes()
     loaded = {name: deepmimic.read_clip(motion_dir / deepmimic.CLIP_FILES[name], name) for name in clips}
     for subject in subjects:
         cameras = h36m_cameras(subject)
         for name, clip in loaded.items():
-            performed, body, placed = subject_performance(clip, subject)
+            performed, scales, placed = subject_performance(clip, subject)
             for camera in cameras:
-                look = sequence_look(subject, name, camera, shapes, markings)
-                images, centres, sizes = render_sequence(shapes, performed, body, placed, camera, look, width, height)
+                look = sequence_look(subject, name, camera, shapes, body, outfits)
+                images, centres, sizes = render_sequence(shapes, performed, scales, placed, camera, look, width, height,
+                                                         capsules=extra_capsules(body))
                 yield RenderedView(subject, name, camera.id, np.arange(len(images), dtype=np.int32), images,
                                    centres, sizes, (camera.width, camera.height))

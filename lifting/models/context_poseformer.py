@@ -4,24 +4,42 @@ A single 2D pose plus a frozen 2D detector's feature maps sampled around each jo
 
 * **Tokens** per joint, ``L + 1 = 5`` of width ``c = 128``: level 0 is ``Linear(2 -> c)`` of the
   joint's screen-normalised 2D; level ``l`` (1..4) is ``Linear(C_l -> c)`` of feature map ``l``
-  sampled bilinearly (``grid_sample``, ``align_corners=True``) at the joint's crop position (crop
-  coordinates in ``[-1, 1]``). A learned positional embedding ``(1, 5, 17, c)`` is added.
-* **Deformable context**: one :class:`DeformableBlock` per feature level. Query = LN(level token
-  + coordinate token); per head (4) and sample (4) a softmax attention weight and an offset
-  ``tanh(Linear(query))`` in crop coordinates (bias initialised on circles of radius
-  ``0.01 (i + 1)``); the level's own map is sampled at joint + offset (border padding), projected
-  per head ``Linear(C_l -> c / 4)``, weighted and concatenated; residual, then a residual MLP
-  (ratio 2).
+  sampled bilinearly (``grid_sample``, ``align_corners=True``, zero padding) at the joint's crop
+  position (crop coordinates in ``[-1, 1]``). A learned positional embedding ``(1, 5, 17, c)``,
+  initialised to zeros, is added.
+* **Deformable context**: ``context_blocks`` (4) :class:`DeformableBlock`\\ s applied one after
+  another; each updates the tokens of **all four** feature levels of every joint, with one set of
+  projections shared by the levels (upstream's ``pose_dformer.DeformableBlock``). The query of
+  level ``l`` is ``norm1(level-l token + level-0 token)``; per head (4) and sample (4) it gives a
+  softmax attention weight (softmax over the head's samples; ``Linear(c -> 16)``, weight and bias
+  initialised to 0, so the samples start equally weighted) and an offset ``tanh(Linear(query))``
+  in crop coordinates added to the joint's crop position (weight 0, bias on circles of radius
+  ``0.01 (i + 1)`` for sample ``i``, one direction per head). Level ``l`` samples its **own** map at
+  the 16 positions (border padding), projects the samples with ``embed_proj[l] = Linear(C_l ->
+  c / 4)`` (one per level, shared by the heads), and each head's weighted sum is concatenated back
+  to ``c``. Then ``x = x + drop_path(context)`` and ``x = x + drop_path(mlp(norm2(x)))`` (MLP ratio
+  2, GELU); the level-0 token passes through unchanged.
 * **Pose-context interaction**: 4 transformer blocks (width ``c``, 8 heads, MLP ratio 2, qkv
   bias) across each joint's 5 level tokens, then the tokens concatenated to ``5c = 640`` per
-  joint and 4 transformer blocks across the 17 joints; stochastic depth rising linearly to 0.2
-  over each stack.
+  joint and 4 transformer blocks across the 17 joints. Stochastic depth of block ``i`` of each of
+  the three stacks: ``linspace(0, 0.2, 4)[i]``.
 * **Head**: LN + ``Linear(640 -> 3)`` per joint, root-relative metres.
 
-Lifting parameters: 14,094,147 with HRNet-W32's feature widths (32, 64, 128, 256), 14,155,587
-with HRNet-W48's, 14,233,411 with CPN's four 256-channel maps: methods.md §9's 14.09M / 14.16M /
-14.23M (pinned in ``tests/models/test_context_poseformer.py``). The frozen backbone is not part
-of this module. Re-implemented from the paper's description; no upstream code is copied.
+LayerNorm eps as upstream: 1e-6 in the transformer blocks (``partial(nn.LayerNorm, eps=1e-6)``),
+torch's default 1e-5 in the deformable blocks and the head. All other layers keep torch's default
+initialisation (upstream applies none of its own).
+
+Ablation ``Config(image_context=False)``: the same network (same parameters) with its image context
+removed, i.e. its 2D tokens only. No feature map is read: every level token is as if its maps were
+all zeros (its embedding bias plus the positional embedding, and in each deformable block the
+value projections' biases, whatever the attention weights), so the output depends on the 2D alone,
+and :class:`ContextAwareModel` does not run the backbone at all.
+
+Lifting parameters: 14,094,147 with HRNet-W32's feature widths (32, 64, 128, 256; 352,448 of them in
+the deformable blocks), 14,155,587 with HRNet-W48's, 14,233,411 with CPN's four 256-channel maps:
+methods.md §9's 14.09M / 14.16M / 14.23M (pinned in ``tests/models/test_context_poseformer.py``).
+The frozen backbone is not part of this module. Re-implemented from the paper's description and
+upstream's structure (``ContextPose/mvn/models/pose_dformer.py``); no upstream code is copied.
 
 The method (:class:`ContextAwareModel`, what :func:`build` returns) is the frozen backbone plus
 this network; only the lifting network trains. On the embedded data the backbone is the pipeline's
@@ -47,13 +65,19 @@ from lifting.models.spec import InputSpec, PaperSetup, Schedule
 
 #: Channels of the four feature levels the paper samples (1/4 to 1/32 of the crop).
 FEATURE_CHANNELS = {"hrnet_w32": (32, 64, 128, 256), "hrnet_w48": (48, 96, 192, 384), "cpn": (256, 256, 256, 256)}
+#: LayerNorm eps of the transformer blocks (upstream's ``partial(nn.LayerNorm, eps=1e-6)``); the
+#: deformable blocks and the head keep torch's default 1e-5.
+BLOCK_NORM_EPS = 1e-6
 
 
 @dataclass(frozen=True)
 class Config:
     """CA-PF's lifting network and the HRNet it samples; the defaults are the paper's (HRNet-W32,
     :data:`lifting.models.hrnet.PAPER_CONFIGS`). ``feature_channels`` are the sampled maps'
-    channels (the backbone's branch widths)."""
+    channels (the backbone's branch widths). ``context_blocks`` deformable blocks, each updating
+    every level; ``level_blocks`` transformer blocks across each joint's level tokens;
+    ``joint_blocks`` across the joints. ``image_context=False`` is the ablation without the image
+    (the feature maps are not read, the backbone does not run; same parameters)."""
 
     feature_channels: tuple[int, ...] = FEATURE_CHANNELS["hrnet_w32"]
     backbone_stem_width: int = 64
@@ -65,16 +89,20 @@ class Config:
     deform_heads: int = 4
     deform_samples: int = 4
     attention_heads: int = 8
+    context_blocks: int = 4
     level_blocks: int = 4
     joint_blocks: int = 4
     mlp_ratio: float = 2.0
     drop_path: float = 0.2
+    image_context: bool = True
 
     def __post_init__(self) -> None:
         if not self.feature_channels or min(self.feature_channels) < 1:
             raise ValueError(f"feature_channels must be positive, got {list(self.feature_channels)}")
         if self.width % self.deform_heads or (self.width * (len(self.feature_channels) + 1)) % self.attention_heads:
             raise ValueError("width must divide into deform_heads, and the joint width into attention_heads")
+        if min(self.context_blocks, self.level_blocks, self.joint_blocks) < 0:
+            raise ValueError("context_blocks, level_blocks and joint_blocks must not be negative")
         if not 0.0 <= self.drop_path < 1.0:
             raise ValueError(f"drop_path is a probability in [0, 1), got {self.drop_path}")
 
@@ -108,11 +136,12 @@ class Mlp(nn.Sequential):
 
 
 class TransformerBlock(nn.Module):
-    """Pre-norm self-attention and MLP, each residual with stochastic depth: ``(B, N, d) -> (B, N, d)``."""
+    """Pre-norm self-attention (qkv bias) and MLP, each residual with stochastic depth; LayerNorm
+    eps 1e-6: ``(B, N, d) -> (B, N, d)``."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float, drop_path: float) -> None:
         super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS), nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
         self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
         self.mlp, self.drop, self.heads = Mlp(dim, mlp_ratio), DropPath(drop_path), heads
 
@@ -124,38 +153,69 @@ class TransformerBlock(nn.Module):
         return x + self.drop(self.mlp(self.norm2(x)))
 
 
-class DeformableBlock(nn.Module):
-    """One feature level's context: ``(B, J, c)`` level tokens, coordinate tokens, ``(B, J, 2)`` crop
-    positions and the level's ``(B, C_l, H, W)`` map -> ``(B, J, c)``."""
+def offset_bias(heads: int, samples: int) -> torch.Tensor:
+    """The sampling offsets' initial bias, ``(heads * samples * 2,)`` ordered (head, sample, xy):
+    head ``h`` points along angle ``2 pi h / heads``, its sample ``i`` at ``0.01 (i + 1)`` along it.
+    As upstream (Deformable DETR's rule), the direction is scaled so that its larger coordinate is
+    1; with 4 heads (the axes) the samples lie on circles of radius ``0.01 (i + 1)``."""
+    angles = torch.arange(heads, dtype=torch.float32) * (2 * math.pi / heads)
+    directions = torch.stack([angles.cos(), angles.sin()], -1)
+    directions = directions / directions.abs().amax(-1, keepdim=True)
+    steps = 0.01 * torch.arange(1, samples + 1, dtype=torch.float32)
+    return (directions[:, None, :] * steps[None, :, None]).reshape(-1)
 
-    def __init__(self, channels: int, width: int, heads: int, samples: int, mlp_ratio: float) -> None:
+
+class DeformableBlock(nn.Module):
+    """One step of deformable context, updating every feature level's tokens with projections
+    shared by the levels: ``forward(tokens (B, L + 1, J, c)`` (level 0 the coordinate tokens),
+    ``positions (B, J, 2)`` crop coordinates in [-1, 1], ``feature_maps [(B, C_l, H_l, W_l)] * L``
+    or None for all-zero maps ``) -> (B, L + 1, J, c)``; level 0 passes through unchanged.
+
+    ``embed_proj[l]`` is level ``l``'s value projection ``Linear(C_l -> c / heads)``, shared by the
+    heads; head ``h``'s weighted sum of its samples fills channels ``h c / heads ...`` of the update.
+    """
+
+    def __init__(self, channels: Sequence[int], width: int, heads: int, samples: int, mlp_ratio: float,
+                 drop_path: float = 0.0) -> None:
         super().__init__()
         self.heads, self.samples = heads, samples
-        self.norm, self.mlp_norm = nn.LayerNorm(width), nn.LayerNorm(width)
-        self.weights = nn.Linear(width, heads * samples)
-        self.offsets = nn.Linear(width, heads * samples * 2)
-        self.values = nn.Linear(channels, width)  # the heads' Linear(C_l -> c / heads), side by side
+        self.norm1 = nn.LayerNorm(width)
+        self.attention_weights = nn.Linear(width, heads * samples)
+        self.sampling_offsets = nn.Linear(width, heads * samples * 2)
+        self.embed_proj = nn.ModuleList([nn.Linear(c, width // heads) for c in channels])
+        self.norm2 = nn.LayerNorm(width)
         self.mlp = Mlp(width, mlp_ratio)
-        nn.init.zeros_(self.offsets.weight)
-        with torch.no_grad():  # each head's samples on circles of radius 0.01 (i + 1), heads at even angles
-            angles = torch.arange(heads) * (2 * math.pi / heads)
-            radii = 0.01 * torch.arange(1, samples + 1)
-            circle = torch.stack([angles.cos(), angles.sin()], -1)[:, None, :] * radii[None, :, None]
-            self.offsets.bias.copy_(circle.reshape(-1))
+        self.drop = DropPath(drop_path)
+        with torch.no_grad():
+            self.attention_weights.weight.zero_()
+            self.attention_weights.bias.zero_()
+            self.sampling_offsets.weight.zero_()
+            self.sampling_offsets.bias.copy_(offset_bias(heads, samples))
 
-    def forward(self, level: torch.Tensor, coordinate: torch.Tensor, positions: torch.Tensor,
-                feature_map: torch.Tensor) -> torch.Tensor:
-        batch, joints, width = level.shape
-        query = self.norm(level + coordinate)
-        weights = self.weights(query).view(batch, joints, self.heads, self.samples).softmax(-1)
-        offsets = torch.tanh(self.offsets(query)).view(batch, joints, self.heads, self.samples, 2)
-        points = (positions[:, :, None, None, :] + offsets).reshape(batch, -1, 2)
-        sampled = sample_at(feature_map, points, padding="border").view(batch, joints, self.heads, self.samples, -1)
-        weight = self.values.weight.view(self.heads, width // self.heads, -1)  # head h: Linear(C_l -> c / heads)
-        values = torch.einsum("bjhsc,hdc->bjhsd", sampled, weight) + self.values.bias.view(self.heads, 1, -1)
-        context = (weights[..., None] * values).sum(3).reshape(batch, joints, width)
-        level = level + context
-        return level + self.mlp(self.mlp_norm(level))
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor | None,
+                feature_maps: Sequence[torch.Tensor] | None) -> torch.Tensor:
+        coordinate, levels = tokens[:, :1], tokens[:, 1:]
+        context = self.context(self.norm1(levels + coordinate), positions, feature_maps)
+        levels = levels + self.drop(context)
+        levels = levels + self.drop(self.mlp(self.norm2(levels)))
+        return torch.cat([coordinate, levels], dim=1)
+
+    def context(self, query: torch.Tensor, positions: torch.Tensor | None,
+                feature_maps: Sequence[torch.Tensor] | None) -> torch.Tensor:
+        """``(B, L, J, c)`` queries -> ``(B, L, J, c)`` sampled context. Without maps (None: all
+        zeros), every sample projects to its level's bias and the weights sum to one per head, so
+        the context is the biases, repeated per head, whatever the query."""
+        batch, n_levels, joints, width = query.shape
+        if feature_maps is None:
+            biases = torch.stack([proj.bias.repeat(self.heads) for proj in self.embed_proj])  # (L, c)
+            return biases[None, :, None, :].to(query.dtype).expand(batch, n_levels, joints, width)
+        weights = self.attention_weights(query).view(batch, n_levels, joints, self.heads, self.samples).softmax(-1)
+        offsets = torch.tanh(self.sampling_offsets(query)).view(batch, n_levels, joints, self.heads * self.samples, 2)
+        points = positions[:, None, :, None, :] + offsets  # (B, L, J, heads * samples, 2)
+        values = torch.stack([proj(sample_at(fmap, points[:, l].reshape(batch, -1, 2), padding="border"))
+                              for l, (proj, fmap) in enumerate(zip(self.embed_proj, feature_maps))], dim=1)
+        values = values.view(batch, n_levels, joints, self.heads, self.samples, width // self.heads)
+        return (weights[..., None] * values).sum(4).reshape(batch, n_levels, joints, width)
 
 
 def _linspace(end: float, count: int) -> list[float]:
@@ -165,37 +225,50 @@ def _linspace(end: float, count: int) -> list[float]:
 
 class ContextPoseFormer(nn.Module):
     """``forward(joints_2d (B, J, 2) screen-normalised, crop_2d (B, J, 2) in [-1, 1], features
-    [(B, C_l, H_l, W_l)] * L) -> (B, J, 3)`` root-relative metres."""
+    [(B, C_l, H_l, W_l)] * L) -> (B, J, 3)`` root-relative metres. With ``image_context=False``
+    ``crop_2d`` and ``features`` are not read (None is fine): every map counts as all zeros."""
 
     def __init__(self, cfg: Config, num_joints: int = 17) -> None:
         super().__init__()
         levels, width = len(cfg.feature_channels), cfg.width
+        self.image_context = cfg.image_context
         self.coordinate = nn.Linear(2, width)
         self.embed = nn.ModuleList([nn.Linear(c, width) for c in cfg.feature_channels])
-        self.position = nn.Parameter(torch.zeros(1, levels + 1, num_joints, width))
-        nn.init.trunc_normal_(self.position, std=0.02)
-        self.deformable = nn.ModuleList([DeformableBlock(c, width, cfg.deform_heads, cfg.deform_samples, cfg.mlp_ratio)
-                                         for c in cfg.feature_channels])
-        rates = _linspace(cfg.drop_path, cfg.level_blocks)
-        self.level_blocks = nn.ModuleList([TransformerBlock(width, cfg.attention_heads, cfg.mlp_ratio, r) for r in rates])
+        self.position = nn.Parameter(torch.zeros(1, levels + 1, num_joints, width))  # upstream's Spatial_pos_embed
+        self.context_blocks = nn.ModuleList([
+            DeformableBlock(cfg.feature_channels, width, cfg.deform_heads, cfg.deform_samples, cfg.mlp_ratio, r)
+            for r in _linspace(cfg.drop_path, cfg.context_blocks)])
+        self.level_blocks = nn.ModuleList([TransformerBlock(width, cfg.attention_heads, cfg.mlp_ratio, r)
+                                           for r in _linspace(cfg.drop_path, cfg.level_blocks)])
         joint_width = width * (levels + 1)
-        rates = _linspace(cfg.drop_path, cfg.joint_blocks)
         self.joint_blocks = nn.ModuleList([TransformerBlock(joint_width, cfg.attention_heads, cfg.mlp_ratio, r)
-                                           for r in rates])
+                                           for r in _linspace(cfg.drop_path, cfg.joint_blocks)])
         self.head = nn.Sequential(nn.LayerNorm(joint_width), nn.Linear(joint_width, 3))
 
-    def forward(self, joints_2d: torch.Tensor, crop_2d: torch.Tensor, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def level_tokens(self, crop_2d: torch.Tensor | None, features: Sequence[torch.Tensor] | None,
+                     like: torch.Tensor) -> torch.Tensor:
+        """``(B, L, J, c)`` feature-level tokens before the positional embedding: each level's map
+        sampled at the joints and embedded; without maps (None) the embeddings' biases, shaped as
+        ``like``'s ``(B, J, c)``."""
+        if features is None:
+            biases = torch.stack([embed.bias for embed in self.embed]).to(like.dtype)  # (L, c)
+            return biases[None, :, None, :].expand(like.shape[0], -1, like.shape[1], -1)
+        return torch.stack([embed(sample_at(fmap, crop_2d)) for embed, fmap in zip(self.embed, features)], dim=1)
+
+    def forward(self, joints_2d: torch.Tensor, crop_2d: torch.Tensor | None,
+                features: Sequence[torch.Tensor] | None) -> torch.Tensor:
         batch, joints, _ = joints_2d.shape
-        coordinate = self.coordinate(joints_2d) + self.position[:, 0]
-        levels = [embed(sample_at(fmap, crop_2d)) + self.position[:, l + 1]
-                  for l, (embed, fmap) in enumerate(zip(self.embed, features))]
-        levels = [block(level, coordinate, crop_2d, fmap)
-                  for block, level, fmap in zip(self.deformable, levels, features)]
-        tokens = torch.stack([coordinate, *levels], dim=2)  # (B, J, L + 1, c)
-        x = tokens.reshape(batch * joints, *tokens.shape[2:])
+        if not self.image_context:
+            crop_2d, features = None, None
+        coordinate = self.coordinate(joints_2d)
+        tokens = torch.cat([coordinate[:, None], self.level_tokens(crop_2d, features, coordinate)], dim=1)
+        tokens = tokens + self.position  # (B, L + 1, J, c)
+        for block in self.context_blocks:
+            tokens = block(tokens, crop_2d, features)
+        x = tokens.transpose(1, 2).reshape(batch * joints, tokens.shape[1], -1)  # each joint's L + 1 tokens
         for block in self.level_blocks:
             x = block(x)
-        x = x.reshape(batch, joints, -1)  # (B, J, (L + 1) c)
+        x = x.reshape(batch, joints, -1)  # (B, J, (L + 1) c), level-major
         for block in self.joint_blocks:
             x = block(x)
         return self.head(x)
@@ -209,7 +282,9 @@ class ContextAwareModel(nn.Module):
     The crops are normalised with ImageNet's mean and std (as the COCO HRNets expect) and go through
     the backbone in eval mode without gradients (CA-PF does not train it); each joint's crop
     position follows from its 2D input and the crop's box, in upstream's convention (``x / (w/2)
-    - 1`` of the crop pixel, read with ``align_corners=True``).
+    - 1`` of the crop pixel, read with ``align_corners=True``). With ``image_context=False`` the
+    backbone is kept (its weights load as usual) but never run, and ``context`` is not read (None
+    is fine).
     """
 
     def __init__(self, cfg: Config, num_joints: int = 17) -> None:
@@ -226,7 +301,9 @@ class ContextAwareModel(nn.Module):
         self.backbone.eval()  # frozen: its BatchNorm keeps the detector's statistics
         return self
 
-    def forward(self, joints_2d: torch.Tensor, context: ImageContext) -> torch.Tensor:
+    def forward(self, joints_2d: torch.Tensor, context: ImageContext | None = None) -> torch.Tensor:
+        if not self.lifter.image_context:
+            return self.lifter(joints_2d, None, None)
         with torch.no_grad():
             _, features = self.backbone.features(normalise_images(context.images))
         return self.lifter(joints_2d, context.crop_coordinates(joints_2d), features)

@@ -110,6 +110,21 @@ def load_detector(metrics_dir: str | Path) -> dict | None:
     return None if "skipped" in record else record
 
 
+def load_context_runs(experiments_dir: str | Path | None) -> list[dict]:
+    """Context-Aware PoseFormer's recorded runs outside the default pipeline (metrics files named
+    ``context_poseformer*-<input2d>.json`` in ``experiments_dir``, e.g. its ablation without the
+    image), sorted by 2D input and file name; [] where the folder or the files are absent."""
+    if experiments_dir is None or not Path(experiments_dir).is_dir():
+        return []
+    records = []
+    for path in sorted(Path(experiments_dir).glob("context_poseformer*.json")):
+        record = json.loads(path.read_text())
+        if record.get("method") != "context_poseformer":
+            raise ValueError(f"{path}: not a Context-Aware PoseFormer metrics file (method {record.get('method')!r})")
+        records.append({**record, "file": path.name})
+    return sorted(records, key=lambda r: (r["input2d"], r["file"]))
+
+
 def load_convergence(convergence_dir: str | Path | None, grid) -> dict[tuple[str, str], dict]:
     """``{(run, input2d): convergence record}`` of the files that exist in ``convergence_dir``.
 

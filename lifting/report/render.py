@@ -15,7 +15,7 @@ import pandas as pd
 from lifting.io import atomic_path
 from lifting.report.published import PUBLISHED_LABEL, published_table
 from lifting.report.convergence import CONVERGENCE_RULE, GAP_RULE, RANK_RULE, SEEDS_RULE, format_mean_std
-from lifting.report.tables import banner, leaderboard, plateau_table, protocol_rows
+from lifting.report.tables import banner, context_table, leaderboard, plateau_table, protocol_rows
 
 
 def _missing(value) -> bool:
@@ -250,6 +250,15 @@ def plateau_html(convergence: dict) -> str:
     """The plateaus of :func:`~lifting.report.tables.plateau_table` as a table."""
     return _TABLE_CSS + html_table(formatted_plateaus(plateau_table(convergence)), css_class="lifting plateaus",
                                    text_columns=("method", "2D input", "configuration", "recipe", "rule"))
+
+
+def context_html(records: list[dict]) -> str:
+    """:func:`~lifting.report.tables.context_table` as a table (P1/P2 in mm, one decimal)."""
+    table = context_table(records)
+    shown = table.assign(P1=table["P1"].map(_fmt_mm), P2=table["P2"].map(_fmt_mm),
+                         **{"samples seen": table["samples seen"].map(_fmt_rate)})
+    return _TABLE_CSS + html_table(shown, css_class="lifting context",
+                                   text_columns=("network", "2D input", "budget", "file"))
 
 
 def published_html(methods) -> str:

@@ -164,6 +164,22 @@ def leaderboard(runs: dict[tuple[str, str], dict], logs: pd.DataFrame | None = N
     return table
 
 
+def context_table(records: list[dict]) -> pd.DataFrame:
+    """What the image adds to Context-Aware PoseFormer: one row per recorded run
+    (:func:`~lifting.report.artefacts.load_context_runs`), with or without its image context, its
+    2D input, P1/P2 (action mean over seeds), the samples it trained on and its budget."""
+    rows = []
+    for record in records:
+        config, training = record.get("config") or {}, record.get("training") or {}
+        mean = record["seeds"]["mean"]
+        rows.append({"network": ("with image context" if config.get("image_context", True)
+                                 else "without the image (2D tokens only)"),
+                     "2D input": record["input2d"], "P1": mean["p1"], "P2": mean["p2"],
+                     "samples seen": training.get("samples_seen"), "seeds": len(record["seeds"]["seeds"]),
+                     "budget": budget_label(record) or "paper schedule", "file": record["file"]})
+    return pd.DataFrame(rows, columns=["network", "2D input", "P1", "P2", "samples seen", "seeds", "budget", "file"])
+
+
 def plateau_table(convergence: dict) -> pd.DataFrame:
     """One row per convergence record: the plateau P1/P2, the recipe that reached it, its cost and
     whether its rule judged it converged (the rule text is in the last column)."""

@@ -133,3 +133,53 @@ def test_every_subject_has_visible_markings_on_the_head_and_chest_spheres(subjec
     assert all(shapes[i].kind == "sphere" for i in marked)
     assert np.allclose(np.linalg.norm(markings.directions[marked], axis=1), 1.0)
     assert np.all(np.abs(markings.colours[marked] - colours[marked]).sum(1) > 0.5)  # contrast
+
+
+def test_the_bodies_add_their_capsules_and_an_unknown_body_is_refused():
+    assert render.extra_capsules("mannequin") == render.extra_capsules("marked") == render.CONNECTORS
+    assert render.extra_capsules("person") == render.CONNECTORS + render.DETAILS
+    assert {c.name for c in render.DETAILS} == {"nose", "right_eye", "left_eye", "right_ear", "left_ear",
+                                                 "right_hand", "left_hand"}
+    with pytest.raises(ValueError, match="body must be one of mannequin, marked, person"):
+        render.extra_capsules("robot")
+
+
+def test_a_persons_details_are_drawn_at_the_head_and_the_hands_only():
+    """The person differs from the marked mannequin (the same subject, light and background) only
+    near the head and the wrists: pixels within a head radius of the Head/Nose joints or a hand's
+    length of a wrist."""
+    shapes = body_surface.read_shapes()
+    clip = deepmimic.read_clip(deepmimic.motion_dir() / deepmimic.CLIP_FILES["walk"], "walk")
+    performed, body, placed = subject_performance(clip, "S1")
+    performed = deepmimic.Clip(performed.name, performed.times[:8], performed.root_position[:8],
+                               {k: v[:8] for k, v in performed.rotations.items()},
+                               {k: v[:8] for k, v in performed.angles.items()})
+    camera = h36m_cameras("S1")[1]
+    size = (96, 128)
+    images = {}
+    for name in ("marked", "person"):
+        look = render.sequence_look("S1", "walk", camera, shapes, name)
+        images[name], centres, sizes = render.render_sequence(shapes, performed, body, placed, camera, look, *size,
+                                                              noise=False, capsules=render.extra_capsules(name))
+    world = placed.apply(deepmimic.forward_kinematics(performed, body))
+    crop_px = to_crop(camera.project(camera.world_to_camera(world)), centres, sizes, *size)
+    changed = np.any(images["marked"] != images["person"], axis=-1)  # (T, H, W)
+    assert changed.any(axis=(1, 2)).all()  # the details show in every frame
+    mm_per_px = sizes[:, 0] / size[0] * np.linalg.norm(camera.world_to_camera(world[:, 0]), axis=-1) / camera.focal[0]
+    t, v, u = np.nonzero(changed)
+    pixel = np.stack([u + 0.5, v + 0.5], -1)
+    near = np.zeros(len(t), bool)
+    for joint, reach_mm in ((9, 250.0), (10, 250.0), (13, 200.0), (16, 200.0)):  # Nose, Head, L/R wrists
+        near |= np.linalg.norm(pixel - crop_px[t, joint], axis=-1) * mm_per_px[t] < reach_mm
+    assert near.all()
+
+
+def test_outfits_per_sequence_change_the_clothes_and_keep_them_for_a_sequence():
+    shapes = body_surface.read_shapes()
+    subject_look, _ = render.subject_appearance("S5", shapes, render.CONNECTORS)
+    walk, _ = render.subject_appearance("S5", shapes, render.CONNECTORS, "walk")
+    again, _ = render.subject_appearance("S5", shapes, render.CONNECTORS, "walk")
+    run, _ = render.subject_appearance("S5", shapes, render.CONNECTORS, "run")
+    chest = next(i for i, shape in enumerate(shapes) if shape.link == "chest")
+    assert np.array_equal(walk, again)
+    assert np.abs(walk[chest] - run[chest]).sum() > 0.05 and np.abs(walk[chest] - subject_look[chest]).sum() > 0.05

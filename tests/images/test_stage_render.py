@@ -9,19 +9,19 @@ from stages import render as stage
 
 
 def test_settings_read_the_crop_size_and_whether_images_are_needed():
-    params = {"data": {"source": "embedded", "inputs2d": ["gt", "noisy"], "h36m_videos": None}, "render": {"width": 96, "height": 128, "markings": False}}
+    params = {"data": {"source": "embedded", "inputs2d": ["gt", "noisy"], "h36m_videos": None}, "render": {"width": 96, "height": 128, "body": "person", "outfits": "subject"}}
     data, size, needed = stage.settings(params, None)
-    assert size == stage.RenderParams(96, 128, False) and not needed
+    assert size == stage.RenderParams(96, 128, "person", "subject") and not needed
     assert stage.settings({**params, "capf_inputs2d": ["gt"]}, None)[2]
     assert stage.settings({**params, "data": {"source": "embedded", "inputs2d": ["detected"], "h36m_videos": None}}, None)[2]
     with pytest.raises(ParamsError, match="widht"):
-        stage.settings({**params, "render": {"widht": 96, "height": 64, "markings": False}}, None)
+        stage.settings({**params, "render": {"widht": 96, "height": 64, "body": "person", "outfits": "subject"}}, None)
 
 
 def test_h36m_source_is_refused_with_the_fix(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"data": {"source": "h36m", "inputs2d": ["gt", "detected"], "h36m_videos": None},
-                                      "render": {"width": 48, "height": 64, "markings": False}}))
+                                      "render": {"width": 48, "height": 64, "body": "person", "outfits": "subject"}}))
     with pytest.raises(DataError, match="your own copy of the videos.*h36m_videos"):
         stage.main(["--params", str(params), "--out", str(tmp_path / "images")])
     assert not (tmp_path / "images").exists()
@@ -30,7 +30,7 @@ def test_h36m_source_is_refused_with_the_fix(tmp_path):
 def test_nothing_to_render_writes_an_empty_folder(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"data": {"source": "embedded", "inputs2d": ["gt"], "h36m_videos": None},
-                                      "render": {"width": 48, "height": 64, "markings": False}}))
+                                      "render": {"width": 48, "height": 64, "body": "person", "outfits": "subject"}}))
     stage.main(["--params", str(params), "--out", str(tmp_path / "images")])
     assert [p.name for p in (tmp_path / "images").iterdir()] == ["summary.json"]
 

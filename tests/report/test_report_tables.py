@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -249,3 +250,22 @@ def test_results_markdown_shows_the_detected_sources_accuracy(runs, tmp_path):
     assert "## The `detected` 2D source" not in R.results_markdown(runs)
     (tmp_path / "detector.json").write_text('{"skipped": "no detected input"}')
     assert R.load_detector(tmp_path) is None and R.load_detector(tmp_path / "absent") is None
+
+
+def test_context_runs_are_listed_with_and_without_the_image(tmp_path):
+    """Context-Aware PoseFormer's recorded runs: one row each, the ablation named, other files refused."""
+    for name, image_context, p1 in (("context_poseformer-detected", True, 120.0),
+                                    ("context_poseformer_2d_only-detected", False, 131.5)):
+        record = small_record("context_poseformer", "detected", seeds=1, p1=p1, samples_seen=40_000)
+        record["config"] = {"image_context": image_context}
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    (tmp_path / "semgcn-detected.json").write_text(json.dumps(small_record("semgcn", "detected", seeds=1)))
+    table = R.context_table(R.load_context_runs(tmp_path))
+    assert table["network"].tolist() == ["with image context", "without the image (2D tokens only)"]
+    assert table["P1"].tolist() == [120.0, 131.5] and table["samples seen"].tolist() == [40_000, 40_000]
+    html_text = R.context_html(R.load_context_runs(tmp_path))
+    assert "131.5" in html_text and "40,000" in html_text
+    assert R.load_context_runs(tmp_path / "absent") == [] and R.load_context_runs(None) == []
+    (tmp_path / "context_poseformer-gt.json").write_text(json.dumps(small_record("semgcn", "gt", seeds=1)))
+    with pytest.raises(ValueError, match="not a Context-Aware PoseFormer metrics file"):
+        R.load_context_runs(tmp_path)
