@@ -81,6 +81,24 @@ def pipeline_table(path: Path = RESULTS / "pipeline-cpu.json") -> str:
     return "\n".join(rows)
 
 
+def retimed_table(path: Path = RESULTS / "pipeline-cpu-image-chain.json",
+                  full: Path = RESULTS / "pipeline-cpu.json") -> str:
+    """The stages a change touched, timed on their own (``time_pipeline.py --stages``), beside the
+    full measurement's time for the same stage (or the stage it replaced), with the ratio of the two
+    machines' speeds on the stages whose work did not change."""
+    record, earlier = json.loads(path.read_text()), json.loads(full.read_text())
+    before = {row["stage"]: row["seconds"] for row in earlier["stages"]}
+    renamed = {"train@semgcn-gt": "train_heavy@semgcn-gt", "evaluate@semgcn-gt": "evaluate_heavy@semgcn-gt"}
+    rows = [f"{record['note']}.", "", "| stage | seconds | peak memory (MB) | in the full measurement (s) |",
+            "|---|---|---|---|"]
+    for row in record["stages"]:
+        old = before.get(row["stage"], before.get(renamed.get(row["stage"], "")))
+        rows.append(f"| `{row['stage']}` | {row['seconds']:.0f} | {row['peak_rss_mb']:.0f} | "
+                    f"{'–' if old is None else f'{old:.0f}'} |")
+    rows.append(f"| **total** | **{record['total_seconds']:.0f} ({record['total_seconds'] / 60:.1f} min)** | – | – |")
+    return "\n".join(rows)
+
+
 def experiments_table(folder: Path = RESULTS / "experiments") -> str:
     """Runs outside the default pipeline: their metrics files, kept as the pipeline wrote them."""
     rows = ["| run | 2D input | P1 / P2 (mm, action mean) | MPJVE (mm/frame) | seeds | training (s, samples/s) | budget |",
@@ -107,8 +125,8 @@ def detector_table(folder: Path = RESULTS / "detector", default: Path = Path("me
             flip_test: bool) -> str:
         pck = summary["pck"]
         swapped = f"{summary['swapped_pct']:.0f}" if "swapped_pct" in summary else "–"
-        augmented = (f"rotation {settings['rotation']:g}°, scale {settings['scale']:g}"
-                     if settings.get("rotation") or settings.get("scale") else "flips only")
+        extra = [f"{name} {settings[name]:g}" for name in ("rotation", "scale", "colour") if settings.get(name)]
+        augmented = ", ".join(["flips", *extra])
         return (f"| {name} | {where} | {crop} | {augmented}, {'flip test' if flip_test else 'none'} | "
                 f"{summary['mean_px']:.1f} / {summary['median_px']:.1f} | "
                 f"{pck['5px']:.0f} / {pck['10px']:.0f} / {pck['20px']:.0f} | {swapped} | "
@@ -118,12 +136,13 @@ def detector_table(folder: Path = RESULTS / "detector", default: Path = Path("me
     def crop_body(render: dict) -> str:
         """Probes before render.body (48 x 64) name their markings in their file name."""
         body = render.get("body", "marked" if render.get("markings") else "mannequin")
-        return f"{render.get('width', 48)} x {render.get('height', 64)}, {body}"
+        outfits = ", outfits per sequence" if render.get("outfits") == "sequence" else ""
+        return f"{render.get('width', 48)} x {render.get('height', 64)}, {body}{outfits}"
 
     if default.exists() and "test" in json.loads(default.read_text()):
         record = json.loads(default.read_text())
         rows.append(row("default (`metrics/detector.json`)", "test subjects, every view", record["test"],
-                        record["training"]["settings"] if "settings" in record["training"] else record["training"],
+                        record.get("settings") or record["training"],
                         record["training"], record["threads"], crop_body({"body": "mannequin", **record["crop"]}),
                         record["flip_test"]))
     for path in sorted(folder.glob("*.json")):
@@ -197,7 +216,9 @@ def main() -> None:
     text = replace_between(text, "convergence", convergence_table())
     text = replace_between(text, "lr-search", lr_search_table())
     text = replace_between(text, "pipeline", pipeline_table())
+    text = replace_between(text, "pipeline-image-chain", retimed_table())
     text = replace_between(text, "experiments", experiments_table())
+    text = replace_between(text, "experiments-earlier-detector", experiments_table(RESULTS / "experiments" / "earlier-detector"))
     text = replace_between(text, "detector", detector_table())
     text = replace_between(text, "temporal", temporal_table())
     if (RESULTS / "speed-cpu.json").exists():

@@ -2,15 +2,15 @@
 
 Usage (from the repository root, venv active):
     python benchmarks/time_pipeline.py [--force] [--out benchmarks/results/pipeline-cpu.json]
-    python benchmarks/time_pipeline.py --stages render train_detector ... --note "why"
+    python benchmarks/time_pipeline.py --stages render train_detector ... --out <file> --note "why"
 
 Each stage runs as ``dvc repro -s <stage>`` (with ``-f`` when ``--force``), so the numbers are
 those of a normal run; peak memory is the largest resident set of the stage's processes.
 
-``--stages`` re-times only the named stages (in pipeline order) and merges them into the existing
-results file: their rows are replaced, the others keep their earlier measurement, and the file
-lists the re-timed stages (``retimed_stages``) with ``--note`` (which change made them differ, on
-which machine). The machine must be of the same kind as the earlier measurement's (checked).
+``--stages`` times only the named stages (in pipeline order), for a change that touched those
+alone; its file records ``--note`` and, to compare with a full measurement made on another machine
+of the same kind (whose speed may differ by tens of per cent), also time stages whose work did not
+change.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__)
     cli.add_argument("--force", action="store_true", help="re-run stages that are up to date")
     cli.add_argument("--out", default="benchmarks/results/pipeline-cpu.json")
-    cli.add_argument("--stages", nargs="+", help="re-time only these stages and merge them into --out")
-    cli.add_argument("--note", default="", help="with --stages: what changed since the earlier measurement")
+    cli.add_argument("--stages", nargs="+", help="time only these stages")
+    cli.add_argument("--note", default="", help="with --stages: what changed, and why these stages")
     args = cli.parse_args()
     names = stage_names()
     unknown = sorted(set(args.stages or ()) - set(names))
@@ -70,30 +70,11 @@ def main() -> None:
     for name in (n for n in names if args.stages is None or n in args.stages):
         rows.append(run_stage(name, args.force))
         print(f"{rows[-1]['stage']:<40} {rows[-1]['seconds']:>8.1f} s {rows[-1]['peak_rss_mb']:>8.1f} MB", flush=True)
-    result = {"machine": machine(), "stages": rows}
-    if args.stages is not None:
-        result = merged(json.loads(Path(args.out).read_text()), result, names, args.note)
-    result["total_seconds"] = round(sum(r["seconds"] for r in result["stages"]), 1)
+    result = {"machine": machine(), "total_seconds": round(sum(r["seconds"] for r in rows), 1), "stages": rows,
+              **({"only_stages": True, "note": args.note} if args.stages else {})}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"total {result['total_seconds']} s -> {args.out}")
-
-
-def merged(earlier: dict, retimed: dict, names: list[str], note: str) -> dict:
-    """``earlier``'s record with ``retimed``'s stages replacing or joining its rows (pipeline order
-    ``names``; stages no longer in the pipeline dropped); the fresh-clone total moves by the change."""
-    if earlier["machine"] != retimed["machine"]:
-        raise SystemExit(f"the earlier measurement ran on {earlier['machine']}, this machine is {retimed['machine']}: "
-                         "re-time every stage instead")
-    by_name = {row["stage"]: row for row in earlier["stages"]} | {row["stage"]: row for row in retimed["stages"]}
-    stages = [by_name[name] for name in names if name in by_name]
-    result = {**earlier, "stages": stages,
-              "retimed_stages": sorted({*earlier.get("retimed_stages", ()), *(r["stage"] for r in retimed["stages"])}),
-              "retimed_note": note}
-    if "fresh_clone_total_seconds" in earlier:
-        change = sum(r["seconds"] for r in stages) - sum(r["seconds"] for r in earlier["stages"])
-        result["fresh_clone_total_seconds"] = round(earlier["fresh_clone_total_seconds"] + change)
-    return result
 
 
 if __name__ == "__main__":

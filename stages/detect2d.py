@@ -59,10 +59,12 @@ def main(argv=None) -> None:
     table = detected_table(views, crop_px, confidence, joint_set)
     labels = view_labels(views, Path(args.store), data.source, crop=False)
     result = detection_metrics(table, labels, data.train_subjects, data.test_subjects)
-    result.update(parameters=saved["record"]["parameters"], training=saved["record"], flip_test=detector.flip_test,
+    look = read_metadata(Path(args.images) / "views.parquet")  # the embedded data's body and outfits
+    result.update(parameters=saved["record"]["parameters"], training=saved["record"], settings=saved.get("settings"),
+                  flip_test=detector.flip_test,
                   threads=threads,
-                  crop={"width": views.crop_size[0], "height": views.crop_size[1],
-                        "body": read_metadata(Path(args.images) / "views.parquet").get("body")},
+                  crop={"width": views.crop_size[0], "height": views.crop_size[1], "body": look.get("body"),
+                        "outfits": look.get("outfits")},
                   views_per_s=round(len(views.images) / max(seconds, 1e-9), 1))
     with atomic_dir(args.out) as out:
         write_detected(table, out / "poses2d.parquet", data.source)

@@ -17,12 +17,15 @@ Method (torch, batched over the frames of one sequence and camera):
 4. **Shading.** Lambertian with the normal at the hit point, a light direction seeded per
    (subject, clip) and fixed in the world, and an ambient term; colours seeded per subject
    (skin, shirt over chest and upper arms, sleeves sometimes down to the wrists, trousers over
-   pelvis, thighs and shins, shoes), with a slight per-link variation. With ``render.markings``
-   two markings tell the body's front from its back, as a face and clothes do in real footage
-   (without them only the feet and the bent knees do): hair over the back and top of the head,
-   leaving a skin-coloured face, and a contrasting print on the front of the shirt
-   (:data:`MARKINGS`). Off by default: measured, they sharpened the detector's median error but
-   did not reduce its left/right swaps (benchmarks/README.md, the pipeline's 2D detector).
+   pelvis, thighs and shins, shoes), with a slight per-link variation. ``render.body`` says how
+   much of a person the body shows (:data:`BODIES`): the bare ``mannequin`` (only the feet and the
+   bent knees tell its front from its back); ``marked``, with hair over the back and top of the
+   head, leaving a skin-coloured face, and a contrasting print on the front of the shirt
+   (:data:`MARKINGS`); ``person``, which adds a face (nose, eyes, ears) and hands continuing the
+   forearms (:data:`DETAILS`). ``render.outfits: sequence`` draws new clothes and hair for every
+   sequence (the skin stays the subject's): measured, the detector then learns a body instead of
+   the five training subjects' outfits and swaps far fewer left and right keypoints on new
+   subjects (benchmarks/README.md, the pipeline's 2D detector).
 5. **Background.** Seeded per (subject, camera, clip): a vertical gradient with a floor band
    below a horizon, a few low-frequency sinusoids and blobs, tabulated over the *image* and
    sampled at the crop pixels' image coordinates, so it stays fixed while the crop moves.
