@@ -164,12 +164,12 @@ def rotate_and_scale(images: torch.Tensor, crop_px: torch.Tensor, angle_deg: tor
                                            [batch, 3, height, width], align_corners=False)
     moved = torch.nn.functional.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros",
                                             align_corners=False)
-    joints = torch.einsum("bji,bki->bjk", crop_px - half, rotation.transpose(1, 2)) / scale.float()[:, None, None]
+    joints = (crop_px - half) @ rotation / scale.float()[:, None, None]  # rotation^T (p - centre) / scale
     return moved, joints + half
 
 
-def _random_affine(settings: DetectorSettings, count: int, generator: torch.Generator) -> tuple[torch.Tensor,
-                                                                                                 torch.Tensor]:
+def _random_affine(settings: DetectorSettings, count: int,
+                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """(count,) angles (degrees) and scales drawn as upstream's HRNet (see the module docstring)."""
     angle = (torch.randn(count, generator=generator) * settings.rotation).clamp(-2 * settings.rotation,
                                                                                   2 * settings.rotation)
