@@ -84,8 +84,8 @@ def pipeline_table(path: Path = RESULTS / "pipeline-cpu.json") -> str:
 def retimed_table(path: Path = RESULTS / "pipeline-cpu-image-chain.json",
                   full: Path = RESULTS / "pipeline-cpu.json") -> str:
     """The stages a change touched, timed on their own (``time_pipeline.py --stages``), beside the
-    full measurement's time for the same stage (or the stage it replaced), with the ratio of the two
-    machines' speeds on the stages whose work did not change."""
+    full measurement's time for the same stage (or the stage it replaced), so that the stages whose
+    work did not change show the two machines' relative speed."""
     record, earlier = json.loads(path.read_text()), json.loads(full.read_text())
     before = {row["stage"]: row["seconds"] for row in earlier["stages"]}
     renamed = {"train@semgcn-gt": "train_heavy@semgcn-gt", "evaluate@semgcn-gt": "evaluate_heavy@semgcn-gt"}

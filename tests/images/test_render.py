@@ -15,15 +15,22 @@ torch.set_num_threads(1)
 W, H = 48, 64
 
 
+def s1_walk(frames: int):
+    """S1's performance of the walk clip, its first ``frames`` frames: (performed clip, segment
+    scales, placement)."""
+    clip = deepmimic.read_clip(deepmimic.motion_dir() / deepmimic.CLIP_FILES["walk"], "walk")
+    performed, body, placed = subject_performance(clip, "S1")
+    performed = deepmimic.Clip(performed.name, performed.times[:frames], performed.root_position[:frames],
+                               {k: v[:frames] for k, v in performed.rotations.items()},
+                               {k: v[:frames] for k, v in performed.angles.items()})
+    return performed, body, placed
+
+
 @pytest.fixture(scope="module")
 def walk():
     """S1 walking, 40 frames, seen by camera 0: (images, background-only images, gt crop pixels)."""
     shapes = body_surface.read_shapes()
-    clip = deepmimic.read_clip(deepmimic.motion_dir() / deepmimic.CLIP_FILES["walk"], "walk")
-    performed, body, placed = subject_performance(clip, "S1")
-    performed = deepmimic.Clip(performed.name, performed.times[:40], performed.root_position[:40],
-                               {k: v[:40] for k, v in performed.rotations.items()},
-                               {k: v[:40] for k, v in performed.angles.items()})
+    performed, body, placed = s1_walk(40)
     camera = h36m_cameras("S1")[0]
     look = render.sequence_look("S1", "walk", camera, shapes)
     images, centres, sizes = render.render_sequence(shapes, performed, body, placed, camera, look, W, H)
@@ -149,11 +156,7 @@ def test_a_persons_details_are_drawn_at_the_head_and_the_hands_only():
     near the head and the wrists: pixels within a head radius of the Head/Nose joints or a hand's
     length of a wrist."""
     shapes = body_surface.read_shapes()
-    clip = deepmimic.read_clip(deepmimic.motion_dir() / deepmimic.CLIP_FILES["walk"], "walk")
-    performed, body, placed = subject_performance(clip, "S1")
-    performed = deepmimic.Clip(performed.name, performed.times[:8], performed.root_position[:8],
-                               {k: v[:8] for k, v in performed.rotations.items()},
-                               {k: v[:8] for k, v in performed.angles.items()})
+    performed, body, placed = s1_walk(8)
     camera = h36m_cameras("S1")[1]
     size = (96, 128)
     images = {}
