@@ -21,6 +21,15 @@ def test_every_stage_depends_on_its_own_stage_module():
         assert f"stages/{module}.py" in stage["deps"], name
 
 
+def test_every_stage_is_gated_by_the_params_check():
+    """Any dvc repro, targeted or not, runs check_params first (it depends on the whole params.yaml)."""
+    (gate,) = PIPELINE["stages"]["check_params"]["outs"]
+    assert "params.yaml" in PIPELINE["stages"]["check_params"]["deps"]
+    for name, stage in PIPELINE["stages"].items():
+        if name != "check_params":
+            assert gate in stage["deps"], f"{name} does not depend on {gate}"
+
+
 def test_every_declared_param_key_exists():
     for name, stage in PIPELINE["stages"].items():
         for key in stage.get("params", []):

@@ -61,6 +61,33 @@ def test_dvc_repro_builds_the_data_stages_then_is_a_no_op(pipeline_copy):
 
 
 @pytest.mark.slow
+def test_an_invalid_value_stops_a_targeted_repro_and_a_valid_change_reruns_nothing_else(pipeline_copy):
+    """The check_params gate: the MLP's own budget overrides budget.batch_size, so its training stage
+    never reads it; a targeted repro still stops at the check, before anything runs or is locked."""
+    root = pipeline_copy
+    params = root / "params.yaml"
+    original = params.read_text()
+    lock_before = (root / "dvc.lock").read_text()
+    try:
+        set_params(root, **{"budget.batch_size": -5})
+        env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        failed = subprocess.run(["dvc", "repro", "train@simple_baseline-gt"], cwd=root, env=env,
+                                capture_output=True, text=True)
+        assert failed.returncode != 0
+        assert "budget.batch_size must be >= 1, got -5" in failed.stderr + failed.stdout
+        assert "stage: 'train@simple_baseline-gt'" not in failed.stdout and "Running stage 'fetch'" not in failed.stdout
+        assert not (root / "data/checkpoints").exists()
+        params.write_text(original)
+        set_params(root, **{"report.qualitative_frames": 4})  # only the report reads it
+        again = run(["dvc", "repro", "fetch", "normalize", "align"], root)
+        assert "Running stage 'check_params'" in again.stdout
+        assert "Running stage 'fetch'" not in again.stdout and "Running stage 'align'" not in again.stdout
+    finally:
+        params.write_text(original)
+    assert (root / "dvc.lock").read_text().count("train@") == lock_before.count("train@") == 0
+
+
+@pytest.mark.slow
 def test_a_failing_stage_reports_one_clear_error_and_leaves_no_output(pipeline_copy):
     root = pipeline_copy
     params = root / "params.yaml"
