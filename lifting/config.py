@@ -238,6 +238,14 @@ class TrainParams:
         return self.seeds[:budget.max_seeds] if budget.max_seeds else self.seeds
 
 
+def check_train_stride(stride: int, longest: int, key: str) -> None:
+    """Refuse a stride that keeps only the first frame of every training sequence (``longest``:
+    the longest training sequence's frame count; ``key``: the params key, for the message)."""
+    if stride >= longest:
+        raise ParamsError(f"{key} is {stride}, not below the longest training sequence ({longest} frames): every "
+                          f"sequence would keep only its first frame; use a stride below {longest}")
+
+
 def images_needed(inputs2d, capf_inputs2d) -> bool:
     """The rendered images and the detector feed the ``detected`` 2D source and Context-Aware
     PoseFormer only: render, train_detector and detect2d run when either is asked for."""
@@ -282,20 +290,31 @@ def pipeline_runs(params: dict) -> list[tuple[str, str]]:
     stage 3) on ``rie_inputs2d`` (train_rie_stage1/2/3, evaluate_rie; absent: none), then
     Context-Aware PoseFormer on ``capf_inputs2d`` (train_capf, evaluate_capf; absent: none).
     """
-    inputs2d = list(params.get("data", {}).get("inputs2d", []))
-    heavy_inputs, rie_inputs = list(params.get("heavy_inputs2d", inputs2d)), list(params.get("rie_inputs2d", []))
-    capf_inputs = list(params.get("capf_inputs2d", []))
+    inputs2d = _names(params.get("data", {}), "inputs2d", [], "data.")
+    heavy_inputs, rie_inputs = _names(params, "heavy_inputs2d", inputs2d), _names(params, "rie_inputs2d", [])
+    capf_inputs = _names(params, "capf_inputs2d", [])
     for key, chosen in (("heavy_inputs2d", heavy_inputs), ("rie_inputs2d", rie_inputs), ("capf_inputs2d", capf_inputs)):
         unknown = [i for i in chosen if i not in inputs2d]
         if unknown:
             raise ParamsError(f"{key} {chosen}: {unknown} not in data.inputs2d {inputs2d} "
                               "(these runs take some of the pipeline's 2D inputs)")
-    methods, heavy = list(params.get("methods", [])), list(params.get("heavy_methods", []))
+    methods, heavy = _names(params, "methods", []), _names(params, "heavy_methods", [])
+    if not methods:
+        raise ParamsError("methods is empty: name at least one method to train on every 2D input (e.g. [knn]); "
+                          "the report compares every input's runs")
     both = [m for m in heavy if m in methods]
     if both:
         raise ParamsError(f"{both} in both methods and heavy_methods: a method runs on every input (methods) "
                           "or on heavy_inputs2d only (heavy_methods), not both")
     runs = [(method, i) for method in methods for i in inputs2d]
     runs += [(method, i) for method in heavy for i in heavy_inputs]
-    runs += [(f"gridconv_{sgt}", i) for sgt in params.get("gridconv_sgt", []) for i in heavy_inputs]
+    runs += [(f"gridconv_{sgt}", i) for sgt in _names(params, "gridconv_sgt", []) for i in heavy_inputs]
     return runs + [("rie", i) for i in rie_inputs] + [("context_poseformer", i) for i in capf_inputs]
+
+
+def _names(params: dict, key: str, default: list, where: str = "") -> list[str]:
+    """``params[key]``, a list of names (``-S methods=knn`` gives a string, not a one-item list)."""
+    value = params.get(key, default)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(name, str) for name in value):
+        raise ParamsError(f"{where}{key} must be a list of names in brackets ([a, b]), got {value!r}")
+    return list(value)

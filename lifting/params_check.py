@@ -95,6 +95,7 @@ def check_params(params: dict) -> None:
         raise ParamsError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     for section in ("data", "train", "eval", "render", "detector"):
         parse_section(SECTIONS[section], params.get(section, {}), section)
+    pipeline_runs(params)  # the lists of runs: their types, and how they fit together
     for method in METHODS:
         for kind in KINDS:
             parse_section(BudgetParams, budget_for(params.get("budget", {}), method, kind), f"budget ({method}, {kind})")
@@ -109,4 +110,3 @@ def check_params(params: dict) -> None:
     unknown_sgt = [s for s in params.get("gridconv_sgt", []) if s not in GRIDCONV_SGT]
     if unknown_sgt:
         raise ParamsError(f"gridconv_sgt: unknown {unknown_sgt}; known: {list(GRIDCONV_SGT)}")
-    pipeline_runs(params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from lifting.config import images_needed, parse_section
+from lifting.config import check_train_stride, images_needed, parse_section
 from lifting.detector import LOG_COLUMNS, DetectorSettings, coco_detector, save_detector, train_detector, view_labels
 from lifting.images.store import read_views
 from lifting.io import write_csv
@@ -51,8 +51,9 @@ def main(argv=None) -> None:
         save_detector(Path(args.out) / "model.pt", model, views.crop_size, record, detector, COCO17.name)
         return
     labels = view_labels(views, Path(args.store), data.source)
-    rows = views.keys["subject"].isin(data.train_subjects).to_numpy() & \
-        (views.keys["frame"].to_numpy() % detector.train_stride == 0)
+    training, frames = views.keys["subject"].isin(data.train_subjects).to_numpy(), views.keys["frame"].to_numpy()
+    check_train_stride(detector.train_stride, int(frames[training].max(initial=-1)) + 1, "detector.train_stride")
+    rows = training & (frames % detector.train_stride == 0)
     model, record = train_detector(views.images[rows], labels[rows], detector, pick_device(threads), Path(args.log))
     save_detector(Path(args.out) / "model.pt", model, views.crop_size, record, detector)
     log.info("detector: %s", record)

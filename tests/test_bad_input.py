@@ -27,7 +27,7 @@ from lifting import train
 from lifting.config import ParamsError
 from lifting.data.safe_npz import load_npz
 from lifting.errors import DataError
-from tests.data.h36m_fixtures import SEQUENCES, write_3d, write_h36m_fixture
+from tests.data.h36m_fixtures import SEQUENCES, write_2d, write_3d, write_h36m_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 ARGV = {
@@ -111,6 +111,16 @@ def _positions_in_mm(root: Path, monkeypatch) -> None:
     shutil.rmtree(root / "raw" / "h36m")  # a fresh fetch of the user's new file (fetch itself is not watched)
 
 
+def _in_the_2d_file(value: float):
+    """``value`` (NaN, infinity) at one joint of one frame of the user's ground-truth 2D file."""
+    def spoil(root: Path, monkeypatch) -> None:
+        positions = load_npz(root / "h36m" / "data_2d_h36m_gt.npz")["positions_2d"]
+        positions["S1"]["Directions"][0][1, 3, 0] = value
+        write_2d(root / "h36m", "gt", positions)
+        shutil.rmtree(root / "raw" / "h36m")
+    return spoil
+
+
 def _corrupt_deflate_start(root: Path, monkeypatch) -> None:
     """Garbage at the start of the deflate stream of the 3D archive's member."""
     import zipfile
@@ -185,6 +195,29 @@ CASES = [
      "detector.train_stride must be at least 1, got -2"),
     ("detector_rotation_too_large", "check_params", _params(detector__rotation=400), ParamsError,
      "detector.rotation must lie in [0, 90] degrees"),
+    ("string_for_a_number", "train", _params(budget__batch_size="abc"), ParamsError,
+     "budget.batch_size: expected int, got 'abc'"),
+    ("list_for_a_scalar", "train", _params(budget__lr_scale=[1, 2]), ParamsError,
+     "budget.lr_scale: expected float, got [1, 2]"),
+    ("null_for_a_number", "train", _params(train__threads=None), ParamsError, "train.threads: expected int, got None"),
+    ("null_for_a_list", "train", _params(train__seeds=None), ParamsError, "train.seeds: expected a list, got None"),
+    ("train_stride_longer_than_every_sequence", "train_mlp", _params(budget__simple_baseline__train_stride=100000),
+     ParamsError, "the budget's train_stride is 100000, not below the longest training sequence (8 frames)"),
+    ("2d_source_without_a_file", "fetch", _params(data__inputs2d=["gt", "nope"]), DataError,
+     "h36m/data_2d_h36m_nope.npz: file not found. Fix: place data_2d_h36m_nope.npz in h36m"),
+    ("public_2d_source_not_downloaded", "fetch", _params(data__inputs2d=["gt", "cpn_ft_h36m_dbb"]), DataError,
+     "or set data.download: true"),
+    ("embedded_only_2d_source_for_h36m", "fetch", _params(data__inputs2d=["gt", "noisy"]), DataError,
+     "h36m/data_2d_h36m_noisy.npz: file not found"),
+    ("h36m_only_2d_source_for_embedded", "check_params", _params(data__source="embedded", data__inputs2d=["cpn"]),
+     ParamsError, "the embedded data has 2D sources gt, noisy and detected"),
+    ("methods_empty", "check_params", _params(methods=[]), ParamsError, "methods is empty"),
+    ("methods_a_name_not_a_list", "check_params", _params(methods="knn"), ParamsError,
+     "methods must be a list of names in brackets ([a, b]), got 'knn'"),
+    ("nan_in_a_2d_file", "normalize", _in_the_2d_file(float("nan")), DataError,
+     "h36m/data_2d_h36m_gt.npz: S1/Directions camera 54138969: NaN or infinite values in 1 frame(s), first at frame 1"),
+    ("infinity_in_a_2d_file", "normalize", _in_the_2d_file(float("inf")), DataError,
+     "NaN or infinite values in 1 frame(s)"),
     ("bit_flip_in_targets", "evaluate", _flip_a_data_page_byte, DataError, "CRC checksum verification failed"),
     ("3d_in_millimetres", "normalize", _positions_in_mm, DataError, "it seems to be in millimetres"),
     ("threads_zero", "train", _params(train__threads=0), ParamsError, "train.threads must be >= 1, got 0"),

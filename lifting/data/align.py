@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lifting.config import ParamsError
+from lifting.config import ParamsError, check_train_stride
 from lifting.data.markers import SurfaceGraph
 from lifting.data.schema import (StoreTables, cameras_from_frame, joint_columns, poses_from_frame,
                                  poses_to_frame, read_table, write_table)
@@ -231,7 +231,9 @@ def load_split(aligned_dir: str | Path, source2d: str, joint_set: str = "h36m17"
     y = poses_from_frame(targets, H36M17, "xyz")[:, keep]
     meta = targets[["subject", "action", "sequence", "camera", "frame"]]
     split = targets["split"].to_numpy()
-    train = (split == "train") & (targets["frame"].to_numpy() % protocol.train_stride == 0)
+    frames = targets["frame"].to_numpy()
+    check_train_stride(protocol.train_stride, int(frames[split == "train"].max(initial=-1)) + 1, "the budget's train_stride")
+    train = (split == "train") & (frames % protocol.train_stride == 0)
     test = split == "test"
     if protocol.exclude_s9_damaged:
         test &= ~targets["s9_damaged"].to_numpy()
