@@ -13,11 +13,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import importlib
+import json
 import logging
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -25,9 +27,11 @@ import yaml
 
 from lifting import train
 from lifting.config import ParamsError
+from lifting.data import smpl
 from lifting.data.safe_npz import load_npz
 from lifting.errors import DataError
 from tests.data.h36m_fixtures import SEQUENCES, write_2d, write_3d, write_h36m_fixture
+from tests.data.smpl_fixtures import write_model
 
 REPO = Path(__file__).resolve().parents[1]
 ARGV = {
@@ -117,6 +121,24 @@ def _in_the_2d_file(value: float):
         positions = load_npz(root / "h36m" / "data_2d_h36m_gt.npz")["positions_2d"]
         positions["S1"]["Directions"][0][1, 3, 0] = value
         write_2d(root / "h36m", "gt", positions)
+        shutil.rmtree(root / "raw" / "h36m")
+    return spoil
+
+
+def _smpl_dir(model: str | None, fits_subject: int | None = None):
+    """``data.smpl_dir: smpl`` holding ``model`` ("plain": the test model, "objects": an npz with an
+    object array, None: no model) and a fits file of ``fits_subject`` (no sequence of the 3D)."""
+    def spoil(root: Path, monkeypatch) -> None:
+        folder = root / "smpl"
+        folder.mkdir()
+        if model == "plain":
+            write_model(folder / smpl.MODEL_FILE)
+        elif model == "objects":
+            np.savez(folder / smpl.MODEL_FILE, v_template=np.array([{"x": 1}], dtype=object))
+        if fits_subject is not None:
+            (folder / f"Human36M_subject{fits_subject}_smpl_param.json").write_text(json.dumps(
+                {"2": {"1": {"0": {"pose": [0.0] * 72, "shape": [0.0] * 10, "trans": [0.0, 0.0, 0.9]}}}}))
+        _params(data__smpl_dir="smpl")(root, monkeypatch)
         shutil.rmtree(root / "raw" / "h36m")
     return spoil
 
@@ -218,6 +240,14 @@ CASES = [
      "h36m/data_2d_h36m_gt.npz: S1/Directions camera 54138969: NaN or infinite values in 1 frame(s), first at frame 1"),
     ("infinity_in_a_2d_file", "normalize", _in_the_2d_file(float("inf")), DataError,
      "NaN or infinite values in 1 frame(s)"),
+    ("smpl_dir_missing", "fetch", _params(data__smpl_dir="no/such/folder"), DataError,
+     "no/such/folder: no such folder. Fix: set data.smpl_dir to the folder with SMPL_NEUTRAL.npz"),
+    ("smpl_dir_without_the_model", "fetch", _smpl_dir(None, fits_subject=1), DataError,
+     "smpl/SMPL_NEUTRAL.npz: not found"),
+    ("smpl_model_with_object_arrays", "normalize", _smpl_dir("objects", fits_subject=1), DataError,
+     "SMPL_NEUTRAL.npz: not a plain-array .npz"),
+    ("smpl_fits_of_other_subjects", "normalize", _smpl_dir("plain", fits_subject=5), DataError,
+     "no SMPL fit matches a sequence of the 3D data"),
     ("bit_flip_in_targets", "evaluate", _flip_a_data_page_byte, DataError, "CRC checksum verification failed"),
     ("3d_in_millimetres", "normalize", _positions_in_mm, DataError, "it seems to be in millimetres"),
     ("threads_zero", "train", _params(train__threads=0), ParamsError, "train.threads must be >= 1, got 0"),

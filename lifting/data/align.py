@@ -159,7 +159,7 @@ def write_aligned(aligned: AlignedTables, out_dir: Path, source_name: str) -> No
     if aligned.markers is not None:
         write_table(aligned.markers, out_dir / "markers.parquet",
                     {**common, "table": "markers", "units": "mm", "frame": "camera, relative to the root joint",
-                     **aligned.surface.to_metadata()})
+                     **aligned.surface.to_metadata()}, allow_float_nan=True)  # frames without an SMPL fit
 
 
 @dataclass(frozen=True)

@@ -576,6 +576,9 @@ def fetch_h36m(h36m_dir: str | Path, sources2d: list[str], raw_dir: str | Path, 
             raise _missing_file_error(src, source)
         files[name] = {"path": name, "bytes": dest.stat().st_size, "sha256": sha256_file(dest), **entry}
     if smpl_dir is not None:
+        if not smpl_dir.is_dir():
+            raise DataError(smpl_dir, "no such folder", "set data.smpl_dir to the folder with SMPL_NEUTRAL.npz and "
+                            "Moon's fits (README: Human3.6M, SMPL), or null to use the canonical body")
         (raw_dir / SMPL_SUBDIR).mkdir()
         for src in [smpl_dir / smpl.MODEL_FILE, *sorted(smpl_dir.glob(smpl.FITS_PATTERN))]:
             if not src.is_file():

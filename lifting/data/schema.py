@@ -107,14 +107,17 @@ def cameras_from_frame(frame: pd.DataFrame) -> dict[tuple[str, str], Camera]:
     return cameras
 
 
-def write_table(frame: pd.DataFrame, path: str | Path, metadata: dict[str, str]) -> None:
+def write_table(frame: pd.DataFrame, path: str | Path, metadata: dict[str, str], allow_float_nan: bool = False) -> None:
     """Write ``frame`` to Parquet atomically, with ``metadata`` as ``lifting.*`` key-value pairs.
 
     Every data page carries a CRC32 checksum, which :func:`read_table` verifies: a bit flip on disk
     (that DVC does not see when size and mtime are unchanged) fails the read instead of changing results.
+    ``allow_float_nan``: NaN is allowed in the float columns (the markers of frames without an SMPL fit);
+    anywhere else it is refused.
     """
-    if frame.isna().to_numpy().any():
-        bad = frame.columns[frame.isna().any()].tolist()
+    checked = frame.select_dtypes(exclude="floating") if allow_float_nan else frame
+    if checked.isna().to_numpy().any():
+        bad = checked.columns[checked.isna().any()].tolist()
         raise ValueError(f"refusing to write {path}: NaN in columns {bad[:5]}")
     table = pa.Table.from_pandas(frame, preserve_index=False)
     string_columns = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]

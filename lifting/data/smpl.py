@@ -272,6 +272,11 @@ def markers_table(poses3d: pd.DataFrame, smpl_dir: Path) -> tuple[pd.DataFrame, 
             inside = frames < len(rows)
             on_surface = skinning.markers(pose[inside], shape[inside], trans[inside]) * 1000.0
             values[rows[frames[inside]]] = on_surface.reshape(int(inside.sum()), -1)
+    if not np.isfinite(values).any():
+        subjects = sorted(poses3d["subject"].unique())
+        raise DataError(smpl_dir, f"no SMPL fit matches a sequence of the 3D data (fits: "
+                                  f"{[p.name for p in fit_files]}; the 3D has subjects {subjects})",
+                        "give the fits of the 3D data's subjects, or set data.smpl_dir: null to use the canonical body")
     table = pd.concat([poses3d[list(POSES3D_KEYS)].reset_index(drop=True),
                        pd.DataFrame(values, columns=columns)], axis=1)
     return table, hierarchy.graph()

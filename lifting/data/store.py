@@ -27,7 +27,8 @@ def write_store(tables: StoreTables, out_dir: str | Path, data_source: str) -> N
                 {**_POSES2D, **common, "sources2d": ",".join(tables.sources2d)})
     write_table(tables.cameras, out_dir / "cameras.parquet", {**_CAMERAS, **common})
     if tables.markers is not None:
-        write_table(tables.markers, out_dir / "markers.parquet", {**_MARKERS, **common, **tables.surface.to_metadata()})
+        write_table(tables.markers, out_dir / "markers.parquet", {**_MARKERS, **common, **tables.surface.to_metadata()},
+                    allow_float_nan=True)  # frames without an SMPL fit
 
 
 def read_store(store_dir: str | Path, data_source: str) -> StoreTables:

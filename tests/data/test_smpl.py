@@ -13,7 +13,9 @@ import pytest
 from h36m_fixtures import write_h36m_fixture
 from smpl_fixtures import skin_vertices, write_model
 from lifting.data import smpl
+from lifting.data.align import align_store, load_split, write_aligned
 from lifting.data.h36m import SMPL_SUBDIR, fetch_h36m, read_h36m
+from lifting.data.store import read_store, write_store
 from lifting.data.schema import POSES3D_KEYS, poses_to_frame
 from lifting.errors import DataError
 from lifting.skeleton import H36M17
@@ -158,3 +160,10 @@ def test_human36m_with_smpl_fits_goes_through_fetch_and_read(model_dir, parts, t
     values = tables.markers.drop(columns=list(POSES3D_KEYS)).to_numpy()
     fitted = np.isfinite(values).all(axis=1)
     assert fitted.sum() == 2 * len(fits) and (tables.markers.loc[fitted, "subject"] == "S1").all()
+    # the unfitted frames stay NaN through the store and the aligned tables (HGN's loss skips them)
+    write_store(tables, tmp_path / "store", "h36m")
+    stored = read_store(tmp_path / "store", "h36m").markers
+    assert np.isfinite(stored.drop(columns=list(POSES3D_KEYS)).to_numpy()).all(axis=1).sum() == fitted.sum()
+    write_aligned(align_store(tables, ["S1"], ["S9", "S11"]), tmp_path / "aligned", "h36m")
+    split = load_split(tmp_path / "aligned", "gt", markers=True)
+    assert np.isfinite(split.train_markers).all(axis=(1, 2)).sum() == 4 * fitted.sum()  # four cameras
