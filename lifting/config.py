@@ -246,12 +246,21 @@ def check_train_stride(stride: int, longest: int, key: str) -> None:
                           f"sequence would keep only its first frame; use a stride below {longest}")
 
 
+#: The 2D source the pipeline makes itself (render, train_detector, detect2d): no file to fetch.
+DETECTED = "detected"
+
+
+def files_2d(inputs2d) -> list[str]:
+    """The 2D sources of ``data.inputs2d`` read from the dataset's files (all but :data:`DETECTED`)."""
+    return [source for source in inputs2d if source != DETECTED]
+
+
 def images_needed(inputs2d, capf_inputs2d) -> bool:
     """The rendered images and the detector feed the ``detected`` 2D source and Context-Aware
     PoseFormer only: render, train_detector and detect2d run when either is asked for."""
     if not isinstance(capf_inputs2d, list) or not all(isinstance(i, str) for i in capf_inputs2d):
         raise ParamsError(f"capf_inputs2d must be a list of 2D sources, got {capf_inputs2d!r}")
-    return "detected" in (inputs2d or ()) or bool(capf_inputs2d)
+    return DETECTED in (inputs2d or ()) or bool(capf_inputs2d)
 
 
 @dataclass(frozen=True)

@@ -68,14 +68,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield an empty temporary directory beside ``path``; it replaces ``path`` on success."""
+    """Yield an empty temporary directory beside ``path``; it replaces ``path`` on success.
+
+    An error about a file inside it names the file's final path (``images/views.parquet``, not the
+    temporary directory's)."""
     path = Path(path)
     with _write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         tmp.chmod(_default_mode(directory=True))
         try:
-            yield tmp
+            try:
+                yield tmp
+            except DataError as err:
+                if err.path is None or not err.path.is_relative_to(tmp):
+                    raise
+                raise DataError(path / err.path.relative_to(tmp), err.problem, err.fix) from None
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)

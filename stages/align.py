@@ -9,12 +9,10 @@ from lifting.data.align import align_store, write_aligned
 from lifting.data.store import read_store, with_detected
 from lifting.errors import DataError
 from lifting.io import atomic_dir, write_json
-from lifting.config import DataParams
+from lifting.config import DETECTED, DataParams
 from stages.common import data_params, parser, read_params, run
 
 log = logging.getLogger("align")
-#: The 2D source that detect2d adds to the store's.
-DETECTED = "detected"
 
 
 def cli():

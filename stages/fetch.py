@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lifting.data import deepmimic
 from lifting.io import atomic_dir, write_json
-from lifting.config import DataParams
+from lifting.config import DataParams, files_2d
 from stages.common import data_params, parser, read_params, run
 
 
@@ -32,7 +32,7 @@ def main(argv=None) -> None:
         else:
             from lifting.data.h36m import fetch_h36m
 
-            manifest = fetch_h36m(Path(data.h36m_dir), list(data.inputs2d), raw, data.download,
+            manifest = fetch_h36m(Path(data.h36m_dir), files_2d(data.inputs2d), raw, data.download,
                                   smpl_dir=Path(data.smpl_dir) if data.smpl_dir else None)
         write_json(manifest, raw / "manifest.json")
 

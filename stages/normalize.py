@@ -9,7 +9,7 @@ from pathlib import Path
 from lifting.data.embedded import build_embedded
 from lifting.data.store import write_store
 from lifting.io import atomic_dir
-from lifting.config import DataParams
+from lifting.config import DataParams, files_2d
 from stages.common import data_params, parser, read_params, run
 
 log = logging.getLogger("normalize")
@@ -39,7 +39,7 @@ def main(argv=None) -> None:
 
         manifest_path = raw / "manifest.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-        tables = read_h36m(raw, list(data.inputs2d), origin_dir=manifest.get("h36m_dir"))
+        tables = read_h36m(raw, files_2d(data.inputs2d), origin_dir=manifest.get("h36m_dir"))
     with atomic_dir(args.out) as out:
         write_store(tables, out, data.source)
     log.info("%d 3D frames, %d 2D rows (%s)", len(tables.poses3d), len(tables.poses2d), ", ".join(tables.sources2d))

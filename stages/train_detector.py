@@ -42,7 +42,6 @@ def main(argv=None) -> None:
         write_csv([], Path(args.log), LOG_COLUMNS)  # the stage's plot output exists, empty
         return
     views = read_views(Path(args.images) / "views.parquet")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
     if detector.checkpoint:  # the paper's COCO HRNet instead of one trained here
         model = coco_detector(Path(detector.checkpoint))
         record = {"checkpoint": Path(detector.checkpoint).name, "train_seconds": 0.0, "train_views": 0, "epochs": 0,

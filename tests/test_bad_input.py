@@ -19,6 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
+import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -28,8 +29,12 @@ import yaml
 from lifting import train
 from lifting.config import ParamsError
 from lifting.data import smpl
+from lifting.data.store import read_store
+from lifting.detector import DetectorSettings, load_detector, save_detector
 from lifting.data.safe_npz import load_npz
 from lifting.errors import DataError
+from lifting.images.video import video_path
+from lifting.models.hrnet import PAPER_CONFIGS, HRNet
 from tests.data.h36m_fixtures import SEQUENCES, write_2d, write_3d, write_h36m_fixture
 from tests.data.smpl_fixtures import write_model
 
@@ -47,9 +52,18 @@ ARGV = {
                        "--out", "checkpoints/gridconv-gt", "--log", "train-gridconv-gt.csv"],
     "evaluate": ["--model", "checkpoints/knn-gt/model.pt", "--input2d", "gt", "--aligned", "aligned",
                  "--metrics", "metrics.json", "--predictions", "predictions.parquet"],
+    "render": ["--raw", "raw", "--store", "parquet", "--out", "images"],
+    "train_detector": ["--images", "images", "--store", "parquet", "--out", "detector", "--log", "detector.csv"],
+    "detect2d": ["--images", "images", "--detector", "detector/model.pt", "--store", "parquet", "--out", "detected",
+                 "--metrics", "detector.json"],
 }
 #: What the workspace's stages wrote: no case may change any of it.
-OUTPUTS = ["raw", "parquet", "aligned", "checkpoints", "metrics.json", "predictions.parquet", "train-knn-gt.csv"]
+OUTPUTS = ["raw", "parquet", "aligned", "checkpoints", "metrics.json", "predictions.parquet", "train-knn-gt.csv",
+           "videos", "images", "detector", "detector.csv", "detected", "detector.json"]
+#: The image chain at a tiny size: 32 x 32 crops of 64 x 64 videos, a 4-wide detector for one epoch.
+TINY_IMAGES = {"data.inputs2d": ["gt", "detected"], "data.h36m_videos": "videos", "render.width": 32,
+               "render.height": 32, "detector.width": 4, "detector.stem_width": 8, "detector.epochs": 1,
+               "detector.train_stride": 1, "detector.flip_test": False}
 
 
 def run_stage(name: str) -> None:
@@ -75,10 +89,55 @@ def workspace(tmp_path_factory) -> Path:
     return root
 
 
+def write_videos(root: Path) -> None:
+    """One 64 x 64 video per sequence and camera of the workspace's store, a frame per 3D pose
+    (grey noise: the geometry does not matter to these cases)."""
+    tables = read_store(root / "parquet", "h36m")
+    rng = np.random.default_rng(0)
+    for (subject, sequence), rows in tables.poses3d.groupby(["subject", "sequence"]):
+        for camera in tables.cameras.loc[tables.cameras["subject"] == subject, "camera"]:
+            write_video(video_path(root / "videos", subject, sequence, camera),
+                        rng.integers(0, 255, (int(rows["frame"].max()) + 1, 64, 64, 3), dtype=np.uint8))
+
+
+def write_video(path: Path, frames: np.ndarray) -> None:
+    """(T, H, W, 3) uint8 RGB frames -> an MPEG-4 file at 50 fps."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=50)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+
+
+@pytest.fixture(scope="module")
+def image_workspace(workspace, tmp_path_factory) -> Path:
+    """The workspace with videos and the image chain run on them (render, train_detector, detect2d)."""
+    root = tmp_path_factory.mktemp("images") / "workspace"
+    shutil.copytree(workspace, root)
+    write_videos(root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for key, value in TINY_IMAGES.items():
+        _set(params, key, value)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        for stage in ("fetch", "normalize", "render", "train_detector", "detect2d"):  # `detected` has no file to fetch
+            run_stage(stage)
+        importlib.import_module("stages.align").main(["--params", "params.yaml", *ARGV["align"], "--detected", "detected"])
+    finally:
+        os.chdir(cwd)
+    return root
+
+
 def _digests(root: Path) -> dict[str, str]:
     found = {}
     for name in OUTPUTS:
         path = root / name
+        if not path.exists():
+            continue
         for file in ([path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())):
             found[str(file.relative_to(root))] = hashlib.sha256(file.read_bytes()).hexdigest()
     return found
@@ -183,6 +242,65 @@ def _model_file(content: dict | object):
     return spoil
 
 
+def _replace_video(frames: int | None):
+    """S1 Directions' first camera: a video of ``frames`` frames (fewer than its 3D), or junk (None)."""
+    def spoil(root: Path, monkeypatch) -> None:
+        path = sorted((root / "videos" / "S1" / "Videos").glob("Directions.*.mp4"))[0]
+        if frames is None:
+            path.write_bytes(b"not a video")
+        else:
+            write_video(path, np.zeros((frames, 64, 64, 3), np.uint8))
+    return spoil
+
+
+def _disk_full_on_views(root: Path, monkeypatch) -> None:
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "Error writing bytes to file")
+    monkeypatch.setattr("lifting.images.store.pq.ParquetWriter.write_table", full)
+
+
+def _read_only_data_folder(root: Path, monkeypatch) -> None:
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+    monkeypatch.setattr("lifting.io.tempfile.mkdtemp", read_only)
+
+
+def _detector_checkpoint(content):
+    """``detector.checkpoint`` pointing at a file of ``content``: bytes, a torch-saved object, or a
+    callable that writes the file."""
+    def spoil(root: Path, monkeypatch) -> None:
+        path = root / "user.pth"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif callable(content):
+            content(root, path)
+        else:
+            torch.save(content, path)
+        _params(detector__checkpoint="user.pth")(root, monkeypatch)
+    return spoil
+
+
+def _truncated_copy_of_the_detector(root: Path, path: Path) -> None:
+    data = (root / "detector" / "model.pt").read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def _the_workspace_detector(root: Path, path: Path) -> None:
+    """Our own 4-wide detector given as an official checkpoint (another width than W32 and W48)."""
+    shutil.copy(root / "detector" / "model.pt", path)
+
+
+def _w32_with_renamed_keys(root: Path, path: Path) -> None:
+    state = HRNet(PAPER_CONFIGS["w32"]).state_dict()
+    torch.save({k.replace("stage4", "stage_four"): v for k, v in state.items()}, path)
+
+
+def _detector_for_other_crops(root: Path, monkeypatch) -> None:
+    model, saved = load_detector(root / "detector" / "model.pt")
+    save_detector(root / "detector" / "model.pt", model, (48, 64), saved["record"],
+                  DetectorSettings(**{**saved["settings"], "stage_modules": tuple(saved["settings"]["stage_modules"])}))
+
+
 class _RunsCode:
     def __reduce__(self):
         return (os.system, ("echo this must never run",))
@@ -270,12 +388,38 @@ CASES = [
      "holds objects other than tensors and plain types"),
 ]
 
+#: The same for the image chain, in the workspace with videos (Human3.6M's images are cut from them).
+IMAGE_CASES = [
+    ("h36m_videos_missing", "render", _params(data__h36m_videos="no/such/videos"), DataError,
+     "no/such/videos/S1/Videos/Directions.54138969.mp4: video not found. Fix: place your Human3.6M videos as"),
+    ("video_that_does_not_decode", "render", _replace_video(None), DataError,
+     "videos/S1/Videos/Directions.54138969.mp4: not a readable video"),
+    ("video_shorter_than_its_3d", "render", _replace_video(2), DataError,
+     "Directions.54138969.mp4: 2 frames, but its sequence has 5 poses"),
+    ("disk_full_during_render", "render", _disk_full_on_views, DataError,
+     "images/views.parquet: could not write (No space left on device)"),
+    ("read_only_data_folder_at_render", "render", _read_only_data_folder, DataError,
+     "images: could not write (Read-only file system)"),
+    ("hostile_detector_checkpoint", "train_detector", _detector_checkpoint({"state_dict": {}, "x": _RunsCode()}),
+     DataError, "user.pth: not a weights-only checkpoint"),
+    ("truncated_detector_checkpoint", "train_detector", _detector_checkpoint(_truncated_copy_of_the_detector),
+     DataError, "user.pth: not a readable torch checkpoint"),
+    ("detector_checkpoint_of_another_width", "train_detector", _detector_checkpoint(_the_workspace_detector),
+     DataError, "user.pth: does not match the HRNet config; missing keys: layer1.1.conv1.weight"),
+    ("detector_checkpoint_with_other_keys", "train_detector", _detector_checkpoint(_w32_with_renamed_keys),
+     DataError, "unexpected keys: stage_four.0.branches.0.0.conv1.weight"),
+    ("detector_train_stride_longer_than_every_sequence", "train_detector", _params(detector__train_stride=50),
+     ParamsError, "detector.train_stride is 50, not below the longest training sequence (8 frames)"),
+    ("detector_made_for_other_crops", "detect2d", _detector_for_other_crops, DataError,
+     "made for 48 x 64 crops"),
+    ("disk_full_during_detect2d", "detect2d", _disk_full_on_parquet, DataError,
+     "poses2d.parquet: could not write (No space left on device)"),
+]
 
-@pytest.mark.parametrize("name, stage, spoil, error, fragment", CASES, ids=[case[0] for case in CASES])
-def test_bad_input_gets_one_clear_error_and_changes_no_output(workspace, tmp_path, monkeypatch, name, stage, spoil,
-                                                              error, fragment):
+
+def _spoil_and_run(base: Path, tmp_path: Path, monkeypatch, name, stage, spoil, error, fragment) -> None:
     root = tmp_path / "workspace"
-    shutil.copytree(workspace, root)
+    shutil.copytree(base, root)
     monkeypatch.chdir(root)
     spoil(root, monkeypatch)
     if stage == "normalize":  # the user's file changed: fetch picks it up first (it does not fail)
@@ -292,6 +436,19 @@ def test_bad_input_gets_one_clear_error_and_changes_no_output(workspace, tmp_pat
     assert not [p for p in root.rglob("*.tmp")], "a temporary file was left behind"
 
 
+@pytest.mark.parametrize("name, stage, spoil, error, fragment", CASES, ids=[case[0] for case in CASES])
+def test_bad_input_gets_one_clear_error_and_changes_no_output(workspace, tmp_path, monkeypatch, name, stage, spoil,
+                                                              error, fragment):
+    _spoil_and_run(workspace, tmp_path, monkeypatch, name, stage, spoil, error, fragment)
+
+
+@pytest.mark.parametrize("name, stage, spoil, error, fragment", IMAGE_CASES, ids=[case[0] for case in IMAGE_CASES])
+def test_bad_input_to_the_image_chain_gets_one_clear_error_and_changes_no_output(image_workspace, tmp_path,
+                                                                                 monkeypatch, name, stage, spoil,
+                                                                                 error, fragment):
+    _spoil_and_run(image_workspace, tmp_path, monkeypatch, name, stage, spoil, error, fragment)
+
+
 def test_the_workspace_itself_runs_clean(workspace):
     assert (workspace / "metrics.json").is_file() and (workspace / "predictions.parquet").is_file()
     assert len(SEQUENCES) == 3
@@ -303,3 +460,9 @@ def test_an_unreadable_checkpoint_is_logged_and_discarded(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="lifting.train"):
         assert train._load_checkpoint(path, {"run": 1}) is None
     assert "checkpoint unreadable, starting over" in caplog.text
+
+
+def test_the_image_workspace_itself_runs_clean(image_workspace):
+    assert (image_workspace / "detected" / "poses2d.parquet").is_file()
+    assert json.loads((image_workspace / "aligned" / "summary.json").read_text())["sources2d"] == ["detected", "gt"]
+    assert json.loads((image_workspace / "detector.json").read_text())["test"]["mean_px"] > 0

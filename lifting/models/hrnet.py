@@ -325,8 +325,9 @@ def load_checkpoint(path: str | Path, config: HRNetConfig = PAPER_CONFIGS["w32"]
         raise DataError(path, "no such checkpoint file", fix)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise DataError(path, f"not a weights-only checkpoint ({str(err).splitlines()[0]})", fix) from err
+    except pickle.UnpicklingError:  # torch's text advises loading it unsafely: not repeated
+        raise DataError(path, "not a weights-only checkpoint: it holds objects other than tensors and plain types "
+                              "(refused, unpickling them could run code)", fix) from None
     except Exception as err:  # truncated zip, not a torch file, ...: torch raises many types
         raise DataError(path, f"not a readable torch checkpoint ({type(err).__name__}: {err})", fix) from err
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
