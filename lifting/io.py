@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import csv
+import glob
 import json
 import os
 import shutil
@@ -49,13 +50,38 @@ def _write_errors(path: Path) -> Iterator[None]:
         raise DataError(path, "could not write (the disk is full or the folder is not writable)", fix) from None
 
 
+def _temporary_prefix(path: Path) -> str:
+    """``.<name>.<pid>.``: the temporary beside ``path`` says which process writes it."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Delete the temporaries beside ``path`` whose process no longer runs (killed with -9: its
+    ``finally`` never ran), so an interrupted stage leaves no stray copy once it runs again."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = stale.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
     path = Path(path)
     with _write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        _remove_leftovers(path)
+        fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
         os.close(fd)
         tmp = Path(tmp_name)
         tmp.chmod(_default_mode(directory=False))
@@ -75,7 +101,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     with _write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        _remove_leftovers(path)
+        tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent))
         tmp.chmod(_default_mode(directory=True))
         try:
             try:
