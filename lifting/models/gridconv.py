@@ -55,9 +55,13 @@ row's argmax and passes the gradient straight through to the raw assignment matr
 (``hard + S - S.detach()``: no softmax in the backward), in ``eval()`` mode the plain one-hot.
 ``Config.sgt_gradient="none"`` reproduces the released training script instead (no gradient:
 the learnable SGT stays at its prior; labelled as such in the run's configuration). The inverse is the mean over
-the cells assigned to each joint (the counts are taken from the hard one-hot, without gradient).
-A joint that no cell selects is predicted at the origin (the root position, 0 m); its error
-still reaches the logits through the straight-through inverse, which pulls cells toward it.
+the cells assigned to each joint, divided by the column sums of the straight-through matrix as
+upstream divides (``S_hard^T y / (S_hard.sum(0) + 1e-8)``), so the gradient also flows through
+each joint's cell count (until 2026-12 ours detached the counts: a 46 % different logit gradient).
+A joint that no cell selects is predicted at the origin (the root position, 0 m); there upstream's
+1e-8 divides a zero count and scales that joint's gradient by 1e8, so here its count is a
+constant 1 instead (same value, no exploding gradient); its error still reaches the logits
+through the straight-through numerator, which pulls cells toward it.
 
 Speed (DESIGN.md §6): activations are kept *cells-major*, ``(25, B, C)``, so a 3x3 tap shifted
 over the grid reads whole ``(B, C)`` blocks of rows: each tap is a ``[rows * B, Cin] @ [Cin,
@@ -314,12 +318,13 @@ class LearnableSGT(nn.Module):
         self.logits = nn.Parameter(F.one_hot(cells, NUM_JOINTS).float())
 
     def mapping(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The (25, 17) cell->joint matrix used in this mode, and the per-joint cell counts."""
+        """The (25, 17) cell->joint matrix used in this mode, and the (17,) per-joint cell counts
+        (its column sums, with their gradient; 1 for a joint without cells, read as the origin)."""
         hard = F.one_hot(self.logits.argmax(dim=1), NUM_JOINTS).to(self.logits.dtype)
-        counts = hard.sum(0).clamp(min=1.0)  # a joint without cells is read as 0 (the origin)
+        held = hard.sum(0)
         if self.training and self.gradient == "straight_through":
             hard = hard + (self.logits - self.logits.detach())  # value: the one-hot; gradient: identity
-        return hard, counts
+        return hard, torch.where(held > 0, hard.sum(0), torch.ones_like(held))
 
     def to_grid(self, joints: torch.Tensor) -> torch.Tensor:
         return _to_cells(self.mapping()[0], joints)

@@ -178,6 +178,24 @@ def test_learnable_sgt_gradient_is_passed_straight_to_the_raw_matrix():
     assert torch.allclose(sgt.logits.grad, expected, atol=1e-5)
 
 
+def test_learnable_sgt_inverse_gradient_flows_through_the_cell_counts_as_upstreams():
+    """Upstream's inverse divides by the column sums of the straight-through matrix (plus 1e-8),
+    so the logits' gradient has a term through each joint's count: re-stated here, it must match."""
+    torch.manual_seed(0)
+    sgt = gc.LearnableSGT().train()
+    grid, weights = torch.randn(25, 4, 3), torch.randn(4, 17, 3)
+    (sgt.from_grid(grid) * weights).sum().backward()
+    logits = sgt.logits.detach().clone().requires_grad_(True)
+    straight = F.one_hot(logits.argmax(dim=1), 17).float() + (logits - logits.detach())
+    joints = torch.einsum("gj,gbc->bjc", straight, grid) / (straight.sum(0) + 1e-8)[None, :, None]
+    (joints * weights).sum().backward()
+    assert torch.allclose(sgt.logits.grad, logits.grad, atol=1e-5)
+    detached = torch.einsum("gj,gbc->bjc", straight, grid) / straight.sum(0).detach()[None, :, None]
+    logits.grad = None
+    (detached * weights).sum().backward()
+    assert not torch.allclose(sgt.logits.grad, logits.grad, atol=1e-2)  # the count term is not negligible
+
+
 def test_released_script_option_leaves_the_learnable_sgt_at_its_prior():
     model = gc.build(gc.Config(sgt="learnable", hidden=32, sgt_gradient="none"), 17).train()
     F.mse_loss(model(torch.randn(8, 17, 2)), torch.randn(8, 17, 3)).backward()
