@@ -8,12 +8,14 @@ import pandas as pd
 from lifting import metrics
 from lifting.data.align import S9_DAMAGED_SEQUENCES, SUBSAMPLE_STEP, LiftingData, Protocol
 from lifting.data.schema import poses_to_frame
-from lifting.skeleton import get_joint_set
+from lifting.skeleton import COMMON_JOINTS, get_joint_set
 
 
 #: Headline numbers summarised over seeds: the action-mean of each protocol (MPJVE, mm per frame,
 #: where the test rows are whole runs).
 SEED_SUMMARY = {"p1": "mpjpe_mm", "p2": "p_mpjpe_mm", "p3": "n_mpjpe_mm", "mpjve": "mpjve_mm_per_frame"}
+#: The common-joint figures (:data:`lifting.skeleton.COMMON_JOINTS`): the keys under ``metrics[COMMON_JOINTS.name]`` and in the seeds block.
+COMMON_SUMMARY = {"p1": "mpjpe_mm", "p2": "p_mpjpe_mm"}
 
 
 def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test_subjects, flip_test: bool,
@@ -80,7 +82,8 @@ def run_ids(meta: pd.DataFrame) -> np.ndarray | None:
 def score_seeds(predictions_mm: list[np.ndarray], data: LiftingData, seeds: list[int]) -> tuple[dict, dict]:
     """Score one prediction per seed: (the mean over seeds of every metric, the seed summary).
 
-    The summary is ``{"seeds", "per_seed": {"p1": [...], ...}, "mean": {...}, "std": {...}}`` with
+    The metrics hold each protocol on the run's own joints and, under ``COMMON_JOINTS.name``
+    ("h36m16"), P1 and P2 on the joints every method predicts (the ranking's). The summary is ``{"seeds", "per_seed": {"p1": [...], ...}, "mean": {...}, "std": {...}}`` with
     action-mean mm per seed and the sample standard deviation (None with a single seed).
     """
     names = list(get_joint_set(data.joint_set).names)
@@ -88,7 +91,15 @@ def score_seeds(predictions_mm: list[np.ndarray], data: LiftingData, seeds: list
     runs = run_ids(data.test_meta)
     results = [metrics.evaluate(p, data.test_targets, actions, sequence_ids=runs, joint_names=names, decimals=None)
                for p in predictions_mm]
+    common = [names.index(name) for name in COMMON_JOINTS.names]
+    for result, p in zip(results, predictions_mm):
+        scored = metrics.evaluate(p[:, common], data.test_targets[:, common], actions,
+                                  joint_names=list(COMMON_JOINTS.names), decimals=None)
+        result[COMMON_JOINTS.name] = {name: {part: scored[name][part] for part in ("action_mean", "frame_mean")}
+                                      for name in COMMON_SUMMARY.values()}
     per_seed = {key: [r[name]["action_mean"] for r in results] for key, name in SEED_SUMMARY.items() if name in results[0]}
+    per_seed.update({f"{key}_{COMMON_JOINTS.name}": [r[COMMON_JOINTS.name][name]["action_mean"] for r in results]
+                     for key, name in COMMON_SUMMARY.items()})
     summary = {"seeds": list(seeds), "per_seed": per_seed,
                "mean": {k: float(np.mean(v)) for k, v in per_seed.items()},
                "std": {k: float(np.std(v, ddof=1)) if len(v) > 1 else None for k, v in per_seed.items()}}

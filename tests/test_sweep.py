@@ -4,8 +4,11 @@ from lifting import sweep
 
 
 def metrics_file(p1: float, p2: float) -> dict:
-    return {"data": {"metrics": {"mpjpe_mm": {"action_mean": p1, "frame_mean": p1 + 1},
-                                 "p_mpjpe_mm": {"action_mean": p2}}}}
+    """A 17-joint run's file: its own P1/P2 and, 1 mm lower, those on the 16 common joints."""
+    return {"data": {"protocol": {"joint_set": "h36m17"},
+                     "metrics": {"mpjpe_mm": {"action_mean": p1 + 1, "frame_mean": p1 + 2},
+                                 "p_mpjpe_mm": {"action_mean": p2 + 1},
+                                 "h36m16": {"mpjpe_mm": {"action_mean": p1}, "p_mpjpe_mm": {"action_mean": p2}}}}}
 
 
 def row(padding, p1: float, budget=None) -> dict:
@@ -36,11 +39,11 @@ def test_experiments_skip_the_workspace_failed_and_running_ones_and_name_unnamed
 
 def test_sweep_table_keeps_the_parameter_and_the_headline_errors_of_the_chosen_runs():
     table = sweep.sweep_table(sweep.experiments(EXP_SHOW), "model.padding", "gridconv")
-    assert list(table.columns) == ["experiment", "model.padding", "gridconv_handcrafted-gt P1",
-                                   "gridconv_handcrafted-gt P2"]
+    assert list(table.columns) == ["experiment", "model.padding", "gridconv_handcrafted-gt P1 h36m16",
+                                   "gridconv_handcrafted-gt P2 h36m16"]
     assert table["model.padding"].tolist() == ["c, r", "z", "r", "c"]
-    assert table["gridconv_handcrafted-gt P1"].tolist() == [150.0, 160.3, 140.0, 145.0]
-    assert table["gridconv_handcrafted-gt P2"].tolist() == [75.0, 80.1, 70.0, 72.5]
+    assert table["gridconv_handcrafted-gt P1 h36m16"].tolist() == [150.0, 160.3, 140.0, 145.0]
+    assert table["gridconv_handcrafted-gt P2 h36m16"].tolist() == [75.0, 80.1, 70.0, 72.5]
 
 
 def test_sweep_markdown_states_the_budget_the_runs_had():

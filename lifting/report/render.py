@@ -15,7 +15,7 @@ import pandas as pd
 from lifting.io import atomic_path
 from lifting.report.published import PUBLISHED_LABEL, published_table
 from lifting.report.convergence import CONVERGENCE_RULE, GAP_RULE, RANK_RULE, SEEDS_RULE, format_mean_std
-from lifting.report.tables import banner, context_table, leaderboard, plateau_table, protocol_rows
+from lifting.report.tables import RANKED, banner, context_table, leaderboard, plateau_table, protocol_rows
 
 
 def _missing(value) -> bool:
@@ -66,6 +66,7 @@ def formatted_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
     (plain mean with one seed), mm to 0.1, the gap in %, params in M, rates with commas, "–" where
     a value is missing. The std, plateau-converged and last-fifth columns are folded into others."""
     out = table.copy()
+    out[RANKED] = [format_mean_std(m, s) for m, s in zip(table[RANKED], table[f"{RANKED} std"])]
     for short in ("P1", "P2", "P3"):
         out[f"{short} action-mean"] = [format_mean_std(m, s) for m, s in zip(table[f"{short} action-mean"],
                                                                             table[f"{short} std"])]
@@ -79,7 +80,7 @@ def formatted_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
     out["train samples/s"] = [_fmt_rate(v) for v in table["train samples/s"]]
     out["inference samples/s"] = [_fmt_rate(v) for v in table["inference samples/s"]]
     out["epochs"] = [_fmt_int(v) for v in table["epochs"]]
-    out = out.drop(columns=["P1 std", "P2 std", "P3 std", "plateau converged", "last-fifth change mm"])
+    out = out.drop(columns=[f"{RANKED} std", "P1 std", "P2 std", "P3 std", "plateau converged", "last-fifth change mm"])
     out = out.rename(columns={"train s": "training time", "gap to plateau %": "gap to plateau"})
     return out.astype(str)
 

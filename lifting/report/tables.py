@@ -19,9 +19,11 @@ from lifting.report.convergence import (
     shared_ranks,
 )
 from lifting.report.published import published_for
-from lifting.skeleton import H36M17, get_joint_set
+from lifting.skeleton import COMMON_JOINTS, H36M17, get_joint_set
 
 
+#: The column runs are ranked by: P1 action-mean on the joints every method predicts.
+RANKED = f"P1 {COMMON_JOINTS.name}"
 #: The three protocols of every metrics file: (key in the JSON, short name, long name).
 PROTOCOLS = (("mpjpe_mm", "P1", "MPJPE"), ("p_mpjpe_mm", "P2", "P-MPJPE"), ("n_mpjpe_mm", "P3", "N-MPJPE"))
 
@@ -102,9 +104,11 @@ def is_budget_limited(runs: dict) -> bool:
 
 def leaderboard(runs: dict[tuple[str, str], dict], logs: pd.DataFrame | None = None,
                 convergence: dict | None = None) -> pd.DataFrame:
-    """One row per (method, 2D input), ranked by P1 within each 2D input (see ``RANK_RULE``).
+    """One row per (method, 2D input), ranked by P1 on the common joints within each 2D input (see
+    ``RANK_RULE``).
 
-    Columns: rank (ties shared, "2="), seeds, P1/P2/P3 action-mean with their seed std and
+    Columns: rank (ties shared, "2="), seeds, the ranked P1 (:data:`RANKED`, action-mean on the
+    joints every method predicts, with its seed std), P1/P2/P3 action-mean on the run's own joints with their seed std and
     frame-mean (mm), the plateau P1 from ``convergence`` and the gap to it (%), samples seen,
     the last-fifth change of the run's test-set curve in ``logs`` and its convergence flag, size,
     speed, the matching published Human3.6M P1/P2, notes. Missing inputs leave None ("–").
@@ -122,6 +126,8 @@ def leaderboard(runs: dict[tuple[str, str], dict], logs: pd.DataFrame | None = N
         stats = seed_stats(record)
         row = {"method": method, "2D input": input2d,
                "joints": int(get_joint_set(record["protocol"]["joint_set"]).num_joints), "seeds": stats["seeds"]}
+        row[RANKED] = stats[f"p1_{COMMON_JOINTS.name}"]
+        row[f"{RANKED} std"] = stats[f"p1_{COMMON_JOINTS.name}_std"]
         for key, short, _ in PROTOCOLS:
             row[f"{short} action-mean"] = metrics[key]["action_mean"]
             row[f"{short} std"] = stats[f"{short.lower()}_std"]
@@ -155,12 +161,12 @@ def leaderboard(runs: dict[tuple[str, str], dict], logs: pd.DataFrame | None = N
     table = pd.DataFrame(rows)
     order = {name: i for i, name in enumerate(dict.fromkeys(i for _, i in runs))}
     table["_input"] = table["2D input"].map(order)
-    table = table.sort_values(["_input", "P1 action-mean"], kind="stable").drop(columns="_input")
+    table = table.sort_values(["_input", RANKED], kind="stable").drop(columns="_input")
     table = table.reset_index(drop=True)
     table.insert(0, "rank", "–")
     for _, group in table.groupby("2D input", sort=False):
-        spread = [rank_spread(v) for v in group["P1 std"]]
-        table.loc[group.index, "rank"] = shared_ranks(group["P1 action-mean"].tolist(), spread)
+        spread = [rank_spread(v) for v in group[f"{RANKED} std"]]
+        table.loc[group.index, "rank"] = shared_ranks(group[RANKED].tolist(), spread)
     return table
 
 

@@ -78,7 +78,8 @@ def test_mean_std_formatting_and_seed_stats():
     assert R.format_mean_std(52.345, 0.41) == "52.3 ± 0.4"
     assert R.format_mean_std(52.3, None) == "52.3" and R.format_mean_std(None, 0.4) == "–"
     stats = R.seed_stats(small_record(p1=50.0, seeds=3, std=0.25))
-    assert stats == {"seeds": 3, "p1": 50.0, "p1_std": 0.25, "p2": 35.0, "p2_std": 0.25, "p3": 45.0, "p3_std": 0.25}
+    assert stats == {"seeds": 3, "p1": 50.0, "p1_std": 0.25, "p2": 35.0, "p2_std": 0.25, "p3": 45.0, "p3_std": 0.25,
+                     "p1_h36m16": 50.0, "p1_h36m16_std": 0.25}
     one = R.seed_stats(small_record(p1=50.0, seeds=1, std=None))
     assert one["seeds"] == 1 and one["p1_std"] is None
     old = R.seed_stats(small_record(p1=50.0))
