@@ -19,6 +19,7 @@ from pathlib import Path
 from lifting import convergence
 from lifting.io import write_json
 from lifting.report.tables import budget_label
+from lifting.speed import read_metrics
 
 RESULTS = Path("benchmarks/results")
 README = Path("benchmarks/README.md")
@@ -104,7 +105,7 @@ def experiments_table(folder: Path = RESULTS / "experiments") -> str:
     rows = ["| run | 2D input | P1 / P2 (mm, action mean) | MPJVE (mm/frame) | seeds | training (s, samples/s) | budget |",
             "|---|---|---|---|---|---|---|"]
     for path in sorted(folder.glob("*.json")):
-        record = json.loads(path.read_text())
+        record = read_metrics(path)  # with its speed sibling, where there is one
         mean, training = record["seeds"]["mean"], record["training"]
         mpjve = f"{mean['mpjve']:.1f}" if mean.get("mpjve") is not None else "–"
         speed = f"{training['samples_per_s']:.0f}" if training["samples_per_s"] is not None else "– (a lookup)"
@@ -140,7 +141,7 @@ def detector_table(folder: Path = RESULTS / "detector", default: Path = Path("me
         return f"{render.get('width', 48)} x {render.get('height', 64)}, {body}{outfits}"
 
     if default.exists() and "test" in json.loads(default.read_text()):
-        record = json.loads(default.read_text())
+        record = read_metrics(default)
         rows.append(row("default (`metrics/detector.json`)", "test subjects, every view", record["test"],
                         record.get("settings") or record["training"],
                         record["training"], record["threads"], crop_body({"body": "mannequin", **record["crop"]}),

@@ -13,7 +13,8 @@ from lifting.data.store import write_detected
 from lifting.detector import (DetectorSettings, check_crop, detection_metrics, detected_table, detect, load_detector,
                              view_labels)
 from lifting.images.store import read_views
-from lifting.io import atomic_dir, write_json
+from lifting.io import atomic_dir
+from lifting.speed import write_metrics
 from lifting.train import pick_device
 from stages.common import data_params, parser, read_params, run, train_threads, write_skipped
 
@@ -45,7 +46,7 @@ def main(argv=None) -> None:
     data, detector, threads, needed = settings(read_params(args.params), args)
     if not needed:
         write_skipped(args.out)
-        write_json({"skipped": "data.inputs2d has no `detected` and capf_inputs2d is empty"}, args.metrics)
+        write_metrics({"skipped": "data.inputs2d has no `detected` and capf_inputs2d is empty"}, args.metrics)
         return
     views = read_views(Path(args.images) / "views.parquet")
     model, saved = load_detector(Path(args.detector))
@@ -68,7 +69,7 @@ def main(argv=None) -> None:
                   views_per_s=round(len(views.images) / max(seconds, 1e-9), 1))
     with atomic_dir(args.out) as out:
         write_detected(table, out / "poses2d.parquet", data.source)
-    write_json(result, args.metrics)
+    write_metrics(result, args.metrics)
     log.info("detected %d views in %.0f s; test subjects: %.2f px mean, PCK %s", len(table), seconds,
              result["test"]["mean_px"], result["test"]["pck"])
 

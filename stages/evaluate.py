@@ -15,8 +15,8 @@ from lifting.data.align import Protocol, load_split
 from lifting.data.schema import write_table
 from lifting.evaluation import predictions_frame, protocol_block, rows_within, score_seeds
 from lifting.images.store import attach_images, images_folder
-from lifting.io import write_json
 from lifting.runner import load_method, parameter_count
+from lifting.speed import write_metrics
 from stages.common import data_params, parser, read_params, run
 
 
@@ -79,7 +79,7 @@ def main(argv=None) -> None:
     write_table(predictions_frame(predicted[0], data), args.predictions,
                 {"table": "predictions", "joint_set": data.joint_set, "units": "mm",
                  "frame": "camera, root-relative", "method": saved["name"], "source2d": args.input2d})
-    write_json(result, args.metrics)
+    write_metrics(result, args.metrics)
 
 
 if __name__ == "__main__":

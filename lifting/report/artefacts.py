@@ -19,6 +19,7 @@ import pandas as pd
 from lifting.data.schema import cameras_from_frame, joint_columns, read_metadata, read_table
 from lifting.errors import DataError
 from lifting.metrics import joint_errors_mpjpe
+from lifting.speed import read_metrics
 from lifting.skeleton import H36M17, JointSet, get_joint_set
 
 #: Row keys shared by predictions and targets.
@@ -42,7 +43,7 @@ def load_metrics(metrics_dir: str | Path, grid) -> dict[tuple[str, str], dict]:
         path = metrics_dir / f"{method}-{input2d}.json"
         rerun = f"re-run `dvc repro {_stage('evaluate', method, input2d)}`"
         try:
-            record = json.loads(path.read_text())
+            record = read_metrics(path)  # with its speed sibling (lifting.speed)
         except FileNotFoundError:
             raise DataError(path, "metrics file not found",
                             f"run `dvc repro {_stage('evaluate', method, input2d)}` (or `dvc repro`)") from None
@@ -106,7 +107,7 @@ def load_detector(metrics_dir: str | Path) -> dict | None:
     path = Path(metrics_dir) / "detector.json"
     if not path.exists():
         return None
-    record = json.loads(path.read_text())
+    record = read_metrics(path)
     return None if "skipped" in record else record
 
 
