@@ -9,12 +9,13 @@ left and right swapped), and upstream's random rotation and scaling about the cr
 clipped to ±90° on 60 % of the crops and a scale ``N(1, 0.35)`` clipped to 1 ± 0.35). Upstream's
 half-body crops are left out: every crop here holds the whole body (the ground-truth-root box),
 in training and test alike. What the budget changes is the length (a few epochs over every n-th
-training frame instead of 210 over COCO), the decay (cosine to 0 with a short warm-up instead of
-x0.1 at epochs 170 and 200) and the network's size (:class:`DetectorSettings`).
+training frame instead of 210 over COCO), the learning rate and its decay (cosine to 0 with a short
+warm-up instead of x0.1 at epochs 170 and 200) and the network's size (:class:`DetectorSettings`).
 
-Detection (``detect2d``) decodes each joint's heatmap (argmax + Taylor refinement), averaged with
-the heatmap of the mirrored crop (flip test, as upstream), and maps it back to image pixels: the
-``detected`` 2D source, with the heatmap peak as its confidence.
+Detection (``detect2d``) decodes each joint's heatmap (argmax + Taylor refinement) and maps it back
+to image pixels: the ``detected`` 2D source, with the heatmap peak as its confidence. With
+``flip_test`` (``detector.flip_test``, on by default, as upstream tests) each heatmap is first
+averaged with the mirrored crop's.
 
 Coordinates: crop pixels ``u`` (``lifting.images.crop``: pixel ``i`` covers ``[i, i + 1)``) map to
 heatmap pixels ``u / 4 - 0.5`` (heatmap pixel ``k``'s centre is the centre of the 4x4 crop
