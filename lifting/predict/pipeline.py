@@ -101,34 +101,34 @@ def predict(request: Request) -> dict:
     _check_request(request, track)
     run = load_run(request.run, request.model, request.checkpoints, request.seed, request.threads)
     inputs = model_inputs(pixels, detections.width, detections.height, run.joint_set)
-    del pixels
     keep = request.png_frames is not None or request.gif or request.bvh is not None
     metadata = {"run": run.name, "fps": request.fps if request.fps is not None else "unknown"}
     poses = write_predictions(request.out, track, run.joint_set, lift(run, inputs), metadata, keep=keep)
     summary = _summary(request, detections, track, run)
     if keep:
         body = h36m16_to_h36m17(poses) if run.joint_set == "h36m16" else poses
-        summary["outputs"].update(_extras(request, track, body, model_inputs(track.pixels if detections.layout ==
-                                                                              "h36m17" else coco17_to_h36m17(track.pixels),
-                                                                              detections.width, detections.height,
-                                                                              "h36m17"), summary))
+        if run.joint_set == "h36m16":
+            summary["output"]["pictures_and_bvh"] = "h36m17 with the nose estimated as the thorax-head midpoint"
+        summary["outputs"].update(_extras(request, track, body, pixels, (detections.width, detections.height),
+                                          summary))
     write_json(summary, request.summary or request.out.with_suffix(".json"))
     return summary
 
 
-def _extras(request: Request, track: Track, body_mm: np.ndarray, inputs_norm: np.ndarray, summary: dict) -> dict:
-    """Pictures and BVH of the (T, 17, 3) h36m17 lifted body."""
+def _extras(request: Request, track: Track, body_mm: np.ndarray, pixels: np.ndarray, size: tuple[int, int],
+            summary: dict) -> dict:
+    """Pictures and BVH of the (T, 17, 3) h36m17 lifted body and its (T, 17, 2) h36m17 pixels."""
     written = {}
     if request.png_frames is not None or request.gif:
         from lifting.predict import draw  # matplotlib only when pictures are asked for
 
         if request.png_frames is not None:
             rows = [int(f - track.frames[0]) for f in request.png_frames]
-            draw.frames_png(request.out.with_suffix(".png"), inputs_norm[rows], body_mm[rows], track.frames[rows],
+            draw.frames_png(request.out.with_suffix(".png"), pixels[rows], size, body_mm[rows], track.frames[rows],
                             track.filled_frames[rows])
             written["png"] = str(request.out.with_suffix(".png"))
         if request.gif:
-            draw.animation_gif(request.out.with_suffix(".gif"), inputs_norm, body_mm, track.frames, track.filled_frames,
+            draw.animation_gif(request.out.with_suffix(".gif"), pixels, size, body_mm, track.frames, track.filled_frames,
                                fps=request.fps or TRAINED_FPS)
             written["gif"] = str(request.out.with_suffix(".gif"))
     if request.bvh is not None:

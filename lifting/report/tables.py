@@ -270,10 +270,11 @@ def banner(runs: dict) -> dict:
                      "with published Human3.6M numbers (different motions, skeletons and subjects); the "
                      "published figures are shown for reference only.")
     if is_budget_limited(runs):
-        budgets = sorted({plain_text(r["protocol"].get("budget")) for r in runs.values()})
-        lines.append(f"Budget-limited: every method was trained under a budget ({'; '.join(budgets)}), not its "
-                     "paper's full schedule, so the errors are higher than the method can reach. "
-                     "Set budget.max_epochs: null for the papers' schedules.")
+        limited = [key for key, r in runs.items() if (r["protocol"].get("budget") or {}).get("max_epochs") is not None]
+        lines.append(f"Budget-limited: {len(limited)} of {len(runs)} runs were trained under a budget (each run's is "
+                     "in its notes: epochs, share of the training frames, batch, lr scale), not its paper's full "
+                     "schedule, so the errors are higher than the method can reach. Set budget.max_epochs: null "
+                     "for the papers' schedules.")
     test_selected = [f"{m}-{i}" for (m, i), r in runs.items()
                      if "TEST SET" in str(r["protocol"].get("checkpoint", "")).upper()]
     if test_selected:

@@ -9,6 +9,8 @@ frames, 16 channels) and the nearest-neighbour floor on 16 joints.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -165,3 +167,28 @@ def test_bad_runs_are_refused_before_anything_is_written(tmp_path, runs, known):
     _refused(tmp_path, {"input": path, "run": "simple_baseline-gt", "checkpoints": runs, "seed": 7}, "no seed 7")
     _refused(tmp_path, {"input": path, "run": "simple_baseline-gt", "checkpoints": runs, "png_frames": (10_000,)},
              "--png asks for frames")
+
+
+def test_pictures_and_bvh_are_written_beside_the_parquet(tmp_path, runs, known):
+    pixels, _, camera, body = known
+    coco = camera.project(coco_body(body))
+    scores = np.ones(coco.shape[:2])
+    scores[5:8] = 0.0  # three frames without a confident keypoint: filled, flagged
+    path = write_mmpose(tmp_path / "m.json", coco, scores)
+    out = tmp_path / "out" / "walk.parquet"
+    assert main([str(path), "--run", "videopose3d-gt", "--checkpoints", str(runs), "--out", str(out), "--image-size",
+                 str(camera.width), str(camera.height), "--fps", "25", "--png", "0,6", "--gif",
+                 "--bvh", str(tmp_path / "out" / "walk.bvh")]) == 0
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert out.with_suffix(".gif").read_bytes()[:6] == b"GIF89a"
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["track"]["frames_filled"] == 3 and "NOT resampled" in summary["input"]["fps_note"]
+    assert summary["bvh"]["fk_vs_lifted_mm"]["mean"] < 50
+    assert (tmp_path / "out" / "walk.bvh").read_text().startswith("HIERARCHY\nROOT Hip")
+    import pandas as pd
+
+    flags = pd.read_parquet(out)[["frame", "detected", "filled", "filled_keypoints"]]
+    assert list(flags["filled"][4:9]) == [False, True, True, True, False]
+    assert list(flags["filled_keypoints"][5:8]) == [17, 17, 17] and flags["detected"].all()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["walk.bvh", "walk.gif", "walk.json", "walk.parquet",
+                                                            "walk.png"]

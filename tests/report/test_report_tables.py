@@ -123,11 +123,12 @@ def test_budget_label_marks_budget_limited_runs_only():
 
 
 def test_banner_says_embedded_numbers_are_not_comparable_and_names_the_budget():
-    embedded = R.banner({("semgcn", "gt"): small_record()})
+    paper = {"max_epochs": None, "batch_size": None, "train_stride": 1}
+    embedded = R.banner({("semgcn", "gt"): small_record(), ("knn", "gt"): small_record("knn", budget=paper)})
     assert not embedded["comparable"] and embedded["budget_limited"]
     assert "NOT comparable with published Human3.6M" in embedded["lines"][0]
-    assert any(line.startswith("Budget-limited") for line in embedded["lines"])
-    paper = {"max_epochs": None, "batch_size": None, "train_stride": 1}
+    assert any(line.startswith("Budget-limited: 1 of 2 runs were trained under a budget (each run's is in its notes")
+               for line in embedded["lines"])
     h36m = R.banner({("semgcn", "gt"): small_record(source="h36m", budget=paper)})
     assert h36m["comparable"] and not h36m["budget_limited"] and len(h36m["lines"]) == 1
     assert "NOT comparable" not in R.banner_html({("semgcn", "gt"): small_record(source="h36m", budget=paper)})
