@@ -169,8 +169,8 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
         select = "last" if settings.checkpoint == "last" else "val_best"
         results, rows = [], []
         backbone = _backbone_weights(init) if setup.input_spec.images else None
-        starts = [None] * len(settings.seeds) if backbone is not None else _initial_states(init, method, cfg,
-                                                                                            settings.seeds)
+        starts, earlier = ([None] * len(settings.seeds), None) if backbone is not None else \
+            _initial_states(init, method, cfg, settings.seeds)
         for seed, start in zip(settings.seeds, starts):
             train.seed_everything(seed)
             model = build_model(method, cfg, fit_x.shape[1], surface).to(device)
@@ -192,7 +192,10 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                   "core_seconds": round(float(np.mean([r.core_seconds for r in results])), 1),
                   "samples_per_s": round(float(np.mean([r.samples_per_s for r in results])), 1),
                   "schedule": dataclasses.asdict(schedule), "seeds": list(settings.seeds),
-                  "world_size": ranks.world_size}
+                  "world_size": ranks.world_size, "curve_p1": _last_curve_p1(results)}
+        if earlier is not None:  # a staged method: the whole chain, stage by stage
+            record["stages"] = {**(earlier.get("stages") or {earlier.get("name", "previous"): _stage_summary(earlier)}),
+                                saved["name"]: _stage_summary(record)}
         saved["state_dicts"] = [{k: v.detach().cpu() for k, v in r.state_dict.items()} for r in results]
         saved["parameters"] = parameters
         if surface is not None:
@@ -229,13 +232,26 @@ def with_backbone(cfg, detector_path: Path | None):
     return dataclasses.replace(cfg, **backbone_overrides(detector.config))
 
 
-def _initial_states(init: Path | None, method: str, cfg, seeds) -> list[dict | None]:
-    """Per seed, the previous stage's weights to start from (None: from scratch)."""
+def _last_curve_p1(results) -> float | None:
+    """The mean over seeds of each seed's last logged test-curve P1 (mm; None without a curve)."""
+    last = [next((row["test_p1_mm"] for row in reversed(r.log) if row.get("test_p1_mm") not in ("", None)), None)
+            for r in results]
+    return None if None in last else round(float(np.mean(last)), 2)
+
+
+def _stage_summary(record: dict) -> dict:
+    """One stage of a staged run, for the chain in its last stage's record."""
+    return {key: record.get(key) for key in ("epochs", "samples_seen", "train_seconds", "curve_p1")}
+
+
+def _initial_states(init: Path | None, method: str, cfg, seeds) -> tuple[list[dict | None], dict | None]:
+    """Per seed, the previous stage's weights to start from (None: from scratch), and the previous
+    stage's record with its run name (None without one)."""
     stage = getattr(cfg, "stage", None)
     if init is None:
         if stage not in (None, 1):
             raise ValueError(f"{method} stage {stage} starts from the previous stage's model (--init)")
-        return [None] * len(seeds)
+        return [None] * len(seeds), None
     if stage in (None, 1):
         raise ValueError(f"{method}{'' if stage is None else ' stage 1'} starts from scratch, not from {init}")
     try:
@@ -249,7 +265,7 @@ def _initial_states(init: Path | None, method: str, cfg, seeds) -> list[dict | N
     if list(previous["record"]["seeds"])[:len(seeds)] != list(seeds):
         raise DataError(init, f"trained for seeds {previous['record']['seeds']}, this stage for {list(seeds)}",
                         "give every stage the same budget.max_seeds")
-    return list(previous["state_dicts"][:len(seeds)])
+    return list(previous["state_dicts"][:len(seeds)]), {**previous["record"], "name": previous.get("name")}
 
 
 def build_model(method: str, cfg, num_joints: int, surface: SurfaceGraph | None = None) -> torch.nn.Module:

@@ -73,7 +73,8 @@ def main(argv=None) -> None:
         "training": {"seconds": record["train_seconds"], "epochs": record["epochs"],
                      "selected_epoch": record["selected_epoch"], "samples": record["train_samples"],
                      "samples_per_s": record["samples_per_s"], "samples_seen": record["samples_seen"],
-                     "core_seconds": record["core_seconds"], "schedule": record["schedule"]},
+                     "core_seconds": record["core_seconds"], "schedule": record["schedule"],
+                     **({"stages": record["stages"]} if "stages" in record else {})},
         "inference_samples_per_s": round(len(data.test_inputs) / max(inference_seconds, 1e-9), 1),
     }
     write_table(predictions_frame(predicted[0], data), args.predictions,

@@ -77,14 +77,23 @@ def test_rie_stages_chain_through_their_checkpoints(data, tmp_path):
 
     settings = RunSettings(**{**SETTINGS.__dict__, "max_epochs": 1, "train_stride": 8})
     small = {"latent": 8, "channels": 8, "filter_widths": (3, 3), "fc_hidden": 16}
-    outs = {}
+    outs, records = {}, {}
     for stage in (1, 2, 3):
         out = tmp_path / f"stage{stage}"
         init = outs[stage - 1] / "model.pt" if stage > 1 else None
-        record = train_method("rie", rie.Config(**small, stage=stage), "gt", data, settings, out, out / "log.csv",
-                              snapshot={}, progress=False, init=init)
+        records[stage] = train_method("rie", rie.Config(**small, stage=stage), "gt", data, settings, out,
+                                      out / "log.csv", snapshot={}, progress=False, init=init,
+                                      name=f"rie_stage{stage}" if stage < 3 else "rie")
         outs[stage] = out
-        assert record["schedule"]["lr"] == (rie.STAGE3_LR if stage == 3 else rie.PAPER_SCHEDULE.lr) * settings.lr_scale
+        assert records[stage]["schedule"]["lr"] == \
+            (rie.STAGE3_LR if stage == 3 else rie.PAPER_SCHEDULE.lr) * settings.lr_scale
+    # the last stage's record holds the chain: each stage's epochs, samples, time and last curve P1
+    chain = records[3]["stages"]
+    assert list(chain) == ["rie_stage1", "rie_stage2", "rie"] and "stages" not in records[1]
+    for stage, name in zip((1, 2, 3), chain):
+        assert chain[name] == {key: records[stage][key] for key in ("epochs", "samples_seen", "train_seconds",
+                                                                    "curve_p1")}
+        assert chain[name]["curve_p1"] > 0
     stage2 = torch.load(outs[2] / "model.pt", weights_only=True)
     assert stage2["parameters"] == sum(p.numel() for p in rie.RIE(rie.Config(**small, stage=2)).parameters())
     saved = {k: torch.load(v / "model.pt", weights_only=True)["state_dicts"][0] for k, v in outs.items()}

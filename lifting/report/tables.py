@@ -95,7 +95,31 @@ def run_notes(record: dict) -> str:
         notes.append("train flip")
     if protocol.get("flip_test"):
         notes.append("flip test")
+    stages = (record.get("training") or {}).get("stages") or {}
+    if len(stages) > 1:
+        notes.append(f"trained in {len(stages)} stages ({chain_text(stages)}; samples seen and training time are "
+                     "the chain's totals)")
     return ", ".join(notes)
+
+
+def chain_text(stages: dict) -> str:
+    """A staged run's chain, stage by stage: epochs, samples, time and the last logged test-curve P1."""
+    parts = []
+    for name, stage in stages.items():
+        seconds, p1 = stage.get("train_seconds"), stage.get("curve_p1")
+        parts.append(f"{name}: {stage.get('epochs')} epochs, {stage.get('samples_seen') or 0:,} samples"
+                     + (f", {seconds / 60:.1f} min" if seconds is not None else "")
+                     + (f", curve P1 {p1:.1f} mm" if p1 is not None else ""))
+    return "; ".join(parts)
+
+
+def chain_total(training: dict, key: str):
+    """``training[key]`` ("samples_seen", "seconds"), summed over a staged run's stages."""
+    stages = training.get("stages") or {}
+    if len(stages) < 2:
+        return training.get(key)
+    values = [stage.get("train_seconds" if key == "seconds" else key) for stage in stages.values()]
+    return None if None in values else sum(values)
 
 
 def is_budget_limited(runs: dict) -> bool:
@@ -145,12 +169,12 @@ def leaderboard(runs: dict[tuple[str, str], dict], logs: pd.DataFrame | None = N
             "plateau P1": plateau.get("p1"),
             "plateau converged": plateau.get("converged"),
             "gap to plateau %": gap_percent(row["P1 action-mean"], plateau.get("p1")),
-            "samples seen": training.get("samples_seen"),
+            "samples seen": chain_total(training, "samples_seen"),
             "last-fifth change mm": change,
             "convergence": convergence_flag(change, row["P1 action-mean"]),
             "params": record.get("parameters"),
             "epochs": training.get("epochs"),
-            "train s": training.get("seconds"),
+            "train s": chain_total(training, "seconds"),
             "train samples/s": training.get("samples_per_s"),
             "inference samples/s": record.get("inference_samples_per_s"),
             "published P1": published.p1 if published else None,
@@ -181,7 +205,7 @@ def context_table(records: list[dict]) -> pd.DataFrame:
         rows.append({"network": ("with image context" if config.get("image_context", True)
                                  else "without the image (2D tokens only)"),
                      "2D input": record["input2d"], "P1": mean["p1"], "P2": mean["p2"],
-                     "samples seen": training.get("samples_seen"), "seeds": len(record["seeds"]["seeds"]),
+                     "samples seen": chain_total(training, "samples_seen"), "seeds": len(record["seeds"]["seeds"]),
                      "budget": budget_label(record) or "paper schedule", "file": record["file"]})
     return pd.DataFrame(rows, columns=["network", "2D input", "P1", "P2", "samples seen", "seeds", "budget", "file"])
 

@@ -270,3 +270,17 @@ def test_context_runs_are_listed_with_and_without_the_image(tmp_path):
     (tmp_path / "context_poseformer-gt.json").write_text(json.dumps(small_record("semgcn", "gt", seeds=1)))
     with pytest.raises(ValueError, match="not a Context-Aware PoseFormer metrics file"):
         R.load_context_runs(tmp_path)
+
+
+def test_a_staged_runs_row_gives_the_whole_chain():
+    record = small_record("rie", samples_seen=10_000)
+    record["training"]["stages"] = {
+        "rie_stage1": {"epochs": 2, "samples_seen": 80_000, "train_seconds": 600.0, "curve_p1": 98.9},
+        "rie_stage2": {"epochs": 1, "samples_seen": 40_000, "train_seconds": 300.0, "curve_p1": 90.1},
+        "rie": {"epochs": 1, "samples_seen": 10_000, "train_seconds": 60.0, "curve_p1": 85.0}}
+    notes = R.run_notes(record)
+    assert ("trained in 3 stages (rie_stage1: 2 epochs, 80,000 samples, 10.0 min, curve P1 98.9 mm; rie_stage2: "
+            "1 epochs, 40,000 samples, 5.0 min, curve P1 90.1 mm; rie: 1 epochs, 10,000 samples, 1.0 min, curve P1 "
+            "85.0 mm; samples seen and training time are the chain's totals)") in notes
+    row = R.leaderboard({("rie", "gt"): record}).iloc[0]
+    assert row["samples seen"] == 130_000 and row["train s"] == 960.0
