@@ -74,12 +74,16 @@ def budgeted_schedule(paper: Schedule, max_epochs: int | None, batch_size: int |
     decay to 0 over the shortened run (a schedule made for hundreds of thousands of steps barely
     decays in a few thousand; "paper" keeps it) and ``warmup`` (a share of the run's steps) adds
     a linear warm-up. The shortened copy remembers the paper's epoch count (``paper_epochs``):
-    the loop reports training progress to the model on the paper's clock.
+    the loop reports training progress to the model on the paper's clock. It mirrors each sample
+    with probability 0.5 and counts an epoch as one pass (``mirrored_pairs=False``), so a budget
+    of n epochs costs n passes whatever the paper's epoch is (benchmarks/README.md measures the two
+    at equal samples).
     """
     if max_epochs is None:
         return paper
     shortened = dataclasses.replace(paper, epochs=min(paper.epochs, max_epochs), paper_epochs=paper.epochs,
-                                    batch_size=batch_size or paper.batch_size, lr=paper.lr * lr_scale, warmup=warmup)
+                                    batch_size=batch_size or paper.batch_size, lr=paper.lr * lr_scale, warmup=warmup,
+                                    mirrored_pairs=False)
     return shortened if decay == "paper" else dataclasses.replace(shortened, lr_decay_unit=decay)
 
 
@@ -321,7 +325,10 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
 
     num_samples = len(data.targets)
     train_flip = codec.spec.train_flip
-    steps_per_epoch = math.ceil(num_samples / schedule.batch_size)
+    # upstream's temporal epoch: every sample twice, plain and mirrored (else a random mirror each)
+    pairs = train_flip and schedule.mirrored_pairs
+    epoch_samples = 2 * num_samples if pairs else num_samples
+    steps_per_epoch = math.ceil(epoch_samples / schedule.batch_size)
     total_steps = steps_per_epoch * schedule.epochs
     curve_at = evaluation_steps(total_steps, steps_per_epoch, curve_points)
     paper_clock = (schedule.paper_epochs or schedule.epochs) / schedule.epochs
@@ -332,8 +339,9 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
         if hasattr(model, "set_bn_momentum"):
             model.set_bn_momentum(bn_momentum(epoch, schedule.epochs))
         shuffle = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        order = torch.randperm(num_samples, generator=shuffle).to(data.inputs.device)
-        mirror = (torch.rand(num_samples, generator=shuffle) < 0.5).to(data.inputs.device) if train_flip else None
+        order = torch.randperm(epoch_samples, generator=shuffle).to(data.inputs.device)
+        mirror = (torch.rand(num_samples, generator=shuffle) < 0.5).to(data.inputs.device) \
+            if train_flip and not pairs else None
         started, loss_sum, loss_count, point_seconds = time.perf_counter(), 0.0, 0, 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{schedule.epochs}",
                    disable=not (progress and ranks.writes),
@@ -345,9 +353,12 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                 model.set_epoch_progress((epoch + batch_index / steps_per_epoch) * paper_clock)
             batch = order[batch_index * schedule.batch_size:(batch_index + 1) * schedule.batch_size]
             index = distributed.shard(batch, ranks)
+            if pairs:  # positions num_samples.. of the epoch are the mirrored copies
+                flip, index = index >= num_samples, index % num_samples
+            else:  # a random half of the batch
+                flip = mirror[index] if mirror is not None else None
             inputs, targets, context = data.batch_inputs(index), data.targets[index], data.batch_context(index)
-            if mirror is not None:  # a random half of the batch, 2D and 3D (and image), left and right swapped
-                flip = mirror[index]
+            if flip is not None:  # 2D and 3D (and image), left and right swapped
                 inputs = torch.where(flip.view(-1, *[1] * (inputs.dim() - 1)), codec.mirror_inputs(inputs), inputs)
                 targets = torch.where(flip[:, None, None], codec.mirror_outputs(targets), targets)
                 context = context.where(flip, context.mirrored()) if context is not None else None
@@ -374,8 +385,8 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                 seconds = time.perf_counter() - started
                 train_seconds += seconds
                 point_seconds += seconds
-                row, val_mpjpe = _curve_row(model, codec, data, monitor, step, steps_per_epoch, schedule, seed,
-                                            loss_sum / loss_count, train_seconds * threads, seconds, loss_count)
+                row, val_mpjpe = _curve_row(model, codec, data, monitor, step, steps_per_epoch, epoch_samples, schedule,
+                                            seed, loss_sum / loss_count, train_seconds * threads, seconds, loss_count)
                 if val_mpjpe < best[0]:
                     best = (val_mpjpe, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
                 log_rows.append(row)
@@ -393,7 +404,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
         if progress:
             row = log_rows[-1]
             print(f"epoch {epoch + 1}/{schedule.epochs}: loss {row['train_loss']:.4f}, test P1 (logged only) "
-                  f"{row['test_p1_mm']} mm, {num_samples / (point_seconds + seconds):.0f} samples/s", flush=True)
+                  f"{row['test_p1_mm']} mm, {epoch_samples / (point_seconds + seconds):.0f} samples/s", flush=True)
 
     if ranks.writes:
         _write_log([*log_preamble, *log_rows], log_path)  # also when a finished run is resumed (DVC deletes the log)
@@ -403,18 +414,19 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
     else:
         selected_epoch, state = epochs_run, model.state_dict()
     model.load_state_dict(state)
-    return FitResult(epochs_run, train_seconds, epochs_run * num_samples / max(train_seconds, 1e-9),
-                     selected_epoch, state, steps=total_steps, samples_seen=epochs_run * num_samples,
+    return FitResult(epochs_run, train_seconds, epochs_run * epoch_samples / max(train_seconds, 1e-9),
+                     selected_epoch, state, steps=total_steps, samples_seen=epochs_run * epoch_samples,
                      core_seconds=train_seconds * threads, log=log_rows)
 
 
-def _curve_row(model, codec, data: TrainArrays, monitor, step: int, steps_per_epoch: int, schedule: Schedule,
-               seed: int, train_loss: float, core_seconds: float, seconds: float, steps: int) -> tuple[dict, float]:
+def _curve_row(model, codec, data: TrainArrays, monitor, step: int, steps_per_epoch: int, epoch_samples: int,
+               schedule: Schedule, seed: int, train_loss: float, core_seconds: float, seconds: float,
+               steps: int) -> tuple[dict, float]:
     """One curve point: the log row and the validation MPJPE (inf without a validation split)."""
     val_mpjpe = mean_joint_error_mm(predict(model, codec, data.val_inputs, windows=data.val_windows,
                                             context=data.val_context), data.val_targets) if len(data.val_targets) else math.inf
     logged = monitor(model) if monitor is not None else {}
-    samples = (step // steps_per_epoch) * len(data.targets) + (step % steps_per_epoch) * schedule.batch_size
+    samples = (step // steps_per_epoch) * epoch_samples + (step % steps_per_epoch) * schedule.batch_size
     row = {"seed": seed, "epoch": round(step / steps_per_epoch, 3), "step": step, "samples_seen": samples,
            "core_seconds": round(core_seconds, 1), "train_loss": round(train_loss, 6),
            "test_p1_mm": round(logged["test_p1_mm"], 2) if "test_p1_mm" in logged else "",

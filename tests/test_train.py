@@ -96,6 +96,34 @@ def test_a_budgeted_run_reports_progress_on_the_papers_clock(tmp_path):
     assert seen[steps_per_epoch] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("pairs", [True, False])
+def test_an_upstream_temporal_epoch_holds_every_sample_plain_and_mirrored(tmp_path, pairs):
+    """VideoPose3D's generator (and RIE's): each epoch sees every sample twice, once mirrored;
+    without ``mirrored_pairs`` an epoch is one pass with a random half mirrored."""
+    inputs, targets = synthetic_arrays(n=40)
+    spec = InputSpec(joint_set="h36m17", input_norm="zscore", target="zscore", train_flip=True)
+    codec = Codec(spec, np.zeros((17, 2)), np.ones((17, 2)), np.zeros((17, 3)), np.ones((17, 3)))
+    arrays = train.TrainArrays(torch.as_tensor(inputs), torch.as_tensor(targets), torch.zeros(0, 17, 2),
+                               torch.zeros(0, 17, 3))
+    model = simple_baseline.build(simple_baseline.Config(hidden=16, dropout=0.0), 17)
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()) if module.training
+                                    else None)
+    schedule = dataclasses.replace(SCHEDULE, epochs=1, batch_size=16, mirrored_pairs=pairs)
+    result = fit(tmp_path, model, codec, arrays, schedule=schedule)
+    rows = torch.cat(seen).flatten(1).double()
+    plain = codec.encode_inputs(torch.as_tensor(inputs)).flatten(1).double()
+    mirrored = codec.encode_inputs(codec.mirror_inputs(torch.as_tensor(inputs))).flatten(1).double()
+    was_plain = (torch.cdist(rows, plain) < 1e-6).sum(0)
+    was_mirrored = (torch.cdist(rows, mirrored) < 1e-6).sum(0)
+    if pairs:
+        assert len(rows) == result.samples_seen == 80 and result.steps == 5
+        assert was_plain.tolist() == [1] * 40 and was_mirrored.tolist() == [1] * 40
+    else:
+        assert len(rows) == result.samples_seen == 40
+        assert (was_plain + was_mirrored).tolist() == [1] * 40 and 0 < int(was_mirrored.sum()) < 40
+
+
 def test_codec_round_trips_and_keeps_the_root_at_zero():
     inputs, targets = synthetic_arrays()
     for target in ("zscore", "metres"):
@@ -233,3 +261,13 @@ def test_cpu_bf16_is_used_only_where_the_cpu_has_fast_bf16(monkeypatch, caplog, 
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == (torch.bfloat16 if fast else torch.float32)
     with train.autocast(cpu, bf16_cpu=False):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_the_temporal_papers_count_mirrored_pairs_and_a_budget_counts_passes():
+    from lifting.models import rie, videopose3d
+
+    for paper in (videopose3d.PAPER_SCHEDULE, rie.PAPER_SCHEDULE):
+        assert paper.mirrored_pairs
+        assert not train.budgeted_schedule(paper, max_epochs=2, batch_size=64).mirrored_pairs
+        assert train.budgeted_schedule(paper, max_epochs=None, batch_size=64).mirrored_pairs
+    assert not simple_baseline.PAPER_SCHEDULE.mirrored_pairs

@@ -84,9 +84,11 @@ INPUT_SPEC = InputSpec(joint_set="h36m17", input_norm="screen", target="metres",
                        train_flip=True)
 
 #: Stages 1 and 2 (``run.py``): AdamW (AMSGrad, weight decay 0.01) 1e-3, x0.95 every epoch, batch
-#: 1024, 80 epochs, MPJPE. Stage 3 fine-tunes at 5e-4 (:func:`schedule_for`).
+#: 1024, 80 epochs, MPJPE; an epoch holds every window plain and mirrored (VideoPose3D's generator).
+#: Stage 3 fine-tunes at 5e-4 (:func:`schedule_for`).
 PAPER_SCHEDULE = Schedule(optimizer="adamw", amsgrad=True, weight_decay=0.01, lr=1e-3, lr_decay=0.95,
-                          lr_decay_every=1, lr_decay_unit="epoch", batch_size=1024, epochs=80, loss="mpjpe")
+                          lr_decay_every=1, lr_decay_unit="epoch", batch_size=1024, epochs=80, loss="mpjpe",
+                          mirrored_pairs=True)
 STAGE3_LR = 5e-4
 
 #: The README's GT model has latent 256, the CPN model 512.

@@ -76,6 +76,10 @@ class Schedule:
         grad_clip: max gradient norm, or None.
         paper_epochs: set on a budgeted copy: the published epoch count, so that schedules
             inside a model (GridConv's attention temperature) keep their share of the run.
+        mirrored_pairs: with training flips (``InputSpec.train_flip``), each epoch holds every
+            sample twice, plain and mirrored, as VideoPose3D's ``ChunkedGenerator`` (which RIE
+            reuses) does, so the per-epoch lr and BatchNorm-momentum decays advance once per two
+            passes; False: each sample is mirrored with probability 0.5 and an epoch is one pass.
     """
 
     optimizer: Literal["adam", "adamw"]
@@ -93,6 +97,7 @@ class Schedule:
     lr_decay_first: int | None = None
     paper_epochs: int | None = None
     warmup: float = 0.0
+    mirrored_pairs: bool = False
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,9 @@ INPUT_SPEC = InputSpec(joint_set="h36m17", input_norm="screen", target="metres",
                        train_flip=True)
 
 #: ``run.py`` with the README's 243-frame settings: Adam (AMSGrad) 1e-3, x0.95 every epoch,
-#: batch 1024, 80 epochs, MPJPE loss.
+#: batch 1024, 80 epochs, MPJPE loss; an epoch holds every window plain and mirrored.
 PAPER_SCHEDULE = Schedule(optimizer="adam", amsgrad=True, lr=1e-3, lr_decay=0.95, lr_decay_every=1,
-                          lr_decay_unit="epoch", batch_size=1024, epochs=80, loss="mpjpe")
+                          lr_decay_unit="epoch", batch_size=1024, epochs=80, loss="mpjpe", mirrored_pairs=True)
 
 #: One model for GT and detected 2D (the README trains the same network on both).
 PAPER = {kind: PaperSetup(Config(), INPUT_SPEC, PAPER_SCHEDULE, "243 frames, 1024 channels, 16.95M")

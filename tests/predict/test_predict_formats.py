@@ -156,3 +156,14 @@ def test_a_parquet_table_of_several_runs_asks_for_one(tmp_path, pixels):
     with pytest.raises(DataError, match="holds 2 runs.*--where subject=S1"):
         read_keypoints(path)
     assert len(read_keypoints(path, where={"subject": "S9"}).frames) == 3
+
+
+def test_the_cli_ends_bad_input_with_one_line_and_writes_nothing(tmp_path, capsys):
+    from lifting.predict.__main__ import main
+
+    (tmp_path / "bad.json").write_text("{not json")
+    out = tmp_path / "out" / "x.parquet"
+    assert main([str(tmp_path / "bad.json"), "--run", "knn-gt", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'bad.json'}: malformed JSON") and "Fix:" in err[0]
+    assert not out.parent.exists()
