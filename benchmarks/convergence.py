@@ -56,6 +56,11 @@ def main(argv=None) -> None:
     cli.add_argument("--bf16-cpu", action="store_true")
     cli.add_argument("--curve-points", type=int, default=0)
     cli.add_argument("--test-every", type=int, default=1, help="score every n-th test frame (default: all)")
+    cli.add_argument("--train-stride", type=int, default=1, help="train on every n-th frame of each run (default: all)")
+    cli.add_argument("--mirrored-pairs", action="store_true",
+                     help="an epoch holds every window plain and mirrored (upstream's temporal epoch) instead of "
+                          "one pass with random mirrors")
+    cli.add_argument("--out", type=Path, default=RESULTS, help=f"the curves' folder (default: {RESULTS})")
     args = cli.parse_args(argv)
 
     kind = input_kind(args.input2d)
@@ -68,13 +73,15 @@ def main(argv=None) -> None:
     schedule = train.budgeted_schedule(paper, args.epochs, args.batch_size, args.lr_scale, args.decay, args.warmup)
     if args.recipe == "paper" and (args.batch_size, args.lr_scale, args.decay, args.warmup) == (None, 1.0, "paper", 0.0):
         schedule = dataclasses.replace(schedule, paper_epochs=setup.schedule.epochs)
+    schedule = dataclasses.replace(schedule, mirrored_pairs=args.mirrored_pairs)
 
     device = train.pick_device(args.threads)
     data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=1),
                       markers=setup.input_spec.markers)
     codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
     field = receptive_field(cfg, setup.input_spec)
-    arrays = train_arrays(setup.input_spec, cfg, data, np.zeros(len(data.train_inputs), dtype=bool), device, field=field)
+    arrays = train_arrays(setup.input_spec, cfg, data, np.zeros(len(data.train_inputs), dtype=bool), device, field=field,
+                          stride=args.train_stride)
     frames = ScoredFrames.every(data, args.test_every, device, field)
     names = list(get_joint_set(data.joint_set).names)
     scores: list[dict] = []
@@ -85,7 +92,7 @@ def main(argv=None) -> None:
         scores.append({"p1": result["mpjpe_mm"]["action_mean"], "p2": result["p_mpjpe_mm"]["action_mean"]})
         return {"test_p1_mm": scores[-1]["p1"]}
 
-    out = RESULTS / f"{run}-{args.input2d}.json"
+    out = args.out / f"{run}-{args.input2d}.json"
     recipe = {"name": args.recipe, "label": recipe_label(args, schedule),
               "command": command_line("benchmarks.convergence", argv),
               "schedule": dataclasses.asdict(schedule), "seed": args.seed, "finished": False, "curve": []}
@@ -108,8 +115,10 @@ def recipe_label(args, schedule) -> str:
     warmup = f", warm-up {args.warmup:.0%}" if args.warmup else ""
     bf16 = ", bf16 autocast" if args.bf16_cpu else ""
     scored = f"; scored on every {args.test_every}th test frame" if args.test_every > 1 else ""
+    frames = "all training frames" if args.train_stride == 1 else f"every {args.train_stride}th training frame"
+    epoch = ", each epoch every window plain and mirrored" if schedule.mirrored_pairs else ""
     return (f"{args.recipe}: {schedule.optimizer} lr {schedule.lr:g} ({decay}{warmup}), batch {schedule.batch_size}, "
-            f"{schedule.epochs} epochs of all training frames{bf16}{scored}")
+            f"{schedule.epochs} epochs of {frames}{epoch}{bf16}{scored}")
 
 
 def save(path: Path, run: str, args, kind: str, label: str, recipe: dict) -> None:
