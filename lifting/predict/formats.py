@@ -68,8 +68,8 @@ class Detections:
         layout: "coco17" or "h36m17": the joint order of ``keypoints``.
         frames: (F,) int64, sorted: every frame the file covers, with or without a person.
         frame_of: (M,) int64, the frame of each instance (ascending).
-        keypoints: (M, 17, 2) float64 pixels. keypoint_scores: (M, 17) confidences (1 where the
-            file has none).
+        keypoints: (M, 17, 2) float32 pixels. keypoint_scores: (M, 17) float32 confidences (1
+            where the file has none).
         person_scores: (M,) the detector's score of each instance (the mean keypoint score where
             the file has none).
         width, height: the image size in pixels, where the file says it (else None).
@@ -161,13 +161,18 @@ def _frame_numbers(ids: list, path: Path, what: str) -> np.ndarray:
     return np.asarray(numbers, dtype=np.int64)
 
 
-def _instances(path: Path, frames_in_file: np.ndarray, frame_of: list[int], keypoints: list, scores: list,
-               person_scores: list, layout: str, fmt: str, width=None, height=None, notes=()) -> Detections:
-    order = np.argsort(np.asarray(frame_of, dtype=np.int64), kind="stable")
-    kp = np.asarray(keypoints, dtype=np.float64).reshape(-1, 17, 2)[order]
-    sc = np.asarray(scores, dtype=np.float64).reshape(-1, 17)[order]
-    return Detections(path, fmt, layout, np.unique(frames_in_file), np.asarray(frame_of, dtype=np.int64)[order], kp, sc,
-                      np.asarray(person_scores, dtype=np.float64).reshape(-1)[order], width, height, tuple(notes))
+def _instances(path: Path, frames_in_file, frame_of, keypoints, scores, person_scores, layout: str, fmt: str,
+               width=None, height=None, notes=()) -> Detections:
+    """Detections from per-instance lists or arrays, sorted by frame (float32: a few hundred bytes a
+    frame, so an hour of video stays small)."""
+    frame_of = np.asarray(frame_of, dtype=np.int64)
+    kp = np.asarray(keypoints, dtype=np.float32).reshape(-1, 17, 2)
+    sc = np.asarray(scores, dtype=np.float32).reshape(-1, 17)
+    person = np.asarray(person_scores, dtype=np.float32).reshape(-1)
+    if np.any(np.diff(frame_of) < 0):
+        order = np.argsort(frame_of, kind="stable")
+        frame_of, kp, sc, person = frame_of[order], kp[order], sc[order], person[order]
+    return Detections(path, fmt, layout, np.unique(frames_in_file), frame_of, kp, sc, person, width, height, tuple(notes))
 
 
 def _size_from(record: dict) -> tuple[int | None, int | None]:
@@ -214,7 +219,7 @@ def _read_coco(path: Path) -> Detections:
         width, height = _size_from(record) if width is None else (width, height)
     frames = _frame_numbers(ids, path, "image_id")
     notes = [] if all(isinstance(i, int) for i in ids) else ["frame numbers taken from the last number in each image_id"]
-    return _instances(path, frames, list(frames), keypoints, scores, person, "coco17", "coco", width, height, notes)
+    return _instances(path, frames, frames, keypoints, scores, person, "coco17", "coco", width, height, notes)
 
 
 def _openpose_files(path: Path) -> list[Path]:
@@ -327,27 +332,35 @@ def _read_parquet(path: Path, where: dict[str, str]) -> Detections:
         missing = [c for c in joint_columns(H36M17, "uv") if c not in names]
         raise DataError(path, f"lacks the h36m17 pixel columns ({', '.join(missing[:3])}, ...)",
                         "write the 2D with lifting.data.schema.poses_to_frame(pixels, H36M17, 'uv')")
-    frame = table.to_pandas()
+    keys = [c for c in RUN_COLUMNS if c in names]
+    frame = table.select(keys + [c for c in ("width", "height") if c in names]).to_pandas()
+    mask = np.ones(table.num_rows, dtype=bool)
     for key, value in where.items():
-        if key not in frame.columns:
+        if key not in keys:
             raise DataError(path, f"--where names column {key!r}, which the table lacks",
-                            f"use one of {', '.join(c for c in RUN_COLUMNS if c in frame.columns) or 'no key column'}")
-        frame = frame[frame[key].astype(str) == str(value)]
-    keys = [c for c in RUN_COLUMNS if c in frame.columns]
-    runs = frame[keys].drop_duplicates() if keys else frame.iloc[:0]
-    if len(frame) == 0:
+                            f"use one of {', '.join(keys) or 'no key column'}")
+        mask &= (frame[key].astype(str) == str(value)).to_numpy()
+    if not mask.any():
         raise DataError(path, f"no row matches --where {where}", "check the values (they must match exactly)")
+    runs = frame.loc[mask, keys].drop_duplicates() if keys else frame.iloc[:1, :0]
     if len(runs) > 1:
-        first = ", ".join(f"{k}={runs.iloc[0][k]}" for k in keys)
-        raise DataError(path, f"holds {len(runs)} runs ({'/'.join(keys)})",
-                        f"pick one with --where, e.g. {' '.join('--where ' + p for p in first.split(', '))}")
-    pixels = frame[joint_columns(H36M17, axes)].to_numpy(np.float64).reshape(-1, 17, 2)
+        first = " ".join(f"--where {k}={runs.iloc[0][k]}" for k in keys)
+        raise DataError(path, f"holds {len(runs)} runs ({'/'.join(keys)})", f"pick one with --where, e.g. {first}")
+    rows = np.flatnonzero(mask)
+
+    def columns(names_: list[str]) -> np.ndarray:  # column by column: no (N, 34) float64 copy
+        out = np.empty((len(rows), len(names_)), dtype=np.float32)
+        for i, name in enumerate(names_):
+            out[:, i] = table.column(name).to_numpy()[rows]
+        return out
+
+    pixels = columns(joint_columns(H36M17, axes)).reshape(-1, 17, 2)
     confidence = [f"{n}_c" for n in H36M17.names]
-    scores = frame[confidence].to_numpy(np.float64) if set(confidence) <= set(frame.columns) else np.ones(pixels.shape[:2])
-    frames = frame["frame"].to_numpy(np.int64) if "frame" in frame.columns else np.arange(len(frame), dtype=np.int64)
-    width, height = _parquet_size(path, table.schema.metadata or {}, frame, runs)
-    return _instances(path, frames, list(frames), pixels, scores, scores.mean(axis=1), "h36m17", "parquet", width,
-                      height)
+    scores = columns(confidence) if set(confidence) <= names else np.ones(pixels.shape[:2], dtype=np.float32)
+    frames = table.column("frame").to_numpy()[rows].astype(np.int64) if "frame" in names else rows.astype(np.int64)
+    width, height = _parquet_size(path, table.schema.metadata or {}, frame.loc[mask] if len(frame.columns) else frame,
+                                  runs)
+    return _instances(path, frames, frames, pixels, scores, scores.mean(axis=1), "h36m17", "parquet", width, height)
 
 
 def _parquet_size(path: Path, kv: dict, frame, runs) -> tuple[int | None, int | None]:

@@ -7,7 +7,7 @@ output is written, and every output is written atomically, so bad input leaves n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from lifting.errors import DataError
 from lifting.io import write_json
 from lifting.predict.formats import Detections, check_inside, read_keypoints, with_image_size
 from lifting.predict.output import FRAME, write_predictions
-from lifting.predict.run import TRAINED_FPS, LoadedRun, lift, load_run, model_inputs
+from lifting.predict.run import TRAINED_FPS, LoadedRun, lift, load_run
 from lifting.predict.track import Track, fill, follow
 from lifting.skeleton import coco17_to_h36m17, h36m16_to_h36m17
 
@@ -76,7 +76,10 @@ def prepare_track(request: Request) -> tuple[Detections, Track, np.ndarray]:
         raise DataError(request.input, f"no frame has a person number {request.person}", "choose another --person")
     track = fill(detections, chosen, request.min_score)
     pixels = coco17_to_h36m17(track.pixels) if detections.layout == "coco17" else track.pixels
-    return detections, track, pixels
+    none = np.zeros(0, dtype=np.int64)  # the track holds what is needed; keep the file's description only
+    described = replace(detections, frame_of=none, keypoints=np.zeros((0, 17, 2), np.float32),
+                        keypoint_scores=np.zeros((0, 17), np.float32), person_scores=np.zeros(0, np.float32))
+    return described, track, pixels
 
 
 def _check_request(request: Request, track: Track) -> None:
@@ -100,10 +103,10 @@ def predict(request: Request) -> dict:
     detections, track, pixels = prepare_track(request)
     _check_request(request, track)
     run = load_run(request.run, request.model, request.checkpoints, request.seed, request.threads)
-    inputs = model_inputs(pixels, detections.width, detections.height, run.joint_set)
     keep = request.png_frames is not None or request.gif or request.bvh is not None
     metadata = {"run": run.name, "fps": request.fps if request.fps is not None else "unknown"}
-    poses = write_predictions(request.out, track, run.joint_set, lift(run, inputs), metadata, keep=keep)
+    poses = write_predictions(request.out, track, run.joint_set, lift(run, pixels, detections.width, detections.height),
+                              metadata, keep=keep)
     summary = _summary(request, detections, track, run)
     if keep:
         body = h36m16_to_h36m17(poses) if run.joint_set == "h36m16" else poses

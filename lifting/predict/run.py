@@ -105,8 +105,9 @@ def load_run(run: str | None, model: str | Path | None = None, checkpoints: Path
 
 
 def model_inputs(pixels_h36m17: np.ndarray, width: int, height: int, joint_set: str) -> np.ndarray:
-    """(T, 17, 2) h36m17 pixels -> (T, J, 2) float32 screen-normalised inputs of the run's joint set."""
-    norm = normalize_screen_coordinates(pixels_h36m17, width, height).astype(np.float32)
+    """(T, 17, 2) h36m17 pixels -> (T, J, 2) float32 screen-normalised inputs of the run's joint set
+    (computed in float64, as the aligned data's are)."""
+    norm = normalize_screen_coordinates(np.asarray(pixels_h36m17, dtype=np.float64), width, height).astype(np.float32)
     return h36m17_to_h36m16(norm) if joint_set == "h36m16" else norm
 
 
@@ -126,19 +127,19 @@ def predict_chunk(run: LoadedRun, inputs: np.ndarray, meta: pd.DataFrame | None)
     return (total / len(run.predictors)).astype(np.float32)
 
 
-def lift(run: LoadedRun, inputs: np.ndarray, chunk: int = CHUNK) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(start, (n, J, 3) mm)`` for consecutive chunks of the (T, J, 2) ``inputs`` (one run).
+def lift(run: LoadedRun, pixels: np.ndarray, width: int, height: int,
+         chunk: int = CHUNK) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start, (n, J, 3) mm)`` for consecutive chunks of the (T, 17, 2) h36m17 ``pixels`` of
+    a (W, H) = (``width``, ``height``) image (one run), normalised chunk by chunk.
 
     A temporal run's chunk is lifted with ``field // 2`` real frames of context on each side (edge
     padding only at the run's real ends), then the context's outputs are dropped.
     """
-    count, pad = len(inputs), run.field // 2
+    count, pad = len(pixels), run.field // 2
     with torch.inference_mode():
         for start in range(0, count, chunk):
             stop = min(start + chunk, count)
-            if not run.temporal:
-                yield start, predict_chunk(run, inputs[start:stop], None)
-                continue
-            lo, hi = max(0, start - pad), min(count, stop + pad)
-            pred = predict_chunk(run, inputs[lo:hi], _meta(lo, hi))
+            lo, hi = (max(0, start - pad), min(count, stop + pad)) if run.temporal else (start, stop)
+            inputs = model_inputs(pixels[lo:hi], width, height, run.joint_set)
+            pred = predict_chunk(run, inputs, _meta(lo, hi) if run.temporal else None)
             yield start, pred[start - lo:stop - lo]

@@ -24,7 +24,7 @@ class Track:
 
     Attributes:
         frames: (T,) int64 consecutive frame numbers.
-        pixels: (T, K, 2) float64 keypoints in the input's layout, pixels, gaps filled.
+        pixels: (T, K, 2) float32 keypoints in the input's layout, pixels, gaps filled.
         scores: (T, K) the detector's confidences (0 in frames without a detection).
         detected: (T,) bool, a person was chosen in this frame.
         filled: (T, K) bool, the keypoint was interpolated (below min_score, or no detection).
@@ -87,8 +87,8 @@ def fill(detections: Detections, chosen: np.ndarray, min_score: float) -> Track:
     count, joints = len(chosen), detections.keypoints.shape[1]
     frames = np.arange(count, dtype=np.int64) + int(detections.frames[0])
     detected = chosen >= 0
-    pixels = np.zeros((count, joints, 2))
-    scores = np.zeros((count, joints))
+    pixels = np.zeros((count, joints, 2), dtype=np.float32)
+    scores = np.zeros((count, joints), dtype=np.float32)
     pixels[detected] = detections.keypoints[chosen[detected]]
     scores[detected] = detections.keypoint_scores[chosen[detected]]
     seen = detected[:, None] & (scores >= min_score)

@@ -51,7 +51,9 @@ def test_each_json_format_reads_back_the_coco_keypoints_it_was_written_with(tmp_
             "mmpose": lambda: write_mmpose(tmp_path / "m.json", px, scores)}[fmt]()
     assert detect_format(path) == fmt.rstrip("0123456789")
     det = read_keypoints(path)
-    assert det.layout == "coco17" and np.array_equal(det.keypoints, px) and np.array_equal(det.keypoint_scores, scores)
+    assert det.layout == "coco17" and det.keypoints.dtype == np.float32  # pixels to 1e-4 px up to 4,000 px
+    assert np.array_equal(det.keypoints, px.astype(np.float32))
+    assert np.array_equal(det.keypoint_scores, scores.astype(np.float32))
     assert list(det.frames) == list(range(10, 16) if fmt == "coco" else range(6))
 
 
@@ -60,7 +62,7 @@ def test_parquet_reads_h36m17_pixels_and_its_image_size(tmp_path, pixels):
     det = read_keypoints(path)
     assert detect_format(path) == "parquet" and det.layout == "h36m17"
     assert (det.width, det.height) == (1000, 1002)
-    assert np.array_equal(det.keypoints, pixels[0].astype(np.float32).astype(np.float64))
+    assert np.array_equal(det.keypoints, pixels[0].astype(np.float32))
 
 
 def _two_people(tmp_path):

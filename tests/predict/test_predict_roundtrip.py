@@ -22,7 +22,7 @@ from lifting.geometry import normalize_screen_coordinates
 from lifting.models import knn, simple_baseline, videopose3d
 from lifting.predict.__main__ import main
 from lifting.predict.output import read_predictions
-from lifting.predict.run import lift, load_run, model_inputs
+from lifting.predict.run import lift, load_run
 from lifting.runner import RunSettings, load_method, train_method
 from lifting.skeleton import H36M17, h36m17_to_h36m16
 from tests.predict.keypoint_files import coco_body, write_coco, write_mmpose, write_openpose, write_parquet
@@ -124,9 +124,8 @@ def test_openpose_and_mmpose_of_the_same_body_give_the_coco_result(tmp_path, run
 def test_a_temporal_run_in_overlapping_chunks_equals_one_pass(runs, known):
     pixels, _, camera, _ = known
     run = load_run("videopose3d-gt", checkpoints=runs)
-    inputs = model_inputs(pixels, camera.width, camera.height, run.joint_set)
-    whole = np.concatenate([p for _, p in lift(run, inputs)])
-    chunked = np.concatenate([p for _, p in lift(run, inputs, chunk=7)])
+    whole = np.concatenate([p for _, p in lift(run, pixels, camera.width, camera.height)])
+    chunked = np.concatenate([p for _, p in lift(run, pixels, camera.width, camera.height, chunk=7)])
     assert run.field == 9 and np.allclose(chunked, whole, atol=1e-3)
 
 
