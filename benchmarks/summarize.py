@@ -195,6 +195,21 @@ def speed_table(path: Path = RESULTS / "speed-cpu.json") -> str:
     return "\n".join(rows)
 
 
+def predict_table(path: Path = RESULTS / "predict-cpu.json") -> str:
+    """``lifting.predict`` (benchmarks/bench_predict.py): frames per second per run through the
+    tool's lifting path, then the whole command's peak memory by input length."""
+    record = json.loads(path.read_text())
+    rows = [f"{record['input']}; {record['machine']['threads']} thread, {record['speed_frames']:,} frames per run.", "",
+            "| run | configuration | receptive field (frames) | flip test | frames/s | weights |", "|---|---|---|---|---|---|"]
+    rows += [f"| {run} | {r['configuration']} | {r['receptive_field']} | {'yes' if r['flip_test'] else 'no'} | "
+             f"{r['frames_per_s']:,.0f} | {r['source']} |" for run, r in record["frames_per_s"].items()]
+    memory = record["peak_memory"]
+    rows += ["", f"Peak memory ({memory['note']}):", "", "| run | frames | peak RSS (MB) | seconds |", "|---|---|---|---|"]
+    rows += [f"| {run} | {m['frames']:,} | {m['peak_rss_mb']:.0f} | {m['seconds']:.0f} |"
+             for run, measured in memory["runs"].items() for m in measured]
+    return "\n".join(rows)
+
+
 def replace_between(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name}:begin -->).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -222,6 +237,7 @@ def main() -> None:
     text = replace_between(text, "experiments-earlier-detector", experiments_table(RESULTS / "experiments" / "earlier-detector"))
     text = replace_between(text, "detector", detector_table())
     text = replace_between(text, "temporal", temporal_table())
+    text = replace_between(text, "predict", predict_table())
     if (RESULTS / "speed-cpu.json").exists():
         text = replace_between(text, "speed", speed_table())
     README.write_text(text)
