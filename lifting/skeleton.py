@@ -131,8 +131,9 @@ def h36m16_to_h36m17(poses: np.ndarray) -> np.ndarray:
 def coco17_to_h36m17(poses: np.ndarray) -> np.ndarray:
     """(..., 17, D) COCO keypoints -> (..., 17, D) h36m17.
 
-    Pelvis = hip midpoint, thorax = shoulder midpoint, spine = pelvis-thorax midpoint,
-    nose = COCO nose, head = ear midpoint (COCO has no head-top keypoint).
+    As MMPose maps them (methods.md §12): pelvis = hip midpoint, thorax = shoulder midpoint,
+    spine = pelvis-thorax midpoint, nose = COCO nose, head = eye midpoint (COCO has no head-top
+    keypoint). COCO's hips sit higher on the body than Human3.6M's hip joints.
     """
     _check_joints(poses, 17, "coco17_to_h36m17")
     c = {name: poses[..., i, :] for i, name in enumerate(COCO17.names)}
@@ -141,7 +142,7 @@ def coco17_to_h36m17(poses: np.ndarray) -> np.ndarray:
     joints = [
         pelvis, c["right_hip"], c["right_knee"], c["right_ankle"],
         c["left_hip"], c["left_knee"], c["left_ankle"],
-        0.5 * (pelvis + thorax), thorax, c["nose"], 0.5 * (c["left_ear"] + c["right_ear"]),
+        0.5 * (pelvis + thorax), thorax, c["nose"], 0.5 * (c["left_eye"] + c["right_eye"]),
         c["left_shoulder"], c["left_elbow"], c["left_wrist"],
         c["right_shoulder"], c["right_elbow"], c["right_wrist"],
     ]

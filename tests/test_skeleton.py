@@ -51,6 +51,10 @@ def test_coco_to_h36m_builds_pelvis_and_thorax_from_midpoints():
     np.testing.assert_allclose(h36m[:, 8], thorax)
     np.testing.assert_allclose(h36m[:, 7], 0.5 * (pelvis + thorax))
     np.testing.assert_array_equal(h36m[:, H36M17.index("LWrist")], coco[:, COCO17.index("left_wrist")])
+    # the head is the eyes' midpoint, as MMPose maps it (COCO has no head top); the nose is the nose
+    eyes = 0.5 * (coco[:, COCO17.index("left_eye")] + coco[:, COCO17.index("right_eye")])
+    np.testing.assert_allclose(h36m[:, H36M17.index("Head")], eyes)
+    np.testing.assert_array_equal(h36m[:, H36M17.index("Nose")], coco[:, COCO17.index("nose")])
 
 
 def test_wrong_joint_count_is_refused():

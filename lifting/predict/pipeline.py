@@ -22,7 +22,7 @@ from lifting.skeleton import coco17_to_h36m17, h36m16_to_h36m17
 
 #: What the COCO-17 -> h36m17 mapping does and cannot do (written into the summary).
 COCO_MAPPING = ("COCO-17 -> h36m17 by lifting.skeleton.coco17_to_h36m17: pelvis = mid-hips, thorax = mid-shoulders, "
-                "spine = their midpoint, nose = COCO nose, head = mid-ears, limbs re-indexed. COCO's hips sit higher "
+                "spine = their midpoint, nose = COCO nose, head = mid-eyes, limbs re-indexed. COCO's hips sit higher "
                 "on the body than Human3.6M's hip-joint centres, so the lifted legs and pelvis carry that bias.")
 
 

@@ -4,10 +4,10 @@ A known h36m17 body (camera frame, mm) is projected through a :class:`lifting.ge
 For the COCO-style formats its 17 COCO keypoints are derived from the body (:func:`coco_body`):
 
 * nose = the h36m17 Nose joint;
-* ears = the Head joint +- 70 mm along the shoulder line (so their midpoint, which
-  ``coco17_to_h36m17`` takes as the head, is exactly the Head joint);
-* eyes = 60 % of the way from the Head joint to the Nose joint, +- 32 mm along the shoulder line
-  (the h36m17 body has no eyes; they are used by no converter here);
+* eyes = the Head joint +- 32 mm along the shoulder line (so their midpoint, which
+  ``coco17_to_h36m17`` takes as the head, as MMPose does, is exactly the Head joint);
+* ears = 40 % of the way from the Head joint back from the Nose joint, +- 70 mm along the
+  shoulder line (the h36m17 body has no ears; no converter here uses them);
 * shoulders, elbows, wrists, knees, ankles = the same joints;
 * hips = the h36m17 hips raised by ``hip_raise_mm`` along the pelvis -> thorax direction: COCO
   annotators mark the hip at the top of the thigh, above the hip-joint centre Human3.6M's mocap
@@ -37,9 +37,9 @@ def coco_body(body_mm: np.ndarray, hip_raise_mm: float = HIP_RAISE_MM) -> np.nda
     j = {name: body_mm[:, i] for i, name in enumerate(H36M17.names)}
     across = _unit(j["LShoulder"] - j["RShoulder"])
     up = _unit(j["Thorax"] - j["Hip"])
-    eyes = j["Head"] + 0.6 * (j["Nose"] - j["Head"])
-    coco = {"nose": j["Nose"], "left_eye": eyes + 32 * across, "right_eye": eyes - 32 * across,
-            "left_ear": j["Head"] + 70 * across, "right_ear": j["Head"] - 70 * across,
+    ears = j["Head"] - 0.4 * (j["Nose"] - j["Head"])
+    coco = {"nose": j["Nose"], "left_eye": j["Head"] + 32 * across, "right_eye": j["Head"] - 32 * across,
+            "left_ear": ears + 70 * across, "right_ear": ears - 70 * across,
             "left_hip": j["LHip"] + hip_raise_mm * up, "right_hip": j["RHip"] + hip_raise_mm * up}
     for side, name in (("left", "L"), ("right", "R")):
         coco.update({f"{side}_shoulder": j[f"{name}Shoulder"], f"{side}_elbow": j[f"{name}Elbow"],
