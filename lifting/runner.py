@@ -407,10 +407,10 @@ def test_curve_monitor(data: LiftingData, codec: Codec, flip_test: bool, stride:
     return monitor
 
 
-def load_method(path: Path):
+def load_method(path: Path, device: torch.device | None = None):
     """Rebuild a saved method: returns (saved dict, [predictor per seed]), each predictor mapping
     inputs (N, J, 2) np (and, for a temporal method, their rows' meta: whole runs) -> (N, J, 3)
-    root-relative mm np."""
+    root-relative mm np, computed on ``device`` (default: :func:`lifting.train.pick_device`)."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -431,7 +431,7 @@ def load_method(path: Path):
     if is_lookup(saved["method"]):
         lifter = module.build(cfg, num_joints).fit(saved["library_inputs"].numpy(), saved["library_targets"].numpy())
         return saved, [lambda inputs, meta=None, context=None: lifter.predict(inputs)]
-    device = train.pick_device(torch.get_num_threads())
+    device = device if device is not None else train.pick_device(torch.get_num_threads())
     spec = InputSpec(**saved["input_spec"])
     stats = {k: v.numpy() for k, v in saved["stats"].items()}
     codec = Codec(spec, **stats).to(device)
