@@ -97,15 +97,18 @@ def run_notes(record: dict) -> str:
         notes.append("flip test")
     stages = (record.get("training") or {}).get("stages") or {}
     if len(stages) > 1:
-        notes.append(f"trained in {len(stages)} stages ({chain_text(stages)}; samples seen and training time are "
-                     "the chain's totals)")
+        notes.append(f"trained in {len(stages)} stages ({chain_text(stages, record.get('method'))}; samples seen and "
+                     "training time are the chain's totals)")
     return ", ".join(notes)
 
 
-def chain_text(stages: dict) -> str:
-    """A staged run's chain, stage by stage: epochs, samples, time and the last logged test-curve P1."""
+def chain_text(stages: dict, run: str | None = None) -> str:
+    """A staged run's chain, stage by stage: epochs, samples, time and the last logged test-curve P1.
+    The metrics file sorts the stages' names, so they are listed by name with ``run`` itself (the
+    last stage, e.g. ``rie`` after ``rie_stage1`` and ``rie_stage2``) last."""
     parts = []
-    for name, stage in stages.items():
+    for name in sorted(stages, key=lambda name: (name == run, name)):
+        stage = stages[name]
         seconds, p1 = stage.get("train_seconds"), stage.get("curve_p1")
         parts.append(f"{name}: {stage.get('epochs')} epochs, {stage.get('samples_seen') or 0:,} samples"
                      + (f", {seconds / 60:.1f} min" if seconds is not None else "")

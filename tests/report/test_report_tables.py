@@ -274,10 +274,10 @@ def test_context_runs_are_listed_with_and_without_the_image(tmp_path):
 
 def test_a_staged_runs_row_gives_the_whole_chain():
     record = small_record("rie", samples_seen=10_000)
-    record["training"]["stages"] = {
+    record["training"]["stages"] = {  # as the metrics file has them: names sorted
+        "rie": {"epochs": 1, "samples_seen": 10_000, "train_seconds": 60.0, "curve_p1": 85.0},
         "rie_stage1": {"epochs": 2, "samples_seen": 80_000, "train_seconds": 600.0, "curve_p1": 98.9},
-        "rie_stage2": {"epochs": 1, "samples_seen": 40_000, "train_seconds": 300.0, "curve_p1": 90.1},
-        "rie": {"epochs": 1, "samples_seen": 10_000, "train_seconds": 60.0, "curve_p1": 85.0}}
+        "rie_stage2": {"epochs": 1, "samples_seen": 40_000, "train_seconds": 300.0, "curve_p1": 90.1}}
     notes = R.run_notes(record)
     assert ("trained in 3 stages (rie_stage1: 2 epochs, 80,000 samples, 10.0 min, curve P1 98.9 mm; rie_stage2: "
             "1 epochs, 40,000 samples, 5.0 min, curve P1 90.1 mm; rie: 1 epochs, 10,000 samples, 1.0 min, curve P1 "
