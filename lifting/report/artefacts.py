@@ -119,9 +119,10 @@ def load_context_runs(experiments_dir: str | Path | None) -> list[dict]:
         return []
     records = []
     for path in sorted(Path(experiments_dir).glob("context_poseformer*.json")):
-        record = json.loads(path.read_text())
-        if record.get("method") != "context_poseformer":
-            raise ValueError(f"{path}: not a Context-Aware PoseFormer metrics file (method {record.get('method')!r})")
+        record = read_metrics(path)
+        network = record.get("architecture", record.get("method"))  # the run's name may be its own
+        if network != "context_poseformer":
+            raise ValueError(f"{path}: not a Context-Aware PoseFormer metrics file (network {network!r})")
         records.append({**record, "file": path.name})
     return sorted(records, key=lambda r: (r["input2d"], r["file"]))
 

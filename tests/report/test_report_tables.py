@@ -259,6 +259,8 @@ def test_context_runs_are_listed_with_and_without_the_image(tmp_path):
                                     ("context_poseformer_2d_only-detected", False, 131.5)):
         record = small_record("context_poseformer", "detected", seeds=1, p1=p1, samples_seen=40_000)
         record["config"] = {"image_context": image_context}
+        if not image_context:  # a run named for itself (stages.train --name); its network is still CA-PF
+            record.update(method="context_poseformer_2d_only", architecture="context_poseformer")
         (tmp_path / f"{name}.json").write_text(json.dumps(record))
     (tmp_path / "semgcn-detected.json").write_text(json.dumps(small_record("semgcn", "detected", seeds=1)))
     table = R.context_table(R.load_context_runs(tmp_path))
