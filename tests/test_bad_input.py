@@ -218,22 +218,23 @@ def _corrupt_deflate_start(root: Path, monkeypatch) -> None:
     shutil.rmtree(root / "raw" / "h36m")
 
 
-def _disk_full_on_parquet(root: Path, monkeypatch) -> None:
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "Error writing bytes to file")
-    monkeypatch.setattr("lifting.data.schema.pq.write_table", full)
+def _os_error_from(target: str, code: int):
+    """Calling ``target`` (a dotted name) raises ``OSError(code)``: a full disk (ENOSPC) or a
+    read-only folder (EROFS) met by that writer."""
+    def spoil(root: Path, monkeypatch) -> None:
+        def fail(*args, **kwargs):
+            raise OSError(code, os.strerror(code))
+        monkeypatch.setattr(target, fail)
+    return spoil
+
+
+_disk_full_on_parquet = _os_error_from("lifting.data.schema.pq.write_table", errno.ENOSPC)
 
 
 def _torch_writer_fails(root: Path, monkeypatch) -> None:
     def fail(*args, **kwargs):
         raise RuntimeError("[enforce fail at inline_container.cc:626] . PytorchStreamWriter failed writing file")
     monkeypatch.setattr("lifting.runner.torch.save", fail)
-
-
-def _read_only_folder(root: Path, monkeypatch) -> None:
-    def read_only(*args, **kwargs):
-        raise OSError(errno.EROFS, "Read-only file system")
-    monkeypatch.setattr("lifting.io.tempfile.mkstemp", read_only)
 
 
 def _model_file(content: dict | object):
@@ -251,18 +252,6 @@ def _replace_video(frames: int | None):
         else:
             write_video(path, np.zeros((frames, 64, 64, 3), np.uint8))
     return spoil
-
-
-def _disk_full_on_views(root: Path, monkeypatch) -> None:
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "Error writing bytes to file")
-    monkeypatch.setattr("lifting.images.store.pq.ParquetWriter.write_table", full)
-
-
-def _read_only_data_folder(root: Path, monkeypatch) -> None:
-    def read_only(*args, **kwargs):
-        raise OSError(errno.EROFS, "Read-only file system")
-    monkeypatch.setattr("lifting.io.tempfile.mkdtemp", read_only)
 
 
 def _detector_checkpoint(content):
@@ -385,7 +374,8 @@ CASES = [
     ("disk_full_writing_predictions", "evaluate", _disk_full_on_parquet, DataError,
      "predictions.parquet: could not write (No space left on device)"),
     ("disk_full_writing_model", "train", _torch_writer_fails, DataError, "model.pt: could not write"),
-    ("read_only_output_folder", "evaluate", _read_only_folder, DataError, "could not write (Read-only file system)"),
+    ("read_only_output_folder", "evaluate", _os_error_from("lifting.io.tempfile.mkstemp", errno.EROFS), DataError,
+     "could not write (Read-only file system)"),
     ("model_of_unknown_method", "evaluate", _model_file({"method": "nope"}), DataError,
      "not a model of this pipeline (method 'nope'"),
     ("hostile_model_file", "evaluate", _model_file({"method": "knn", "payload": _RunsCode()}), DataError,
@@ -400,9 +390,10 @@ IMAGE_CASES = [
      "videos/S1/Videos/Directions.54138969.mp4: not a readable video"),
     ("video_shorter_than_its_3d", "render", _replace_video(2), DataError,
      "Directions.54138969.mp4: 2 frames, but its sequence has 5 poses"),
-    ("disk_full_during_render", "render", _disk_full_on_views, DataError,
+    ("disk_full_during_render", "render",
+     _os_error_from("lifting.images.store.pq.ParquetWriter.write_table", errno.ENOSPC), DataError,
      "images/views.parquet: could not write (No space left on device)"),
-    ("read_only_data_folder_at_render", "render", _read_only_data_folder, DataError,
+    ("read_only_data_folder_at_render", "render", _os_error_from("lifting.io.tempfile.mkdtemp", errno.EROFS), DataError,
      "images: could not write (Read-only file system)"),
     ("hostile_detector_checkpoint", "train_detector", _detector_checkpoint({"state_dict": {}, "x": _RunsCode()}),
      DataError, "user.pth: not a weights-only checkpoint"),
