@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lifting.models import METHODS
+from lifting.models import method_module
 from lifting.predict.run import lift, load_run
 from lifting.runner import build_model
 
@@ -56,7 +56,7 @@ def synthetic_pixels(frames: int, seed: int = 0) -> np.ndarray:
 
 def paper_model(method: str, folder: Path) -> Path:
     """A model.pt of ``method``'s paper configuration with untrained weights, as train_method lays it out."""
-    setup = METHODS[method].PAPER["gt"]
+    setup = method_module(method).PAPER["gt"]
     torch.manual_seed(0)
     model = build_model(method, setup.config, 17)
     stats = {"input_mean": torch.zeros(17, 2), "input_std": torch.ones(17, 2), "target_mean": torch.zeros(17, 3),

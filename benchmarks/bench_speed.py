@@ -45,7 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from lifting import train
 from lifting.codec import Codec
 from lifting.data.align import Protocol, load_split
-from lifting.models import METHODS, rie, videopose3d
+from lifting.models import method_module, rie, videopose3d
 from lifting.runner import build_model, method_config, paper_schedule
 
 from benchmarks.bench_gridconv import UnfoldReference, matmul_gflops
@@ -109,7 +109,7 @@ def window_flops(model: torch.nn.Module, windows: int = 4) -> float:
 
 def bench_single_frame(method: str, kind: str, batch: int | None, aligned: str, steps: int, rounds: int,
                        test_rows: int) -> list[dict]:
-    setup = METHODS[method].PAPER[kind]
+    setup = method_module(method).PAPER[kind]
     cfg = method_config(method, {}, None, kind)
     source = "gt" if kind == "gt" else "noisy"
     data = load_split(aligned, source, setup.input_spec.joint_set, Protocol(), markers=setup.input_spec.markers)

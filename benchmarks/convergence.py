@@ -32,9 +32,10 @@ import torch
 
 from lifting import convergence, metrics, train
 from lifting.codec import Codec
+from lifting.device import pick_device
 from lifting.data.align import Protocol, load_split
 from lifting.io import write_json
-from lifting.models import METHODS
+from lifting.models import method_module
 from lifting.models.spec import input_kind
 from lifting.runner import ScoredFrames, method_config, paper_schedule, receptive_field, train_arrays
 from lifting.skeleton import get_joint_set
@@ -64,7 +65,7 @@ def main(argv=None) -> None:
     args = cli.parse_args(argv)
 
     kind = input_kind(args.input2d)
-    setup = METHODS[args.method].PAPER[kind]
+    setup = method_module(args.method).PAPER[kind]
     cfg = method_config(args.method, {}, config_overrides(args), kind)
     run = run_name(args)
     # Every run of the paper's recipe is the paper's schedule cut at --epochs (no rescaled decay).
@@ -75,7 +76,7 @@ def main(argv=None) -> None:
         schedule = dataclasses.replace(schedule, paper_epochs=setup.schedule.epochs)
     schedule = dataclasses.replace(schedule, mirrored_pairs=args.mirrored_pairs)
 
-    device = train.pick_device(args.threads)
+    device = pick_device(args.threads)
     data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=1),
                       markers=setup.input_spec.markers)
     codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)

@@ -30,11 +30,10 @@ import torch
 from lifting.io import write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from repo_copy import copy_repository, set_params  # noqa: E402
+from repo_copy import copy_repository, only_runs, set_params  # noqa: E402
 
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-PARAMS = {"data.inputs2d": ["gt", "detected"], "methods": ["knn"], "heavy_methods": [], "gridconv_sgt": [],
-          "rie_inputs2d": ["gt"], "capf_inputs2d": [], "heavy_inputs2d": ["gt"],
+PARAMS = {"data.inputs2d": ["gt", "detected"], **only_runs(knn=["gt", "detected"], rie=["gt"]), "gridconv_sgt": [],
           "render.width": 32, "render.height": 32, "detector.width": 4, "detector.stem_width": 8,
           "detector.epochs": 2, "detector.train_stride": 8,
           "model.rie.channels": 8, "model.rie.latent": 8, "model.rie.fc_hidden": 16, "model.rie.filter_widths": [3, 3],

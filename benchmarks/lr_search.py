@@ -22,10 +22,11 @@ import yaml
 
 from lifting import train
 from lifting.codec import Codec
+from lifting.device import pick_device
 from lifting.config import BudgetParams, budget_for, budget_key, parse_section
 from lifting.data.align import Protocol, load_split
 from lifting.io import write_json
-from lifting.models import METHODS
+from lifting.models import method_module
 from lifting.models.spec import input_kind
 from lifting.runner import method_config, paper_schedule, receptive_field, train_arrays, validation_mask
 
@@ -46,9 +47,9 @@ def main(argv=None) -> None:
     kind = input_kind(args.input2d)
     run = run_name(args)
     budget = parse_section(BudgetParams, budget_for(params["budget"], budget_key(args.method, run), kind), "budget")
-    setup = METHODS[args.method].PAPER[kind]
+    setup = method_module(args.method).PAPER[kind]
     cfg = method_config(args.method, params["model"], config_overrides(args), kind)
-    device = train.pick_device(args.threads)
+    device = pick_device(args.threads)
     field = receptive_field(cfg, setup.input_spec)
     # a temporal method's windows reach every frame: it takes every n-th frame itself
     stride = 1 if field > 1 else budget.train_stride

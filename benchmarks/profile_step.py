@@ -21,13 +21,13 @@ from lifting import train
 from lifting.codec import Codec
 from lifting.data.align import Protocol, load_split
 from lifting.data.sequences import SequenceIndex
-from lifting.models import METHODS
+from lifting.models import METHOD_NAMES, method_module
 from lifting.runner import build_model, method_config, paper_schedule, receptive_field
 
 
 def main(argv=None) -> None:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli.add_argument("--method", required=True, choices=sorted(m for m in METHODS if m != "knn"))
+    cli.add_argument("--method", required=True, choices=sorted(m for m in METHOD_NAMES if m != "knn"))
     cli.add_argument("--batch", type=int, help="default: the paper's")
     cli.add_argument("--steps", type=int, default=20)
     cli.add_argument("--top", type=int, default=8)
@@ -35,7 +35,7 @@ def main(argv=None) -> None:
     cli.add_argument("--aligned", default="data/aligned")
     args = cli.parse_args(argv)
     torch.set_num_threads(args.threads)
-    setup = METHODS[args.method].PAPER["gt"]
+    setup = method_module(args.method).PAPER["gt"]
     cfg = method_config(args.method, {}, None, "gt")
     data = load_split(args.aligned, "gt", setup.input_spec.joint_set, Protocol(), markers=setup.input_spec.markers)
     schedule = paper_schedule(args.method, cfg, setup.schedule)

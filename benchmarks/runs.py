@@ -18,13 +18,13 @@ import torch
 
 from lifting import train
 from lifting.data.align import LiftingData
-from lifting.models import METHODS
+from lifting.models import METHOD_NAMES
 from lifting.runner import build_model
 
 
 def add_run_arguments(cli: argparse.ArgumentParser) -> None:
     """--method, --sgt, --stage, --input2d, --threads, --seed and --aligned."""
-    cli.add_argument("--method", required=True, choices=sorted(m for m in METHODS if m != "knn"))
+    cli.add_argument("--method", required=True, choices=sorted(m for m in METHOD_NAMES if m != "knn"))
     cli.add_argument("--sgt", choices=["handcrafted", "learnable"], help="GridConv's SGT variant")
     cli.add_argument("--stage", type=int, choices=[1],
                      help="Pose3D-RIE's first training stage (the later ones start from the previous stage's weights, "

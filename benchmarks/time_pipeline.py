@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from lifting.train import fast_cpu_bf16
+from lifting.device import fast_cpu_bf16
 
 
 def stage_names() -> list[str]:
@@ -49,7 +49,7 @@ def run_stage(name: str, force: bool) -> dict:
 
 def machine() -> dict:
     """The CPUs, their vector capability and whether bf16 is fast there (a budget's ``bf16_cpu``
-    trains in fp32 where it is not: ``lifting.train.fast_cpu_bf16``), torch, CUDA."""
+    trains in fp32 where it is not: ``lifting.device.fast_cpu_bf16``), torch, CUDA."""
     return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "fast_cpu_bf16": fast_cpu_bf16(),
             "torch": torch.__version__, "cuda": torch.cuda.is_available()}

@@ -255,12 +255,12 @@ def files_2d(inputs2d) -> list[str]:
     return [source for source in inputs2d if source != DETECTED]
 
 
-def images_needed(inputs2d, capf_inputs2d) -> bool:
+def images_needed(inputs2d, runs) -> bool:
     """The rendered images and the detector feed the ``detected`` 2D source and Context-Aware
-    PoseFormer only: render, train_detector and detect2d run when either is asked for."""
-    if not isinstance(capf_inputs2d, list) or not all(isinstance(i, str) for i in capf_inputs2d):
-        raise ParamsError(f"capf_inputs2d must be a list of 2D sources, got {capf_inputs2d!r}")
-    return DETECTED in (inputs2d or ()) or bool(capf_inputs2d)
+    PoseFormer only: render, train_detector and detect2d run when either is asked for (``runs``:
+    params.yaml's mapping of each method to its 2D inputs)."""
+    capf_inputs = _names(runs if isinstance(runs, dict) else {}, "context_poseformer", [], "runs.")
+    return DETECTED in (inputs2d or ()) or bool(capf_inputs)
 
 
 @dataclass(frozen=True)
@@ -291,38 +291,43 @@ class EvalParams:
 def pipeline_runs(params: dict) -> list[tuple[str, str]]:
     """Every (run, 2D input) pair the pipeline trains and scores, in report order.
 
-    ``methods`` x ``data.inputs2d`` (the train/evaluate matrix), then ``heavy_methods`` x
-    ``heavy_inputs2d`` (train_heavy/evaluate_heavy), then each GridConv variant ``gridconv_<sgt>``
-    (``gridconv_sgt``) x ``heavy_inputs2d`` (train_gridconv/evaluate_gridconv).
-    ``heavy_inputs2d`` must be a subset of ``data.inputs2d`` (absent: all of it), and no method
-    may be in both lists (its stages would write the same files). Then Pose3D-RIE (``rie``, its
-    stage 3) on ``rie_inputs2d`` (train_rie_stage1/2/3, evaluate_rie; absent: none), then
-    Context-Aware PoseFormer on ``capf_inputs2d`` (train_capf, evaluate_capf; absent: none).
+    Each method of ``runs`` (in its order) on the 2D inputs it lists (its ``train_<method>`` and
+    ``evaluate_<method>`` stages, :func:`run_stages`); GridConv once per variant of ``gridconv_sgt``
+    (run ``gridconv_<sgt>``). Every listed input must be a source of ``data.inputs2d``, and some
+    method must have one (the report compares runs).
     """
     inputs2d = _names(params.get("data", {}), "inputs2d", [], "data.")
-    heavy_inputs, rie_inputs = _names(params, "heavy_inputs2d", inputs2d), _names(params, "rie_inputs2d", [])
-    capf_inputs = _names(params, "capf_inputs2d", [])
-    for key, chosen in (("heavy_inputs2d", heavy_inputs), ("rie_inputs2d", rie_inputs), ("capf_inputs2d", capf_inputs)):
+    runs = params.get("runs", {})
+    if not isinstance(runs, dict):
+        raise ParamsError(f"runs must map each method to its 2D inputs (runs: {{knn: [gt], ...}}), got {runs!r}")
+    pairs = []
+    for method in runs:
+        chosen = _names(runs, method, [], "runs.")
         unknown = [i for i in chosen if i not in inputs2d]
         if unknown:
-            raise ParamsError(f"{key} {chosen}: {unknown} not in data.inputs2d {inputs2d} "
-                              "(these runs take some of the pipeline's 2D inputs)")
-    methods, heavy = _names(params, "methods", []), _names(params, "heavy_methods", [])
-    if not methods:
-        raise ParamsError("methods is empty: name at least one method to train on every 2D input (e.g. [knn]); "
-                          "the report compares every input's runs")
-    both = [m for m in heavy if m in methods]
-    if both:
-        raise ParamsError(f"{both} in both methods and heavy_methods: a method runs on every input (methods) "
-                          "or on heavy_inputs2d only (heavy_methods), not both")
-    runs = [(method, i) for method in methods for i in inputs2d]
-    runs += [(method, i) for method in heavy for i in heavy_inputs]
-    runs += [(f"gridconv_{sgt}", i) for sgt in _names(params, "gridconv_sgt", []) for i in heavy_inputs]
-    return runs + [("rie", i) for i in rie_inputs] + [("context_poseformer", i) for i in capf_inputs]
+            raise ParamsError(f"runs.{method} {chosen}: {unknown} not in data.inputs2d {inputs2d} "
+                              "(a run takes one of the pipeline's 2D inputs)")
+        names = [f"gridconv_{sgt}" for sgt in _names(params, "gridconv_sgt", [])] if method == "gridconv" else [method]
+        pairs += [(name, input2d) for name in names for input2d in chosen]
+    if not pairs:
+        raise ParamsError("runs: no method has a 2D input: give at least one (e.g. runs.knn: [gt]); "
+                          "the report compares the runs")
+    return pairs
+
+
+def run_stages(run: str, input2d: str) -> tuple[str, str]:
+    """The dvc.yaml stages that train and score ``run`` on ``input2d``: ``train_hgn@gt`` and
+    ``evaluate_hgn@gt``; ``train_gridconv@learnable-gt`` for ``gridconv_learnable``; Pose3D-RIE's last
+    training stage ``train_rie_stage3@gt``."""
+    if run.startswith("gridconv_"):
+        item = f"{run.removeprefix('gridconv_')}-{input2d}"
+        return f"train_gridconv@{item}", f"evaluate_gridconv@{item}"
+    train = "train_rie_stage3" if run == "rie" else f"train_{run}"
+    return f"{train}@{input2d}", f"evaluate_{run}@{input2d}"
 
 
 def _names(params: dict, key: str, default: list, where: str = "") -> list[str]:
-    """``params[key]``, a list of names (``-S methods=knn`` gives a string, not a one-item list)."""
+    """``params[key]``, a list of names (``-S runs.knn=gt`` gives a string, not a one-item list)."""
     value = params.get(key, default)
     if not isinstance(value, (list, tuple)) or not all(isinstance(name, str) for name in value):
         raise ParamsError(f"{where}{key} must be a list of names in brackets ([a, b]), got {value!r}")

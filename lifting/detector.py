@@ -46,7 +46,7 @@ from lifting.io import atomic_path, write_csv
 from lifting.models.heatmaps import decode_heatmaps, gaussian_heatmaps
 from lifting.models.hrnet import PAPER_CONFIGS, HRNet, HRNetConfig, load_checkpoint, normalise_images
 from lifting.skeleton import COCO17, H36M17, coco17_to_h36m17, get_joint_set
-from lifting.train import autocast
+from lifting.device import autocast
 
 #: Heatmaps are at 1/4 of the crop (HRNet's stride-4 stem).
 STRIDE = 4

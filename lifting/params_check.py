@@ -4,9 +4,10 @@ DVC hands a stage only the params keys it declares, and ``dvc exp run -S +model.
 key that no stage declares: without this check the experiment "succeeds" with the old metrics.
 :func:`unknown_keys` walks the whole file against the sections' dataclasses and each method's
 ``Config``; :func:`check_params` also parses every section (types and ranges) and every method's
-configuration for both input kinds, so a bad value fails before any stage trains. Every stage
-runs :func:`unknown_keys` on the file it reads (``stages/common.py``), and the ``check_params``
-stage, which depends on the whole file, runs :func:`check_params` on every change to it.
+configuration for both input kinds, so a bad value fails before any stage trains. The
+``check_params`` stage, which depends on the whole file, runs :func:`check_params` on every change
+to it, and every other stage depends on its output (so it imports every method's module, and the
+other stages none they do not run).
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import difflib
 from lifting.config import (REPORT_DEFAULTS, STAGED_RUNS, BudgetParams, DataParams, EvalParams, ParamsError,
                             RenderParams, TrainParams, budget_for, parse_section, pipeline_runs)
 from lifting.detector import DetectorSettings
-from lifting.models import METHODS
+from lifting.models import METHOD_NAMES, method_module
 from lifting.models.spec import KINDS
 from lifting.runner import method_config
 
-#: Top-level keys: the sections parsed into dataclasses, then the lists of runs.
+#: Top-level keys: the sections parsed into dataclasses, then the lists (``runs`` and ``model`` are mappings).
 SECTIONS = {"data": DataParams, "budget": BudgetParams, "train": TrainParams, "eval": EvalParams,
             "render": RenderParams, "detector": DetectorSettings}
-LISTS = ("methods", "heavy_methods", "gridconv_sgt", "heavy_inputs2d", "rie_inputs2d", "capf_inputs2d")
+LISTS = ("gridconv_sgt",)
 GRIDCONV_SGT = ("handcrafted", "learnable")
 
 
@@ -41,7 +42,7 @@ def _unknown(path: str, key: str, valid) -> str:
 def unknown_keys(params: dict) -> list[str]:
     """One message per key of ``params`` that no stage reads, with the closest valid key."""
     problems = []
-    top = [*SECTIONS, *LISTS, "model", "report"]
+    top = [*SECTIONS, *LISTS, "runs", "model", "report"]
     for key, value in params.items():
         if key not in top:
             problems.append(_unknown("", key, top))
@@ -51,7 +52,9 @@ def unknown_keys(params: dict) -> list[str]:
                 if key == "budget" and isinstance(inner, dict):
                     problems += _budget_mapping(name, inner, valid)
                 elif name not in valid:
-                    problems.append(_unknown(f"{key}.", name, valid + (list(METHODS) if key == "budget" else [])))
+                    problems.append(_unknown(f"{key}.", name, valid + (list(METHOD_NAMES) if key == "budget" else [])))
+        elif key == "runs" and isinstance(value, dict):
+            problems += [_unknown("runs.", name, METHOD_NAMES) for name in value if name not in METHOD_NAMES]
         elif key == "model" and isinstance(value, dict):
             problems += _model_keys(value)
         elif key == "report" and isinstance(value, dict):
@@ -61,8 +64,8 @@ def unknown_keys(params: dict) -> list[str]:
 
 def _budget_mapping(method: str, mapping: dict, valid: list[str]) -> list[str]:
     """``budget.<method>`` or ``budget.<staged run>`` (budget keys, or per-kind mappings of them)."""
-    if method not in METHODS and method not in STAGED_RUNS:
-        return [_unknown("budget.", method, [*valid, *METHODS, *STAGED_RUNS])]
+    if method not in METHOD_NAMES and method not in STAGED_RUNS:
+        return [_unknown("budget.", method, [*valid, *METHOD_NAMES, *STAGED_RUNS])]
     problems = []
     for name, inner in mapping.items():
         if name in KINDS and isinstance(inner, dict):
@@ -74,17 +77,17 @@ def _budget_mapping(method: str, mapping: dict, valid: list[str]) -> list[str]:
 
 def _model_keys(model: dict) -> list[str]:
     """``model``: plain keys are a field of some method's Config; ``model.<method>`` its own fields."""
-    fields = {method: _fields(module.Config) for method, module in METHODS.items()}
+    fields = {method: _fields(method_module(method).Config) for method in METHOD_NAMES}
     shared = sorted({f for names in fields.values() for f in names})
     problems = []
     for name, inner in model.items():
         if isinstance(inner, dict):
-            if name not in METHODS:
-                problems.append(_unknown("model.", name, [*METHODS, *shared]))
+            if name not in METHOD_NAMES:
+                problems.append(_unknown("model.", name, [*METHOD_NAMES, *shared]))
             else:
                 problems += [_unknown(f"model.{name}.", k, fields[name]) for k in inner if k not in fields[name]]
         elif name not in shared:
-            problems.append(_unknown("model.", name, [*shared, *METHODS]))
+            problems.append(_unknown("model.", name, [*shared, *METHOD_NAMES]))
     return problems
 
 
@@ -95,18 +98,14 @@ def check_params(params: dict) -> None:
         raise ParamsError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     for section in ("data", "train", "eval", "render", "detector"):
         parse_section(SECTIONS[section], params.get(section, {}), section)
-    pipeline_runs(params)  # the lists of runs: their types, and how they fit together
-    for method in METHODS:
+    pipeline_runs(params)  # the runs: their types, and how they fit the 2D inputs
+    for method in METHOD_NAMES:
         for kind in KINDS:
             parse_section(BudgetParams, budget_for(params.get("budget", {}), method, kind), f"budget ({method}, {kind})")
             method_config(method, params.get("model", {}), None, kind)
     for run in STAGED_RUNS:
         for kind in KINDS:
             parse_section(BudgetParams, budget_for(params.get("budget", {}), run, kind), f"budget ({run}, {kind})")
-    for key in ("methods", "heavy_methods"):
-        unknown_methods = [m for m in params.get(key, []) if m not in METHODS]
-        if unknown_methods:
-            raise ParamsError(f"{key}: unknown {unknown_methods}; known: {sorted(METHODS)}")
     unknown_sgt = [s for s in params.get("gridconv_sgt", []) if s not in GRIDCONV_SGT]
     if unknown_sgt:
         raise ParamsError(f"gridconv_sgt: unknown {unknown_sgt}; known: {list(GRIDCONV_SGT)}")

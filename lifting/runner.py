@@ -23,17 +23,16 @@ import torch
 
 from lifting import metrics, train
 from lifting.codec import Codec
+from lifting.device import pick_device
 from lifting.config import ParamsError, parse_section
 from lifting.data.align import LiftingData
-from lifting.data.markers import SurfaceGraph
+from lifting.data.surface_graph import SurfaceGraph
 from lifting.data.sequences import SequenceIndex
-from lifting.detector import load_detector
 from lifting.distributed import SINGLE, Ranks
 from lifting.errors import DataError
 from lifting.images.context import ImageContext
 from lifting.io import atomic_path
-from lifting.models import METHODS
-from lifting.models.context_poseformer import backbone_overrides
+from lifting.models import METHOD_NAMES, method_module
 from lifting.models.spec import InputSpec
 from lifting.skeleton import get_joint_set
 
@@ -83,7 +82,7 @@ def method_config(method: str, model_params: dict, overrides: dict | None = None
     GridConv this way), then ``overrides`` (a stage's fixed choices, e.g. one SGT variant). A
     null value keeps the paper's choice for the input kind; an explicit one applies to every input.
     """
-    module = _module(method)
+    module = method_module(method)
     paper = dataclasses.asdict(module.PAPER[kind].config)
     shared = {k: v for k, v in model_params.items() if not isinstance(v, dict) and k in paper}
     for key, value in shared.items():  # errors name the plain key (model.padding), not model.<method>
@@ -99,13 +98,7 @@ def method_config(method: str, model_params: dict, overrides: dict | None = None
 
 def is_lookup(method: str) -> bool:
     """True for methods that store a library instead of training weights (no paper schedule)."""
-    return _module(method).PAPER["gt"].schedule is None
-
-
-def _module(method: str):
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
-    return METHODS[method]
+    return method_module(method).PAPER["gt"].schedule is None
 
 
 def validation_mask(meta, fraction: float) -> np.ndarray:
@@ -133,9 +126,9 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     ``ranks``: this process's place in a data-parallel run (``torchrun``; :mod:`lifting.distributed`);
     only rank 0 writes the files, and the record gives the world size (the schedule's batch is global).
     """
-    module = _module(method)
+    module = method_module(method)
     setup = module.PAPER[kind]
-    device = train.pick_device(settings.threads, ranks.local_rank)
+    device = pick_device(settings.threads, ranks.local_rank)
     inputs, targets = data.train_inputs, data.train_targets
     val = validation_mask(data.train_meta, settings.val_fraction) if settings.checkpoint == "val_best" \
         else np.zeros(len(inputs), dtype=bool)
@@ -168,7 +161,7 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                                      field)
         select = "last" if settings.checkpoint == "last" else "val_best"
         results, rows = [], []
-        backbone = _backbone_weights(init) if setup.input_spec.images else None
+        backbone = module.backbone_weights(init) if setup.input_spec.images else None
         starts, earlier = ([None] * len(settings.seeds), None) if backbone is not None else \
             _initial_states(init, method, cfg, settings.seeds)
         for seed, start in zip(settings.seeds, starts):
@@ -212,24 +205,8 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
 
 def paper_schedule(method: str, cfg, schedule):
     """The paper's schedule for ``cfg`` (a staged method's stage may change it: RIE's stage 3)."""
-    module = _module(method)
+    module = method_module(method)
     return module.schedule_for(cfg, schedule) if hasattr(module, "schedule_for") else schedule
-
-
-def _backbone_weights(init: Path | None) -> dict:
-    """The weights of the detector (``--init``) whose feature maps a method samples."""
-    if init is None:
-        raise ValueError("this method samples a detector's feature maps: give the detector's model.pt (--init)")
-    return load_detector(init)[1]["state_dict"]
-
-
-def with_backbone(cfg, detector_path: Path | None):
-    """``cfg`` (Context-Aware PoseFormer's) set to sample the feature maps of the detector at
-    ``detector_path`` (its sizes replace the paper's HRNet-W32; the run's label lists them)."""
-    if detector_path is None:
-        raise ValueError("this method samples a detector's feature maps: give the detector's model.pt (--init)")
-    detector, _ = load_detector(detector_path)
-    return dataclasses.replace(cfg, **backbone_overrides(detector.config))
 
 
 def _last_curve_p1(results) -> float | None:
@@ -269,8 +246,8 @@ def _initial_states(init: Path | None, method: str, cfg, seeds) -> tuple[list[di
 
 
 def build_model(method: str, cfg, num_joints: int, surface: SurfaceGraph | None = None) -> torch.nn.Module:
-    """``METHODS[method].build``, given the data's surface graph when the method is built on it (HGN)."""
-    module = _module(method)
+    """The method module's ``build``, given the data's surface graph when the method is built on it (HGN)."""
+    module = method_module(method)
     if any(setup.input_spec.markers for setup in module.PAPER.values()):
         if surface is None:
             raise ValueError(f"{method} is built on the data's surface graph; none was given")
@@ -410,7 +387,7 @@ def test_curve_monitor(data: LiftingData, codec: Codec, flip_test: bool, stride:
 def load_method(path: Path, device: torch.device | None = None):
     """Rebuild a saved method: returns (saved dict, [predictor per seed]), each predictor mapping
     inputs (N, J, 2) np (and, for a temporal method, their rows' meta: whole runs) -> (N, J, 3)
-    root-relative mm np, computed on ``device`` (default: :func:`lifting.train.pick_device`)."""
+    root-relative mm np, computed on ``device`` (default: :func:`lifting.device.pick_device`)."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -421,17 +398,17 @@ def load_method(path: Path, device: torch.device | None = None):
         problem = ("holds objects other than tensors and plain types (a pickle that could run code); it will not "
                    "be loaded" if hostile else f"not a loadable model file ({type(err).__name__})")
         raise DataError(path, problem, "delete it and re-run the train stage") from None
-    if not isinstance(saved, dict) or saved.get("method") not in METHODS:
+    if not isinstance(saved, dict) or saved.get("method") not in METHOD_NAMES:
         method = saved.get("method") if isinstance(saved, dict) else None
-        raise DataError(path, f"not a model of this pipeline (method {method!r}; known: {sorted(METHODS)})",
+        raise DataError(path, f"not a model of this pipeline (method {method!r}; known: {sorted(METHOD_NAMES)})",
                         "delete it and re-run the train stage")
-    module = _module(saved["method"])
+    module = method_module(saved["method"])
     cfg = parse_section(module.Config, saved["config"], f"{path} config")
     num_joints = saved["stats"]["input_mean"].shape[0]
     if is_lookup(saved["method"]):
         lifter = module.build(cfg, num_joints).fit(saved["library_inputs"].numpy(), saved["library_targets"].numpy())
         return saved, [lambda inputs, meta=None, context=None: lifter.predict(inputs)]
-    device = device if device is not None else train.pick_device(torch.get_num_threads())
+    device = device if device is not None else pick_device(torch.get_num_threads())
     spec = InputSpec(**saved["input_spec"])
     stats = {k: v.numpy() for k, v in saved["stats"].items()}
     codec = Codec(spec, **stats).to(device)

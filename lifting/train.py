@@ -23,7 +23,6 @@ given on the paper's clock: a budgeted run of ``E`` of the paper's ``P`` epochs 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import math
 import random
@@ -39,6 +38,7 @@ from tqdm import tqdm
 from lifting import distributed
 from lifting.codec import Codec
 from lifting.data.sequences import padded_run
+from lifting.device import autocast
 from lifting.distributed import SINGLE, Ranks
 from lifting.images.context import ImageContext
 from lifting.io import atomic_path, write_csv
@@ -50,12 +50,6 @@ log = logging.getLogger("lifting.train")
 #: logged only and never used for selection; ``val_mpjpe_mm`` is empty without a validation split.
 LOG_COLUMNS = ("seed", "epoch", "step", "samples_seen", "core_seconds", "train_loss", "test_p1_mm", "val_mpjpe_mm",
                "lr", "seconds", "samples_per_s")
-
-
-def pick_device(threads: int, gpu: int = 0) -> torch.device:
-    """CUDA (GPU number ``gpu``) when present, else the CPU with ``threads`` intra-op threads."""
-    torch.set_num_threads(threads)
-    return torch.device("cuda", gpu) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def seed_everything(seed: int) -> None:
@@ -239,35 +233,6 @@ def _forward(model: torch.nn.Module, inputs: torch.Tensor, context: ImageContext
 def mean_joint_error_mm(predicted: torch.Tensor, targets: torch.Tensor) -> float:
     """MPJPE (mm) of root-aligned (N, J, 3) predictions against root-relative targets."""
     return float(torch.linalg.vector_norm(predicted - targets, dim=-1).mean())
-
-
-@functools.lru_cache(maxsize=1)
-def fast_cpu_bf16() -> bool:
-    """Whether this CPU runs bf16 at speed: oneDNN's bf16 kernels, which need AVX-512 or AMX. On an
-    AVX2-only CPU bf16 autocast is emulated, measured ~60x slower than fp32 (one training step of a
-    two-layer 1024-wide MLP at batch 256 on 2 threads: 1,102 against 18 ms), so a budget's
-    ``bf16_cpu`` trains in fp32 there (``bf16_cpu_for``)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN
-        return False
-
-
-def bf16_cpu_for(requested: bool, what: str) -> bool:
-    """``requested`` where this CPU has fast bf16 (:func:`fast_cpu_bf16`), else False with a
-    warning naming ``what`` (the run, so that its record and label say fp32)."""
-    if requested and not fast_cpu_bf16():
-        log.warning("%s: bf16 autocast on the CPU was asked for, but this CPU has no fast bf16 (oneDNN needs "
-                    "AVX-512 or AMX; emulated bf16 is ~60x slower): training in fp32, and the run's record says so",
-                    what)
-        return False
-    return requested
-
-
-def autocast(device: torch.device, bf16_cpu: bool = False):
-    """bf16 autocast on CUDA always; on the CPU when asked (``bf16_cpu``) and fast (:func:`fast_cpu_bf16`)."""
-    enabled = device.type == "cuda" or (bf16_cpu and fast_cpu_bf16())
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def evaluation_steps(total_steps: int, steps_per_epoch: int, curve_points: int) -> set[int]:

@@ -12,11 +12,11 @@ import yaml
 from lifting.config import DataParams, ParamsError, TrainParams, parse_section
 from lifting.errors import DataError
 from lifting.io import atomic_dir, write_json
-from lifting.params_check import unknown_keys
 
 
 def read_params(path: str | Path) -> dict:
-    """params.yaml as a dict; a key that no stage knows stops the stage (:mod:`lifting.params_check`)."""
+    """params.yaml as a dict. Its keys and values were checked by the ``check_params`` stage, which
+    every other stage depends on (:mod:`lifting.params_check`); each stage parses the keys it reads."""
     path = Path(path)
     try:
         params = yaml.safe_load(path.read_text())
@@ -26,9 +26,6 @@ def read_params(path: str | Path) -> dict:
         raise DataError(path, f"not valid YAML ({err})", "fix the syntax (dvc exp run -S writes valid YAML)") from None
     if not isinstance(params, dict):
         raise DataError(path, "expected a mapping of sections", "restore params.yaml from git")
-    problems = unknown_keys(params)
-    if problems:
-        raise ParamsError("; ".join(problems))
     return params
 
 
@@ -46,8 +43,8 @@ def write_skipped(out_dir: str | Path) -> None:
     """The output of an image stage (render, train_detector, detect2d) that has nothing to do:
     a folder whose summary says why (DVC needs the output to exist)."""
     with atomic_dir(out_dir) as out:
-        write_json({"skipped": "data.inputs2d has no `detected` and capf_inputs2d is empty"}, out / "summary.json")
-    logging.getLogger("stages").info("%s: skipped (data.inputs2d has no `detected` and capf_inputs2d is empty)",
+        write_json({"skipped": "data.inputs2d has no `detected` and runs.context_poseformer is empty"}, out / "summary.json")
+    logging.getLogger("stages").info("%s: skipped (data.inputs2d has no `detected` and runs.context_poseformer is empty)",
                                      out_dir)
 
 

@@ -15,7 +15,7 @@ from lifting.detector import (DetectorSettings, check_crop, detection_metrics, d
 from lifting.images.store import read_views
 from lifting.io import atomic_dir
 from lifting.speed import write_metrics
-from lifting.train import pick_device
+from lifting.device import pick_device
 from stages.common import data_params, parser, read_params, run, train_threads, write_skipped
 
 log = logging.getLogger("detect2d")
@@ -38,7 +38,7 @@ def settings(params: dict, args) -> tuple:
                              only=("flip_test", "bf16_cpu"))
     data = data_params(params, "source", "inputs2d", "train_subjects", "test_subjects")
     return (data, detector, train_threads(params),
-            images_needed(data.inputs2d, params.get("capf_inputs2d", [])))
+            images_needed(data.inputs2d, params.get("runs", {})))
 
 
 def main(argv=None) -> None:
@@ -46,7 +46,7 @@ def main(argv=None) -> None:
     data, detector, threads, needed = settings(read_params(args.params), args)
     if not needed:
         write_skipped(args.out)
-        write_metrics({"skipped": "data.inputs2d has no `detected` and capf_inputs2d is empty"}, args.metrics)
+        write_metrics({"skipped": "data.inputs2d has no `detected` and runs.context_poseformer is empty"}, args.metrics)
         return
     views = read_views(Path(args.images) / "views.parquet")
     model, saved = load_detector(Path(args.detector))

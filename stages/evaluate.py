@@ -1,4 +1,4 @@
-"""Stage evaluate@<method>-<input2d>: score a trained method on the test subjects.
+"""Stage evaluate_<method>@<input2d>: score a trained method on the test subjects.
 
 Writes ``metrics/<method>-<input2d>.json`` (small, stable, no timestamps or paths; every metric
 is the mean over the run's seeds, with the per-seed headline numbers and their spread under

@@ -43,7 +43,7 @@ def settings(params: dict, args) -> tuple:
     Returns (the data section's source and inputs2d, the crop size, whether images are needed)."""
     data = data_params(params, "source", "inputs2d", "h36m_videos")
     return (data, parse_section(RenderParams, params.get("render", {}), "render"),
-            images_needed(data.inputs2d, params.get("capf_inputs2d", [])))
+            images_needed(data.inputs2d, params.get("runs", {})))
 
 
 def main(argv=None) -> None:

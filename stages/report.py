@@ -42,8 +42,8 @@ def settings(params: dict, args) -> dict:
     """What this stage takes from params.yaml (exactly the keys dvc.yaml declares for it; checked by
     tests/test_stage_params.py): the notebook's parameters besides the paths.
 
-    The heavy methods (train_heavy stages) and GridConv's SGT variants (train_gridconv stages) run
-    on heavy_inputs2d only; the notebook gets the run names and the (run, input) pairs.
+    The notebook gets the run names and the (run, input) pairs of ``runs`` (each method on its own
+    2D inputs, GridConv once per SGT variant).
     """
     grid = pipeline_runs(params)
     return {"methods": list(dict.fromkeys(run for run, _ in grid)), "run_grid": [list(pair) for pair in grid],

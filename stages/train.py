@@ -1,4 +1,4 @@
-"""Stage train@<method>-<input2d>: train one method on one 2D source; write model.pt and a CSV log."""
+"""Stage train_<method>@<input2d>: train one method on one 2D source; write model.pt and a CSV log."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from lifting.config import BudgetParams, TrainParams, budget_for, budget_key, pa
 from lifting.data.align import Protocol, load_split
 from lifting.distributed import Ranks
 from lifting.images.store import attach_images, images_folder
-from lifting.models import METHODS
+from lifting.models import METHOD_NAMES, method_module
 from lifting.models.spec import input_kind
 from lifting.provenance import code_digest, file_digest
-from lifting.runner import RunSettings, method_config, train_method, with_backbone
-from lifting.train import bf16_cpu_for
+from lifting.runner import RunSettings, method_config, train_method
+from lifting.device import bf16_cpu_for
 from stages.common import parser, read_params, run
 
 log = logging.getLogger("train")
@@ -22,7 +22,7 @@ log = logging.getLogger("train")
 
 def cli():
     command = parser(__doc__)
-    command.add_argument("--method", required=True, choices=sorted(METHODS))
+    command.add_argument("--method", required=True, choices=sorted(METHOD_NAMES))
     command.add_argument("--input2d", required=True, help="2D source (gt, noisy, cpn_ft_h36m_dbb, ...)")
     command.add_argument("--name", help="run name in metrics and reports (default: the method)")
     command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -61,7 +61,7 @@ def main(argv=None) -> None:
     args = cli().parse_args(argv)
     cfg, run_settings, training = settings(read_params(args.params), args)
     kind = input_kind(args.input2d)
-    spec = METHODS[args.method].PAPER[kind].input_spec
+    spec = method_module(args.method).PAPER[kind].input_spec
     # a temporal method's windows reach every frame: it takes every n-th frame itself (runner)
     stride = 1 if spec.temporal else run_settings.train_stride
     data = load_split(args.aligned, args.input2d, spec.joint_set, Protocol(train_stride=stride), markers=spec.markers)
@@ -70,7 +70,7 @@ def main(argv=None) -> None:
     init = Path(args.init) if args.init else None
     if spec.images:  # the crops, and the detector whose frozen feature maps the method samples
         data = attach_images(data, images_folder(args.images))
-        cfg = with_backbone(cfg, init)
+        cfg = method_module(args.method).with_backbone(cfg, init)
     snapshot = {"budget": run_settings.budget(), "train": {**training, "seeds": None},
                 "config": dataclasses.asdict(cfg), "input2d": args.input2d, "code": code_digest(__file__),
                 "init": file_digest(init) if init is not None and init.is_file() else None}

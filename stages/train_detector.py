@@ -10,7 +10,7 @@ from lifting.detector import LOG_COLUMNS, DetectorSettings, coco_detector, save_
 from lifting.images.store import read_views
 from lifting.io import write_csv
 from lifting.skeleton import COCO17
-from lifting.train import pick_device
+from lifting.device import pick_device
 from stages.common import data_params, parser, read_params, run, train_threads, write_skipped
 
 log = logging.getLogger("train_detector")
@@ -31,7 +31,7 @@ def settings(params: dict, args) -> tuple:
     data = data_params(params, "source", "inputs2d", "train_subjects")
     return (data, parse_section(DetectorSettings, params.get("detector", {}), "detector"),
             train_threads(params),
-            images_needed(data.inputs2d, params.get("capf_inputs2d", [])))
+            images_needed(data.inputs2d, params.get("runs", {})))
 
 
 def main(argv=None) -> None:

@@ -53,3 +53,10 @@ def set_params(root: Path, **updates) -> None:
         assert leaf in section, dotted
         section[leaf] = value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def only_runs(**chosen) -> dict:
+    """``set_params`` updates that run exactly ``chosen`` (method -> its 2D inputs); every other method none."""
+    from lifting.models import METHOD_NAMES
+
+    return {f"runs.{method}": list(chosen.get(method, [])) for method in METHOD_NAMES}

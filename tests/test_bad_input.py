@@ -33,6 +33,7 @@ from lifting.data.store import read_store
 from lifting.detector import DetectorSettings, load_detector, save_detector
 from lifting.data.safe_npz import load_npz
 from lifting.errors import DataError
+from lifting.models import METHOD_NAMES
 from lifting.images.video import video_path
 from lifting.models.hrnet import PAPER_CONFIGS, HRNet
 from tests.data.h36m_fixtures import SEQUENCES, write_2d, write_3d, write_h36m_fixture
@@ -344,9 +345,12 @@ CASES = [
      "h36m/data_2d_h36m_noisy.npz: file not found"),
     ("h36m_only_2d_source_for_embedded", "check_params", _params(data__source="embedded", data__inputs2d=["cpn"]),
      ParamsError, "the embedded data has 2D sources gt, noisy and detected"),
-    ("methods_empty", "check_params", _params(methods=[]), ParamsError, "methods is empty"),
-    ("methods_a_name_not_a_list", "check_params", _params(methods="knn"), ParamsError,
-     "methods must be a list of names in brackets ([a, b]), got 'knn'"),
+    ("runs_all_empty", "check_params", _params(runs={m: [] for m in METHOD_NAMES}), ParamsError,
+     "runs: no method has a 2D input"),
+    ("runs_a_name_not_a_list", "check_params", _params(runs__knn="gt"), ParamsError,
+     "runs.knn must be a list of names in brackets ([a, b]), got 'gt'"),
+    ("runs_of_an_unknown_method", "check_params", _params(runs__hgnn=["gt"]), ParamsError,
+     "unknown key runs.hgnn (did you mean runs.hgn?)"),
     ("nan_in_a_2d_file", "normalize", _in_the_2d_file(float("nan")), DataError,
      "h36m/data_2d_h36m_gt.npz: S1/Directions camera 54138969: NaN or infinite values in 1 frame(s), first at frame 1"),
     ("infinity_in_a_2d_file", "normalize", _in_the_2d_file(float("inf")), DataError,

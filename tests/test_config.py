@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from lifting.config import (BudgetParams, ParamsError, budget_for, for_method, parse_overrides, parse_section,
-                            pipeline_runs)
+                            pipeline_runs, run_stages)
 from lifting.models import modulated_gcn
 from lifting.models.spec import input_kind
 from lifting.runner import method_config
@@ -77,27 +77,29 @@ def test_a_mistyped_budget_names_the_key():
         parse_section(BudgetParams, values, "budget")
 
 
-def test_pipeline_runs_put_the_heavy_runs_on_their_own_inputs_after_the_methods():
-    params = {"methods": ["knn", "semgcn"], "heavy_methods": ["hgn"], "data": {"inputs2d": ["gt", "noisy"]},
-              "gridconv_sgt": ["handcrafted", "learnable"], "heavy_inputs2d": ["gt"]}
+def test_pipeline_runs_list_each_methods_inputs_in_order_and_gridconv_once_per_variant():
+    params = {"runs": {"knn": ["gt", "noisy"], "semgcn": ["gt", "noisy"], "hgn": ["gt"], "gridconv": ["gt"],
+                       "rie": []},
+              "data": {"inputs2d": ["gt", "noisy"]}, "gridconv_sgt": ["handcrafted", "learnable"]}
     assert pipeline_runs(params) == [("knn", "gt"), ("knn", "noisy"), ("semgcn", "gt"), ("semgcn", "noisy"),
                                      ("hgn", "gt"), ("gridconv_handcrafted", "gt"), ("gridconv_learnable", "gt")]
-    del params["heavy_inputs2d"]  # absent: every input of the pipeline
-    assert pipeline_runs(params)[4:6] == [("hgn", "gt"), ("hgn", "noisy")]
-    assert pipeline_runs(params)[-2:] == [("gridconv_learnable", "gt"), ("gridconv_learnable", "noisy")]
+    assert [run_stages(run, i) for run, i in pipeline_runs(params)][4:6] == [
+        ("train_hgn@gt", "evaluate_hgn@gt"), ("train_gridconv@handcrafted-gt", "evaluate_gridconv@handcrafted-gt")]
+    assert run_stages("rie", "gt") == ("train_rie_stage3@gt", "evaluate_rie@gt")
 
 
-def test_pipeline_runs_refuse_a_heavy_input_the_pipeline_does_not_build():
-    params = {"methods": ["knn"], "data": {"inputs2d": ["gt"]}, "gridconv_sgt": ["learnable"],
-              "heavy_inputs2d": ["gt", "noisy"]}
-    with pytest.raises(ParamsError, match=r"heavy_inputs2d .*\['noisy'\] not in data.inputs2d"):
+def test_pipeline_runs_refuse_an_input_the_pipeline_does_not_build():
+    params = {"runs": {"knn": ["gt", "noisy"]}, "data": {"inputs2d": ["gt"]}, "gridconv_sgt": ["learnable"]}
+    with pytest.raises(ParamsError, match=r"runs.knn .*\['noisy'\] not in data.inputs2d"):
         pipeline_runs(params)
 
 
-def test_pipeline_runs_refuse_a_method_in_both_lists():
-    params = {"methods": ["knn", "hgn"], "heavy_methods": ["hgn"], "data": {"inputs2d": ["gt"]}}
-    with pytest.raises(ParamsError, match=r"\['hgn'\] in both methods and heavy_methods"):
-        pipeline_runs(params)
+@pytest.mark.parametrize("runs, message", [({"knn": [], "hgn": []}, "no method has a 2D input"),
+                                           ({"knn": "gt"}, r"runs.knn must be a list"),
+                                           (["knn"], "runs must map each method")])
+def test_pipeline_runs_refuse_no_runs_and_malformed_lists(runs, message):
+    with pytest.raises(ParamsError, match=message):
+        pipeline_runs({"runs": runs, "data": {"inputs2d": ["gt"]}})
 
 
 def test_earlier_stages_of_a_staged_method_have_their_own_budget():

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from repo_copy import copy_repository, run, set_params
+from repo_copy import copy_repository, only_runs, run, set_params
 
 #: A budget that trains each method for one short epoch (two seeds): the pipeline, not the numbers, is under test.
 TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.train_stride": 25,
@@ -17,10 +17,10 @@ TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.tr
                "budget.semgcn.max_epochs": 1, "budget.modulated_gcn.max_epochs": 1, "budget.gridconv.max_epochs": 1,
                "budget.hgn.max_epochs": 1, "budget.hgn.train_stride": 25,
                "budget.max_seeds": 2, "train.curve_points": 2, "gridconv_sgt": ["handcrafted", "learnable"],
-               "heavy_inputs2d": ["gt", "noisy"],
-               # the temporal methods too, as small networks: VideoPose3D in the heavy tier, RIE's three stages
-               "methods": ["knn", "simple_baseline"],
-               "heavy_methods": ["semgcn", "modulated_gcn", "hgn", "videopose3d"], "rie_inputs2d": ["gt"],
+               # the temporal methods too, as small networks: VideoPose3D on both inputs, RIE's three stages
+               **only_runs(knn=["gt", "noisy"], simple_baseline=["gt", "noisy"], semgcn=["gt", "noisy"],
+                      modulated_gcn=["gt", "noisy"], hgn=["gt", "noisy"], gridconv=["gt", "noisy"],
+                      videopose3d=["gt", "noisy"], rie=["gt"]),
                "model.videopose3d.channels": 16, "model.videopose3d.filter_widths": [3, 3],
                "model.rie.channels": 8, "model.rie.latent": 8, "model.rie.fc_hidden": 16,
                "model.rie.filter_widths": [3, 3], "budget.videopose3d.train_stride": 25,
@@ -33,7 +33,7 @@ TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.tr
 
 #: The image chain at a tiny size: 32 x 32 crops, a 4-wide detector for one epoch over every 50th
 #: training frame, and a one-block Context-Aware PoseFormer on every 25th frame.
-TINY_IMAGES = {"data.inputs2d": ["gt", "detected"], "capf_inputs2d": ["detected"], "render.width": 32,
+TINY_IMAGES = {"data.inputs2d": ["gt", "detected"], "render.width": 32,
                "render.height": 32, "render.body": "person", "detector.width": 4, "detector.stem_width": 8,
                "detector.epochs": 1, "detector.train_stride": 50, "budget.context_poseformer.train_stride": 25,
                "model.context_poseformer.width": 32, "model.context_poseformer.level_blocks": 1,
@@ -71,11 +71,11 @@ def test_an_invalid_value_stops_a_targeted_repro_and_a_valid_change_reruns_nothi
     try:
         set_params(root, **{"budget.batch_size": -5})
         env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        failed = subprocess.run(["dvc", "repro", "train@simple_baseline-gt"], cwd=root, env=env,
+        failed = subprocess.run(["dvc", "repro", "train_simple_baseline@gt"], cwd=root, env=env,
                                 capture_output=True, text=True)
         assert failed.returncode != 0
         assert "error: budget.batch_size must be >= 1 or null (the paper's), got -5" in failed.stderr
-        assert "stage: 'train@simple_baseline-gt'" not in failed.stdout and "Running stage 'fetch'" not in failed.stdout
+        assert "stage: 'train_simple_baseline@gt'" not in failed.stdout and "Running stage 'fetch'" not in failed.stdout
         assert not (root / "data/checkpoints").exists()
         params.write_text(original)
         set_params(root, **{"report.qualitative_frames": 4})  # only the report reads it
@@ -84,7 +84,7 @@ def test_an_invalid_value_stops_a_targeted_repro_and_a_valid_change_reruns_nothi
         assert "Running stage 'fetch'" not in again.stdout and "Running stage 'align'" not in again.stdout
     finally:
         params.write_text(original)
-    assert (root / "dvc.lock").read_text().count("train@") == lock_before.count("train@") == 0
+    assert (root / "dvc.lock").read_text().count("train_") == lock_before.count("train_") == 0
 
 
 @pytest.mark.slow
@@ -162,7 +162,7 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
     run(["git", "commit", "-qm", "baseline"], root)
     set_params(root, **{"model.semgcn.hidden": 64})
     reran = run(["dvc", "repro"], root).stdout
-    assert "Running stage 'train_heavy@semgcn-gt'" in reran and "Running stage 'train@knn-gt'" not in reran
+    assert "Running stage 'train_semgcn@gt'" in reran and "Running stage 'train_knn@gt'" not in reran
     diff = run(["dvc", "metrics", "diff", "--json"], root).stdout
     changed_files = set(json.loads(diff))
     assert changed_files and all("semgcn" in name for name in changed_files), changed_files
@@ -172,8 +172,8 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
 def test_the_image_chain_gives_the_detected_source_and_context_aware_poseformer(pipeline_copy):
     """render -> train_detector -> detect2d -> align -> the methods on `detected`, and CA-PF."""
     root = pipeline_copy
-    set_params(root, **{**TINY_BUDGET, **TINY_IMAGES, "heavy_inputs2d": ["gt"], "gridconv_sgt": [],
-                        "heavy_methods": [], "rie_inputs2d": []})
+    set_params(root, **{**TINY_BUDGET, **TINY_IMAGES, **only_runs(knn=["gt", "detected"], simple_baseline=["gt", "detected"],
+                                                             context_poseformer=["detected"])})
     run(["dvc", "repro"], root)
     summary = json.loads((root / "data/images/summary.json").read_text())
     detector = json.loads((root / "metrics/detector.json").read_text())

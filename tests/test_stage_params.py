@@ -56,7 +56,7 @@ def _instances():
             continue
         matrix = stage.get("matrix", {})
         values = {key: (_lookup(v[2:-1]) if isinstance(v, str) else v) for key, v in matrix.items()}
-        # a matrix the default leaves empty (e.g. rie_inputs2d: []) is still checked, on the first input
+        # a matrix the default leaves empty (e.g. runs.videopose3d: []) is still checked, on the first input
         values = {key: v or ([PARAMS["data"]["inputs2d"][0]] if key == "input2d" else v) for key, v in values.items()}
         for combo in itertools.product(*values.values()):
             item = dict(zip(values, combo))

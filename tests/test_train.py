@@ -247,22 +247,6 @@ def test_resuming_a_finished_run_rewrites_its_log(tmp_path):
     assert (tmp_path / "done.csv").read_text() == original
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_cpu_bf16_is_used_only_where_the_cpu_has_fast_bf16(monkeypatch, caplog, fast):
-    """An AVX2-only CPU emulates bf16 ~60x slower than fp32: a budget's bf16_cpu then trains in
-    fp32, says so, and autocast stays off; where oneDNN has bf16 kernels both are on."""
-    monkeypatch.setattr(train, "fast_cpu_bf16", lambda: fast)
-    cpu = torch.device("cpu")
-    with caplog.at_level("WARNING", logger="lifting.train"):
-        assert train.bf16_cpu_for(True, "simple_baseline-gt") is fast
-    assert ("simple_baseline-gt: bf16 autocast on the CPU was asked for" in caplog.text) is not fast
-    assert train.bf16_cpu_for(False, "simple_baseline-gt") is False
-    with train.autocast(cpu, bf16_cpu=True):
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == (torch.bfloat16 if fast else torch.float32)
-    with train.autocast(cpu, bf16_cpu=False):
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
-
-
 def test_the_temporal_papers_count_mirrored_pairs_and_a_budget_counts_passes():
     from lifting.models import rie, videopose3d
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from lifting.config import ParamsError, check_train_stride
-from lifting.data.markers import SurfaceGraph
+from lifting.data.surface_graph import SurfaceGraph
 from lifting.data.schema import (StoreTables, cameras_from_frame, joint_columns, poses_from_frame,
                                  poses_to_frame, read_table, write_table)
 from lifting.data.store import surface_from_metadata

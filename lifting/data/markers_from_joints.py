@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from lifting.data import body_surface, deepmimic
-from lifting.data.markers import POSED_BY_JOINTS, SurfaceGraph, SurfaceHierarchy, surface_hierarchy
+from lifting.data.markers import POSED_BY_JOINTS, SurfaceHierarchy, surface_hierarchy
+from lifting.data.surface_graph import SurfaceGraph
 from lifting.data.schema import POSES3D_KEYS, poses_from_frame
 from lifting.skeleton import H36M17
 

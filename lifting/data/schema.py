@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lifting.data.markers import SurfaceGraph
+from lifting.data.surface_graph import SurfaceGraph
 from lifting.errors import DataError
 from lifting.geometry import Camera
 from lifting.io import atomic_path

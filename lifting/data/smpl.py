@@ -43,7 +43,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from lifting.data.coarsening import coarsen
-from lifting.data.markers import COARSE_NODES, FINE_NODES, TOP_NODES, SurfaceGraph, marker_names
+from lifting.data.markers import COARSE_NODES, FINE_NODES, TOP_NODES, marker_names
+from lifting.data.surface_graph import SurfaceGraph
 from lifting.data.schema import POSES3D_KEYS, poses_from_frame
 from lifting.errors import DataError
 from lifting.skeleton import H36M17

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lifting.data.markers import SurfaceGraph
+from lifting.data.surface_graph import SurfaceGraph
 from lifting.data.schema import StoreTables, read_table, write_table
 from lifting.errors import DataError
 from lifting.skeleton import H36M17

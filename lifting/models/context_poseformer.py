@@ -51,14 +51,17 @@ ground-truth root, as upstream's (:mod:`lifting.images.crop`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lifting.detector import load_detector
 from lifting.images.context import ImageContext
 from lifting.models.hrnet import HRNet, HRNetConfig, normalise_images
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
@@ -321,6 +324,24 @@ def backbone_overrides(detector: HRNetConfig) -> dict:
     return {"backbone_stem_width": detector.stem_width, "backbone_layer1_blocks": detector.layer1_blocks,
             "backbone_width": detector.width, "backbone_modules": tuple(detector.stage_modules),
             "backbone_blocks": detector.blocks, "feature_channels": tuple(detector.widths)}
+
+
+def with_backbone(cfg: Config, detector_path: Path | None) -> Config:
+    """``cfg`` set to sample the feature maps of the detector at ``detector_path`` (the training
+    stage's ``--init``; its sizes replace the paper's HRNet-W32; the run's label lists them)."""
+    detector, _ = load_detector(_detector_path(detector_path))
+    return dataclasses.replace(cfg, **backbone_overrides(detector.config))
+
+
+def backbone_weights(detector_path: Path | None) -> dict:
+    """The state dict of the detector at ``detector_path`` (for :func:`load_backbone`)."""
+    return load_detector(_detector_path(detector_path))[1]["state_dict"]
+
+
+def _detector_path(path: Path | None) -> Path:
+    if path is None:
+        raise ValueError("this method samples a detector's feature maps: give the detector's model.pt (--init)")
+    return path
 
 
 def load_backbone(model: ContextAwareModel, state_dict: dict) -> None:

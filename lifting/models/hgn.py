@@ -59,7 +59,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from lifting.data.markers import SurfaceGraph
+from lifting.data.surface_graph import SurfaceGraph
 from lifting.models.graph import semgcn_adjacency, to_batch_major, to_joint_major
 from lifting.models.semgcn import GraphBlock, GroupNonLocal, ResBlock, SemGraphConv
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
@@ -237,7 +237,7 @@ class HGN(nn.Module):
 
 def build(cfg: Config, num_joints: int, surface: SurfaceGraph) -> HGN:
     """HGN on the 17 h36m joints and the 96/48-node graphs of the data's surface hierarchy
-    (:class:`~lifting.data.markers.SurfaceGraph`, from the markers table's metadata)."""
+    (:class:`~lifting.data.surface_graph.SurfaceGraph`, from the markers table's metadata)."""
     if num_joints != H36M17.num_joints:
         raise ValueError(f"HGN is defined for the 17 h36m joints, got num_joints={num_joints}")
     adjacencies = (semgcn_adjacency(H36M17), torch.as_tensor(surface.coarse_adjacency, dtype=torch.float32),

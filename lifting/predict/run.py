@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lifting import train
+from lifting.device import pick_device
 from lifting.errors import DataError
 from lifting.geometry import normalize_screen_coordinates
 from lifting.runner import load_method
@@ -85,7 +85,7 @@ def load_run(run: str | None, model: str | Path | None = None, checkpoints: Path
     run that looks at the image (Context-Aware PoseFormer needs the frames' crops, not just 2D).
     """
     name, path = model_path(run, model, checkpoints)
-    saved, predictors = load_method(path, train.pick_device(threads or torch.get_num_threads()))
+    saved, predictors = load_method(path, pick_device(threads or torch.get_num_threads()))
     if saved.get("joint_set") not in JOINT_SETS:
         raise DataError(path, f"a model of joint set {saved.get('joint_set')!r}; this tool lifts to "
                               f"{' or '.join(JOINT_SETS)}", "give a run trained by this pipeline on h36m17/h36m16")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lifting.config import run_stages
 from lifting.data.schema import cameras_from_frame, joint_columns, read_metadata, read_table
 from lifting.errors import DataError
 from lifting.metrics import joint_errors_mpjpe
@@ -59,12 +60,9 @@ def load_metrics(metrics_dir: str | Path, grid) -> dict[tuple[str, str], dict]:
 
 
 def _stage(kind: str, run: str, input2d: str) -> str:
-    """The ``dvc repro`` target of ``run``'s stage: ``evaluate_rie@gt`` (``train_rie_stage3@gt``)
-    for Pose3D-RIE, else a glob (``evaluate@semgcn-gt``, ``evaluate_heavy@hgn-gt`` or
-    ``evaluate_gridconv@learnable-gt``, by the run's list in params.yaml)."""
-    if run == "rie":
-        return f"{kind}_rie{'_stage3' if kind == 'train' else ''}@{input2d}"
-    return f"--glob '{kind}*@{run.removeprefix('gridconv_')}-{input2d}'"
+    """The ``dvc repro`` target of ``run``'s ``kind`` stage (train or evaluate: :func:`lifting.config.run_stages`)."""
+    train, evaluate = run_stages(run, input2d)
+    return train if kind == "train" else evaluate
 
 
 #: Columns of the training logs as the report reads them. Old logs (epoch, train_loss,

@@ -12,7 +12,7 @@ def test_settings_read_the_crop_size_and_whether_images_are_needed():
     params = {"data": {"source": "embedded", "inputs2d": ["gt", "noisy"], "h36m_videos": None}, "render": {"width": 96, "height": 128, "body": "person", "outfits": "subject"}}
     data, size, needed = stage.settings(params, None)
     assert size == stage.RenderParams(96, 128, "person", "subject") and not needed
-    assert stage.settings({**params, "capf_inputs2d": ["gt"]}, None)[2]
+    assert stage.settings({**params, "runs": {"context_poseformer": ["gt"]}}, None)[2]
     assert stage.settings({**params, "data": {"source": "embedded", "inputs2d": ["detected"], "h36m_videos": None}}, None)[2]
     with pytest.raises(ParamsError, match="widht"):
         stage.settings({**params, "render": {"widht": 96, "height": 64, "body": "person", "outfits": "subject"}}, None)

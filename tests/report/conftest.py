@@ -15,7 +15,7 @@ from lifting import report as R
 def artefacts(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("artefacts")
     paths = write_artefacts(root)
-    # a run on one of the inputs only (GridConv's default `heavy_inputs2d: [gt]`); the same seeded
+    # a run on one of the inputs only (GridConv's default `runs.gridconv: [gt]`); the same seeded
     # targets and gt inputs are written again, so the files agree
     write_artefacts(root, [PARTIAL_RUN], [PARTIAL_INPUT])
     return paths

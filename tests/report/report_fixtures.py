@@ -24,7 +24,7 @@ from lifting.skeleton import COMMON_JOINTS, H36M16, H36M17
 
 METHODS = ["knn", "simple_baseline", "semgcn"]
 INPUTS2D = ["gt", "noisy"]
-#: A run the artefacts hold on one input only (as GridConv on ``heavy_inputs2d: [gt]``).
+#: A run the artefacts hold on one input only (as GridConv on ``runs.gridconv: [gt]``).
 PARTIAL_RUN, PARTIAL_INPUT = "gridconv_learnable", "gt"
 JOINT_SETS = {"knn": H36M17, "simple_baseline": H36M17, "semgcn": H36M16}
 NOISE_MM = {"knn": 40.0, "simple_baseline": 60.0, "semgcn": 90.0}

@@ -28,8 +28,9 @@ def stage_arguments(tmp_path: Path, artefacts: dict, params: dict) -> list[str]:
 def test_report_stage_renders_the_notebook_to_html(tmp_path, artefacts):
     from stages import report as stage
 
-    params = {"data": {"source": "embedded", "inputs2d": INPUTS2D}, "methods": METHODS,
-              "gridconv_sgt": [PARTIAL_RUN.removeprefix("gridconv_")], "heavy_inputs2d": [PARTIAL_INPUT],
+    params = {"data": {"source": "embedded", "inputs2d": INPUTS2D}, "runs": {**{m: INPUTS2D for m in METHODS},
+                                                                          "gridconv": [PARTIAL_INPUT]},
+              "gridconv_sgt": [PARTIAL_RUN.removeprefix("gridconv_")],
               "budget": BUDGET, "report": {"qualitative_frames": 2}}
     stage.main(stage_arguments(tmp_path, artefacts, params))
     page = (tmp_path / "reports" / "comparison.html").read_text(encoding="utf-8")
