@@ -17,7 +17,7 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "reports" / "comparison.ipynb"
 
 
 def stage_arguments(tmp_path: Path, artefacts: dict, params: dict) -> list[str]:
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))  # runs in their order
     return ["--params", str(tmp_path / "params.yaml"), "--notebook", str(NOTEBOOK),
             "--html", str(tmp_path / "reports" / "comparison.html"), "--results-md", str(tmp_path / "results.md"),
             "--metrics", str(artefacts["metrics"]), "--train-logs", str(artefacts["train_logs"]),
@@ -63,7 +63,7 @@ def test_report_stage_renders_the_notebook_to_html(tmp_path, artefacts):
 def test_report_stage_fails_with_one_clear_error_when_a_metrics_file_is_missing(tmp_path, artefacts):
     from stages import report as stage
 
-    params = {"data": {"inputs2d": ["gt"]}, "methods": ["semgcn", "gridconv"]}
-    with pytest.raises(DataError, match=r"gridconv-gt\.json: metrics file not found.*dvc repro --glob 'evaluate\*@gridconv-gt'"):
+    params = {"data": {"inputs2d": ["gt"]}, "runs": {"semgcn": ["gt"], "modulated_gcn": ["gt"]}}
+    with pytest.raises(DataError, match=r"modulated_gcn-gt\.json: metrics file not found.*dvc repro evaluate_modulated_gcn@gt"):
         stage.main(stage_arguments(tmp_path, artefacts, params))
     assert not (tmp_path / "reports" / "comparison.html").exists() and not (tmp_path / "results.md").exists()

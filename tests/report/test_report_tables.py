@@ -222,7 +222,7 @@ def test_plateau_table_names_the_recipe_and_its_cost(convergence):
 
 
 def test_load_metrics_names_the_missing_file_and_the_stage(tmp_path):
-    with pytest.raises(DataError, match=r"semgcn-gt\.json.*dvc repro --glob 'evaluate\*@semgcn-gt'"):
+    with pytest.raises(DataError, match=r"semgcn-gt\.json.*dvc repro evaluate_semgcn@gt"):
         R.load_metrics(tmp_path, [("semgcn", "gt")])
 
 
