@@ -78,11 +78,7 @@ class PerSampleDataset(Dataset):
 
 def loss_of(model, inputs, targets, aux, schedule) -> torch.Tensor:
     """The method's training loss, as the pipeline computes it (HGN's with the surface markers)."""
-    if aux is not None:
-        return model.training_loss(inputs, targets, aux)
-    if hasattr(model, "training_loss"):
-        return model.training_loss(inputs, targets)
-    return train.pose_loss(model(inputs).float(), targets, schedule)
+    return model.loss(inputs, targets, schedule, aux_targets=aux)
 
 
 def step_flops(model, codec: Codec, arrays: train.TrainArrays, schedule) -> float:

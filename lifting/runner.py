@@ -33,6 +33,7 @@ from lifting.errors import DataError
 from lifting.images.context import ImageContext
 from lifting.io import atomic_path
 from lifting.models import METHOD_NAMES, method_module
+from lifting.models.base import Lifter
 from lifting.models.spec import InputSpec
 from lifting.skeleton import get_joint_set
 
@@ -122,7 +123,8 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     (every ``curve_test_stride``-th), never used for selection. A temporal method's ``data`` holds
     every training frame (its windows reach them all); it trains on every
     ``settings.train_stride``-th frame of each run. ``init``: a previous stage's ``model.pt``
-    whose weights start each seed's model (a staged method's ``initialise``, e.g. RIE's).
+    whose weights start each seed's model (:meth:`lifting.models.base.Lifter.initialise`: RIE's
+    previous stage), or the detector whose frozen features Context-Aware PoseFormer samples.
     ``ranks``: this process's place in a data-parallel run (``torchrun``; :mod:`lifting.distributed`);
     only rank 0 writes the files, and the record gives the world size (the schedule's batch is global).
     """
@@ -147,7 +149,7 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                   "samples_per_s": None, "schedule": None, "seeds": [settings.seeds[0]]}
         saved.update(library_inputs=torch.as_tensor(fit_x), library_targets=torch.as_tensor(fit_y))
         if ranks.writes:
-            train._write_log([], log_path)
+            train.write_log([], log_path)
     else:
         codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
         schedule = train.budgeted_schedule(paper_schedule(method, cfg, setup.schedule), settings.max_epochs,
@@ -161,17 +163,16 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                                      field)
         select = "last" if settings.checkpoint == "last" else "val_best"
         results, rows = [], []
-        backbone = module.backbone_weights(init) if setup.input_spec.images else None
-        starts, earlier = ([None] * len(settings.seeds), None) if backbone is not None else \
-            _initial_states(init, method, cfg, settings.seeds)
+        if setup.input_spec.images:  # a frozen detector's weights, not counted among the trained parameters
+            starts, earlier = [module.backbone_weights(init)] * len(settings.seeds), None
+        else:  # a staged method's previous stage, or from scratch
+            starts, earlier = _initial_states(init, method, cfg, settings.seeds)
         for seed, start in zip(settings.seeds, starts):
             train.seed_everything(seed)
             model = build_model(method, cfg, fit_x.shape[1], surface).to(device)
             parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)  # before any freezing
             if start is not None:
-                module.initialise(model, start)
-            if backbone is not None:  # a frozen detector, not counted among the trained parameters
-                module.load_backbone(model, backbone)
+                model.initialise(start)
             result = train.fit(model, codec, arrays, schedule, seed=seed,
                                checkpoint_path=out_dir / f"checkpoint-seed{seed}.pt", log_path=log_path,
                                snapshot=snapshot, select=select, progress=progress, monitor=monitor,
@@ -245,7 +246,7 @@ def _initial_states(init: Path | None, method: str, cfg, seeds) -> tuple[list[di
     return list(previous["state_dicts"][:len(seeds)]), {**previous["record"], "name": previous.get("name")}
 
 
-def build_model(method: str, cfg, num_joints: int, surface: SurfaceGraph | None = None) -> torch.nn.Module:
+def build_model(method: str, cfg, num_joints: int, surface: SurfaceGraph | None = None) -> Lifter:
     """The method module's ``build``, given the data's surface graph when the method is built on it (HGN)."""
     module = method_module(method)
     if any(setup.input_spec.markers for setup in module.PAPER.values()):
@@ -417,7 +418,7 @@ def load_method(path: Path, device: torch.device | None = None):
                               device) for state in saved["state_dicts"]]
 
 
-def _predictor(model: torch.nn.Module, state: dict, codec: Codec, flip_test: bool, device: torch.device):
+def _predictor(model: Lifter, state: dict, codec: Codec, flip_test: bool, device: torch.device):
     model.load_state_dict(state)
     model.to(device)
 
@@ -425,7 +426,7 @@ def _predictor(model: torch.nn.Module, state: dict, codec: Codec, flip_test: boo
         """(N, J, 2) -> (N, J, 3) mm; a temporal model needs the rows' ``meta`` (complete runs), a
         model that looks at the image the rows' ``context``."""
         tensor = torch.as_tensor(inputs, dtype=torch.float32, device=device)
-        if hasattr(model, "forward_sequence"):
+        if model.temporal:
             if meta is None:
                 raise ValueError("a temporal model predicts whole runs: pass the rows' meta")
             runs = SequenceIndex.from_meta(meta).runs()

@@ -11,6 +11,7 @@ import torch
 from lifting import train
 from lifting.codec import Codec
 from lifting.models import simple_baseline
+from lifting.models.base import pose_loss
 from lifting.models.spec import InputSpec, Schedule
 
 SCHEDULE = Schedule(optimizer="adam", lr=3e-3, lr_decay=0.5, lr_decay_every=2, lr_decay_unit="epoch",
@@ -230,10 +231,10 @@ def test_loss_variants():
     b[..., 0] = 3.0
     b[..., 1] = 4.0
     mse = dataclasses.replace(SCHEDULE, loss="mse")
-    assert float(train.pose_loss(a, b, mse)) == pytest.approx(25.0 / 3)
-    assert float(train.pose_loss(a, b, dataclasses.replace(SCHEDULE, loss="mpjpe"))) == pytest.approx(5.0)
+    assert float(pose_loss(a, b, mse)) == pytest.approx(25.0 / 3)
+    assert float(pose_loss(a, b, dataclasses.replace(SCHEDULE, loss="mpjpe"))) == pytest.approx(5.0)
     mixed = dataclasses.replace(SCHEDULE, loss="mpjpe", l1_weight=0.1)
-    assert float(train.pose_loss(a, b, mixed)) == pytest.approx(0.9 * 5.0 + 0.1 * 7.0 / 3)
+    assert float(pose_loss(a, b, mixed)) == pytest.approx(0.9 * 5.0 + 0.1 * 7.0 / 3)
 
 
 def test_resuming_a_finished_run_rewrites_its_log(tmp_path):

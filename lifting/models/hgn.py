@@ -60,6 +60,7 @@ import torch
 from torch import nn
 
 from lifting.data.surface_graph import SurfaceGraph
+from lifting.models.base import Lifter
 from lifting.models.graph import semgcn_adjacency, to_batch_major, to_joint_major
 from lifting.models.semgcn import GraphBlock, GroupNonLocal, ResBlock, SemGraphConv
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
@@ -95,7 +96,7 @@ class Config:
 INPUT_SPEC = InputSpec(joint_set="h36m17", input_norm="screen", target="metres", flip_test=False, markers=True)
 
 #: ``asset/yaml/HGN_human36J_train_human36.yml``: Adam 1e-3, x0.9 at epochs 20, 40, ..., batch 64,
-#: 150 epochs, gradient clip 1; the loss is the model's own (:meth:`HGN.training_loss`).
+#: 150 epochs, gradient clip 1; the loss is the model's own (:meth:`HGN.loss`).
 PAPER_SCHEDULE = Schedule(optimizer="adam", lr=1e-3, lr_decay=0.9, lr_decay_every=20, lr_decay_unit="epoch",
                           batch_size=64, epochs=150, loss="mse", grad_clip=1.0)
 
@@ -143,7 +144,7 @@ def _with_self_loops(adj: torch.Tensor) -> torch.Tensor:
     return ((adj != 0) | torch.eye(adj.shape[0], dtype=torch.bool)).float()
 
 
-class HGN(nn.Module):
+class HGN(Lifter):
     """The HGN lifting network: ``forward`` gives the pose, ``forward_all`` the three outputs.
 
     Args:
@@ -200,12 +201,13 @@ class HGN(nn.Module):
         """``(B, 17, 2) -> (B, 17, 3)``: the pose (the surface branches run but are not returned)."""
         return self.forward_all(x)[0]
 
-    def training_loss(self, inputs: torch.Tensor, targets: torch.Tensor,
-                      markers: torch.Tensor | None = None) -> torch.Tensor:
-        """``MSE(fine) + MSE(coarse) + 100 MSE(joints)`` (metres); ``markers``: (B, M, 3), the
-        real fine nodes then the real coarse ones (:mod:`lifting.data.markers`). A sample whose
-        markers are NaN (a Human3.6M frame without an SMPL fit) has the joint term only, as
-        upstream, which skips such frames."""
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor, schedule: Schedule | None = None,
+             aux_targets: torch.Tensor | None = None, context=None) -> torch.Tensor:
+        """``MSE(fine) + MSE(coarse) + 100 MSE(joints)`` (metres; the paper's own, whatever
+        ``schedule.loss``); ``aux_targets``: the markers (B, M, 3), the real fine nodes then the real
+        coarse ones (:mod:`lifting.data.markers`). A sample whose markers are NaN (a Human3.6M frame
+        without an SMPL fit) has the joint term only, as upstream, which skips such frames."""
+        markers = aux_targets
         pose, fine, coarse = self.forward_all(inputs)
         loss = JOINT_WEIGHT * torch.mean((pose.float() - targets) ** 2)
         if not self.mesh_loss:
