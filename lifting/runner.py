@@ -25,7 +25,7 @@ from lifting import metrics, train
 from lifting.codec import Codec
 from lifting.device import pick_device
 from lifting.config import ParamsError, parse_section
-from lifting.data.align import LiftingData
+from lifting.data.split import LiftingData
 from lifting.data.surface_graph import SurfaceGraph
 from lifting.data.sequences import SequenceIndex
 from lifting.distributed import SINGLE, Ranks

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.data.markers import POSED_BY_ROTATIONS
 from lifting.errors import DataError
 from lifting.models import hgn

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from lifting.data import deepmimic
-from lifting.data.align import Protocol, align_store, load_split, write_aligned
+from lifting.data.align import align_store, write_aligned
+from lifting.data.split import Protocol, load_split
 from lifting.data.embedded import MIRROR_PROBABILITY, seeded_rng
 from lifting.data.markers import surface_hierarchy
 from lifting.data.schema import joint_columns, poses_from_frame
