@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from lifting.config import ParamsError
-from lifting.data.surface_graph import SurfaceGraph
 from lifting.data.schema import (StoreTables, cameras_from_frame, joint_columns, poses_from_frame, poses_to_frame,
                                  write_table)
+from lifting.data.surface.graph import SurfaceGraph
 from lifting.errors import DataError
 from lifting.io import write_json
 from lifting.skeleton import H36M17

@@ -28,7 +28,7 @@ from lifting.config import check_train_stride
 from lifting.data.align import ROW_KEYS
 from lifting.data.schema import poses_from_frame, read_table
 from lifting.data.store import surface_from_metadata
-from lifting.data.surface_graph import SurfaceGraph
+from lifting.data.surface.graph import SurfaceGraph
 from lifting.errors import DataError
 from lifting.images.context import ImageContext
 from lifting.skeleton import H36M16, H36M17, get_joint_set
