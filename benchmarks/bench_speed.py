@@ -44,7 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lifting import train
 from lifting.codec import Codec
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.models import method_module, rie, videopose3d
 from lifting.runner import build_model, method_config, paper_schedule
 

@@ -19,7 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from lifting import train
 from lifting.codec import Codec
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.data.sequences import SequenceIndex
 from lifting.models import METHOD_NAMES, method_module
 from lifting.runner import build_model, method_config, paper_schedule, receptive_field

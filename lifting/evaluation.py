@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 
 from lifting import metrics
-from lifting.data.align import S9_DAMAGED_SEQUENCES, SUBSAMPLE_STEP, LiftingData, Protocol
+from lifting.data.align import S9_DAMAGED_SEQUENCES, SUBSAMPLE_STEP
 from lifting.data.schema import poses_to_frame
+from lifting.data.split import LiftingData, Protocol
 from lifting.skeleton import COMMON_JOINTS, get_joint_set
 
 

@@ -25,9 +25,9 @@ from lifting import metrics, train
 from lifting.codec import Codec
 from lifting.device import pick_device
 from lifting.config import ParamsError, parse_section
-from lifting.data.align import LiftingData
-from lifting.data.surface_graph import SurfaceGraph
 from lifting.data.sequences import SequenceIndex
+from lifting.data.split import LiftingData
+from lifting.data.surface.graph import SurfaceGraph
 from lifting.distributed import SINGLE, Ranks
 from lifting.errors import DataError
 from lifting.images.context import ImageContext

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from lifting.config import DataParams, EvalParams, parse_section
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.data.schema import write_table
 from lifting.evaluation import predictions_frame, protocol_block, rows_within, score_seeds
 from lifting.images.store import attach_images, images_folder

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from lifting.config import BudgetParams, TrainParams, budget_for, budget_key, parse_overrides, parse_section
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.distributed import Ranks
 from lifting.images.store import attach_images, images_folder
 from lifting.models import METHOD_NAMES, method_module

@@ -28,8 +28,8 @@ import yaml
 
 from lifting import train
 from lifting.config import ParamsError
-from lifting.data import smpl
 from lifting.data.store import read_store
+from lifting.data.surface import smpl
 from lifting.detector import DetectorSettings, load_detector, save_detector
 from lifting.data.safe_npz import load_npz
 from lifting.errors import DataError
@@ -37,7 +37,7 @@ from lifting.models import METHOD_NAMES
 from lifting.images.video import video_path
 from lifting.models.hrnet import PAPER_CONFIGS, HRNet
 from tests.data.h36m_fixtures import SEQUENCES, write_2d, write_3d, write_h36m_fixture
-from tests.data.smpl_fixtures import write_model
+from tests.data.surface.smpl_fixtures import write_model
 
 REPO = Path(__file__).resolve().parents[1]
 ARGV = {

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 import yaml
 
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.distributed import Ranks, shard
 from lifting.models.norm import BatchNorm1d
 from lifting.runner import load_method

@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from lifting.data.align import Protocol, load_split
-from lifting.data.markers import POSED_BY_ROTATIONS
+from lifting.data.split import Protocol, load_split
+from lifting.data.surface.markers import POSED_BY_ROTATIONS
 from lifting.errors import DataError
 from lifting.models import hgn
 from lifting.runner import RunSettings, load_method, parameter_count, train_method

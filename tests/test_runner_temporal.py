@@ -8,7 +8,7 @@ import torch
 
 from lifting import train
 from lifting.codec import Codec
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.data.sequences import SequenceIndex
 from lifting.evaluation import rows_within
 from lifting.models import videopose3d

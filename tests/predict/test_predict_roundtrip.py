@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.data.schema import cameras_from_frame, poses_from_frame
 from lifting.errors import DataError
 from lifting.geometry import normalize_screen_coordinates
