@@ -85,8 +85,8 @@ def run_checkout(checkout: Path, work: Path, args) -> dict:
 def _weights(path: Path) -> dict:
     """Every tensor of a model.pt: each seed's weights, or the lookup's library, and the statistics."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    tensors = {f"seed{i}.{k}": v for i, state in enumerate(saved.get("state_dicts", [])) for k, v in state.items()}
-    tensors |= {k: saved[k] for k in ("library_inputs", "library_targets") if k in saved}
+    tensors = {f"seed{i}.{k}": v for i, state in enumerate(saved.get("state_dicts") or []) for k, v in state.items()}
+    tensors |= {k: saved[k] for k in ("library_inputs", "library_targets") if saved.get(k) is not None}
     return tensors | {f"stats.{k}": v for k, v in saved["stats"].items()}
 
 

@@ -47,13 +47,8 @@ def settings(params: dict, args) -> tuple:
                            "budget")
     training = parse_section(TrainParams, params.get("train", {}), "train")
     cfg = method_config(args.method, params.get("model", {}), parse_overrides(args.set), kind)
-    run_settings = RunSettings(
-        seeds=training.seeds_for(budget), threads=training.threads, max_epochs=budget.max_epochs,
-        batch_size=budget.batch_size, train_stride=budget.train_stride, lr_scale=budget.lr_scale, decay=budget.decay,
-        warmup=budget.warmup, bf16_cpu=bf16_cpu_for(budget.bf16_cpu, f"{args.name or args.method}-{args.input2d}"),
-        curve_points=training.curve_points if budget.curve_points is None else budget.curve_points,
-        curve_test_stride=training.curve_test_stride, val_fraction=training.val_fraction,
-        checkpoint=training.checkpoint)
+    bf16 = bf16_cpu_for(budget.bf16_cpu, f"{args.name or args.method}-{args.input2d}")
+    run_settings = RunSettings.from_params(budget, training, bf16)
     return cfg, run_settings, dataclasses.asdict(training)
 
 

@@ -105,8 +105,8 @@ def test_torchrun_on_two_cpu_processes_equals_one_process(tmp_path, aligned_s1_s
 
     one, one_predictors = load_method(single / "model.pt")
     two, two_predictors = load_method(parallel / "model.pt")
-    assert (two["record"]["world_size"], two["record"]["schedule"]["batch_size"]) == (2, 128)
-    assert (one["record"]["world_size"], one["record"]["samples_seen"]) == (1, two["record"]["samples_seen"])
+    assert (two.record.world_size, two.record.schedule["batch_size"]) == (2, 128)
+    assert (one.record.world_size, one.record.samples_seen) == (1, two.record.samples_seen)
     # the training loss at every curve point (train mode, whole-batch BatchNorm) agrees to rounding
     losses = [[float(row["train_loss"]) for row in csv.DictReader(open(folder / "log.csv"))] for folder in (single, parallel)]
     assert len(losses[0]) >= 4 and np.allclose(losses[1], losses[0], rtol=1e-5, atol=0)
