@@ -60,11 +60,13 @@ def run_checkout(checkout: Path, work: Path, args) -> dict:
     params = tiny_params(checkout, args.stride, work / "params.yaml")
     env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1"}
     seconds = {}
+    # the detector was passed as --init before the train stage had its own --detector
+    detector_flag = "--detector" if '"--detector"' in (checkout / "stages" / "train.py").read_text() else "--init"
     for run, options, evaluated in RUNS:
         method = method_of(run)
         name = ["--name", run] if run != method else []
         init = (["--init", str(work / "rie_stage1" / "model.pt")] if run == "rie_stage2" else
-                ["--init", str(Path(args.detector).resolve()), "--images", str(Path(args.images).resolve())]
+                [detector_flag, str(Path(args.detector).resolve()), "--images", str(Path(args.images).resolve())]
                 if method == "context_poseformer" else [])
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "stages.train", "--params", str(params), "--method", method, *options,

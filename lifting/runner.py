@@ -123,7 +123,7 @@ def validation_mask(meta, fraction: float) -> np.ndarray:
 
 def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSettings, out_dir: Path,
                  log_path: Path, snapshot: dict, name: str | None = None, progress: bool = True,
-                 init: Path | None = None, ranks: Ranks = SINGLE) -> dict:
+                 init: Path | None = None, detector: Path | None = None, ranks: Ranks = SINGLE) -> TrainingRecord:
     """Train ``method`` (the paper's ``kind`` configuration, one model per seed) and write
     ``out_dir/model.pt``; returns the training record.
 
@@ -134,7 +134,8 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     every training frame (its windows reach them all); it trains on every
     ``settings.train_stride``-th frame of each run. ``init``: a previous stage's ``model.pt``
     whose weights start each seed's model (:meth:`lifting.models.base.Lifter.initialise`: RIE's
-    previous stage), or the detector whose frozen features Context-Aware PoseFormer samples.
+    stages); ``detector``: the detector's model.pt whose frozen features a method that looks at the
+    image samples (Context-Aware PoseFormer; its weights go in the same way).
     ``ranks``: this process's place in a data-parallel run (``torchrun``; :mod:`lifting.distributed`);
     only rank 0 writes the files, and the record gives the world size (the schedule's batch is global).
     """
@@ -178,7 +179,7 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
         select = "last" if settings.checkpoint == "last" else "val_best"
         results, rows = [], []
         if setup.input_spec.images:  # a frozen detector's weights, not counted among the trained parameters
-            starts, earlier = [module.backbone_weights(init)] * len(settings.seeds), None
+            starts, earlier = [module.backbone_weights(detector)] * len(settings.seeds), None
         else:  # a staged method's previous stage, or from scratch
             starts, earlier = _initial_states(init, method, cfg, settings.seeds)
         for seed, start in zip(settings.seeds, starts):

@@ -334,7 +334,7 @@ def backbone_overrides(detector: HRNetConfig) -> dict:
 
 def with_backbone(cfg: Config, detector_path: Path | None) -> Config:
     """``cfg`` set to sample the feature maps of the detector at ``detector_path`` (the training
-    stage's ``--init``; its sizes replace the paper's HRNet-W32; the run's label lists them)."""
+    stage's ``--detector``; its sizes replace the paper's HRNet-W32; the run's label lists them)."""
     detector, _ = load_detector(_detector_path(detector_path))
     return dataclasses.replace(cfg, **backbone_overrides(detector.config))
 
@@ -346,7 +346,7 @@ def backbone_weights(detector_path: Path | None) -> dict:
 
 def _detector_path(path: Path | None) -> Path:
     if path is None:
-        raise ValueError("this method samples a detector's feature maps: give the detector's model.pt (--init)")
+        raise ValueError("this method samples a detector's feature maps: give the detector's model.pt (--detector)")
     return path
 
 
