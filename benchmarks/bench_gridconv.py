@@ -133,7 +133,7 @@ def main() -> None:
     def train_steps(model: torch.nn.Module, n: int) -> None:
         model.train()
         for _ in range(n):
-            loss = model.training_loss(x, y)
+            loss = model.loss(x, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -36,6 +36,7 @@ import torch
 
 from lifting.models import method_module
 from lifting.predict.run import lift, load_run
+from lifting.run_file import RunFile, TrainingRecord
 from lifting.runner import build_model
 
 CHECKPOINTS = Path("data/checkpoints")
@@ -61,13 +62,16 @@ def paper_model(method: str, folder: Path) -> Path:
     model = build_model(method, setup.config, 17)
     stats = {"input_mean": torch.zeros(17, 2), "input_std": torch.ones(17, 2), "target_mean": torch.zeros(17, 3),
              "target_std": torch.ones(17, 3)}
-    saved = {"method": method, "name": method, "config": dataclasses.asdict(setup.config), "kind": "gt",
-             "configuration": setup.label + " (untrained weights)", "input_spec": dataclasses.asdict(setup.input_spec),
-             "joint_set": "h36m17", "stats": stats, "state_dicts": [model.state_dict()],
-             "parameters": sum(p.numel() for p in model.parameters()), "record": {"seeds": [0]}}
+    untrained = TrainingRecord(train_seconds=0.0, epochs=0, selected_epoch=0, train_samples=0, samples_seen=0,
+                               core_seconds=None, samples_per_s=None, schedule=None, seeds=[0], world_size=1,
+                               curve_p1=None, stages=None, checkpoint="last", budget={})
+    run = RunFile(method=method, name=method, config=dataclasses.asdict(setup.config), kind="gt",
+                  configuration=setup.label + " (untrained weights)", input_spec=dataclasses.asdict(setup.input_spec),
+                  joint_set="h36m17", stats=stats, record=untrained,
+                  parameters=sum(p.numel() for p in model.parameters()), state_dicts=[model.state_dict()])
     path = folder / f"{method}-paper" / "model.pt"
     path.parent.mkdir(parents=True)
-    torch.save(saved, path)
+    run.save(path)
     return path
 
 
@@ -92,8 +96,8 @@ def frames_per_second(model: Path, frames: int, threads: int) -> dict:
     for _ in lift(run, pixels, WIDTH, HEIGHT):
         pass
     seconds = time.perf_counter() - started
-    return {"method": run.saved["method"], "configuration": run.saved.get("configuration"),
-            "receptive_field": run.field, "flip_test": bool(run.saved["input_spec"].get("flip_test")),
+    return {"method": run.saved.method, "configuration": run.saved.configuration,
+            "receptive_field": run.field, "flip_test": bool(run.saved.input_spec["flip_test"]),
             "frames": frames, "seconds": round(seconds, 2), "frames_per_s": round(frames / seconds, 1)}
 
 

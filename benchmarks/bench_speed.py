@@ -44,7 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lifting import train
 from lifting.codec import Codec
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.models import method_module, rie, videopose3d
 from lifting.runner import build_model, method_config, paper_schedule
 
@@ -78,11 +78,7 @@ class PerSampleDataset(Dataset):
 
 def loss_of(model, inputs, targets, aux, schedule) -> torch.Tensor:
     """The method's training loss, as the pipeline computes it (HGN's with the surface markers)."""
-    if aux is not None:
-        return model.training_loss(inputs, targets, aux)
-    if hasattr(model, "training_loss"):
-        return model.training_loss(inputs, targets)
-    return train.pose_loss(model(inputs).float(), targets, schedule)
+    return model.loss(inputs, targets, schedule, aux_targets=aux)
 
 
 def step_flops(model, codec: Codec, arrays: train.TrainArrays, schedule) -> float:

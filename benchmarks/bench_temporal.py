@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from lifting import train
 from lifting.codec import Codec
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.data.sequences import SequenceIndex
 from lifting.models import rie, videopose3d
 from lifting.models.dropout import Dropout

@@ -33,7 +33,7 @@ import torch
 from lifting import convergence, metrics, train
 from lifting.codec import Codec
 from lifting.device import pick_device
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.io import write_json
 from lifting.models import method_module
 from lifting.models.spec import input_kind

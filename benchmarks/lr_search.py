@@ -24,7 +24,7 @@ from lifting import train
 from lifting.codec import Codec
 from lifting.device import pick_device
 from lifting.config import BudgetParams, budget_for, budget_key, parse_section
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.io import write_json
 from lifting.models import method_module
 from lifting.models.spec import input_kind

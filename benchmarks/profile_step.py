@@ -19,7 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from lifting import train
 from lifting.codec import Codec
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.data.sequences import SequenceIndex
 from lifting.models import METHOD_NAMES, method_module
 from lifting.runner import build_model, method_config, paper_schedule, receptive_field
@@ -54,12 +54,8 @@ def main(argv=None) -> None:
         index = torch.randint(len(targets), (batch,))
         inputs = codec.encode_inputs(pool[windows[index]] if windows is not None else pool[index])
         goal = codec.encode_targets(targets[index])
-        if markers is not None:
-            loss = model.training_loss(inputs, goal, codec.encode_targets(markers[index]))
-        elif hasattr(model, "training_loss"):
-            loss = model.training_loss(inputs, goal)
-        else:
-            loss = train.pose_loss(model(inputs).float(), goal, schedule)
+        aux = codec.encode_targets(markers[index]) if markers is not None else None
+        loss = model.loss(inputs, goal, schedule, aux_targets=aux)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from lifting import train
-from lifting.data.align import LiftingData
+from lifting.data.split import LiftingData
 from lifting.models import METHOD_NAMES
 from lifting.runner import build_model
 

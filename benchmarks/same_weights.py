@@ -60,11 +60,13 @@ def run_checkout(checkout: Path, work: Path, args) -> dict:
     params = tiny_params(checkout, args.stride, work / "params.yaml")
     env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1"}
     seconds = {}
+    # the detector was passed as --init before the train stage had its own --detector
+    detector_flag = "--detector" if '"--detector"' in (checkout / "stages" / "train.py").read_text() else "--init"
     for run, options, evaluated in RUNS:
         method = method_of(run)
         name = ["--name", run] if run != method else []
         init = (["--init", str(work / "rie_stage1" / "model.pt")] if run == "rie_stage2" else
-                ["--init", str(Path(args.detector).resolve()), "--images", str(Path(args.images).resolve())]
+                [detector_flag, str(Path(args.detector).resolve()), "--images", str(Path(args.images).resolve())]
                 if method == "context_poseformer" else [])
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "stages.train", "--params", str(params), "--method", method, *options,
@@ -85,8 +87,8 @@ def run_checkout(checkout: Path, work: Path, args) -> dict:
 def _weights(path: Path) -> dict:
     """Every tensor of a model.pt: each seed's weights, or the lookup's library, and the statistics."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    tensors = {f"seed{i}.{k}": v for i, state in enumerate(saved.get("state_dicts", [])) for k, v in state.items()}
-    tensors |= {k: saved[k] for k in ("library_inputs", "library_targets") if k in saved}
+    tensors = {f"seed{i}.{k}": v for i, state in enumerate(saved.get("state_dicts") or []) for k, v in state.items()}
+    tensors |= {k: saved[k] for k in ("library_inputs", "library_targets") if saved.get(k) is not None}
     return tensors | {f"stats.{k}": v for k, v in saved["stats"].items()}
 
 

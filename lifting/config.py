@@ -46,7 +46,7 @@ class DataParams:
         h36m_videos: h36m only: the release's video folder (``<subject>/Videos/*.mp4``), for the
             images of the detector and Context-Aware PoseFormer (:mod:`lifting.images.video`).
         smpl_dir: h36m only: folder with the SMPL model and Moon's SMPL fits (HGN's upstream
-            hierarchy, :mod:`lifting.data.smpl`); None: HGN's markers on the canonical body.
+            hierarchy, :mod:`lifting.data.surface.smpl`); None: HGN's markers on the canonical body.
         download: fetch missing public detection files (h36m only).
         inputs2d: the 2D sources trained and scored (the train/evaluate fan-out).
         train_subjects, test_subjects: the split.

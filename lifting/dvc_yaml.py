@@ -163,7 +163,8 @@ class RunBlock:
 
     ``run``: the run's name in files (``${item.sgt}`` in it for GridConv's variants); ``method``:
     the registered method; ``stage``: the train block's name; ``set``: ``--set`` options;
-    ``init``: the ``--init`` file (a previous stage's model, or the detector); ``evaluate``:
+    ``init``: the ``--init`` file (the previous stage's model); ``images``: the method looks at the
+    image (``--images`` and the frozen ``--detector`` whose features it samples); ``evaluate``:
     whether this block's run is scored (not RIE's first two stages)."""
 
     method: str
@@ -203,7 +204,7 @@ def run_blocks() -> list[RunBlock]:
                     if k == 1 else ""))
         elif method == "context_poseformer":
             blocks.append(RunBlock(method, method, f"train_{method}", inputs(method), method,
-                                   init="data/detector/model.pt", init_dep="data/detector", images=True,
+                                   images=True,
                                    comment="the lifting network on the detector's frozen features"))
         else:
             blocks.append(RunBlock(method, method, f"train_{method}", inputs(method), method))
@@ -218,12 +219,13 @@ def train_stage(block: RunBlock) -> Stage:
     run = _run_id(block)
     name = "" if block.run == block.method else f" --name {block.run}"
     options = "".join(f" --set {s}" for s in block.set) + name
-    images = " --images data/images" if block.images else ""
+    images = " --images data/images --detector data/detector/model.pt" if block.images else ""
     init = f" --init {block.init}" if block.init else ""
     cmd = (f"python -m stages.train --method {block.method}{options} --input2d ${{item.input2d}} "
            f"--aligned data/aligned{images}{init} "
            f"--out data/checkpoints/{run} --log metrics/train/{run}.csv")
-    deps = (*((block.init_dep,) if block.init_dep else ()), *RUN_DATA, *(IMAGE_DATA if block.images else ()))
+    deps = (*((block.init_dep,) if block.init_dep else ()), *RUN_DATA,
+            *((*IMAGE_DATA, "data/detector") if block.images else ()))
     params = (*PLAIN_BUDGET, f"budget.{block.budget}", "train", *block.model_params, f"model.{block.method}")
     return Stage(block.stage, cmd, ("stages.train", method_module_name(block.method)), deps=deps, params=params,
                  outs=(f"data/checkpoints/{run}:\n          persist: true     # keeps checkpoint.pt: an interrupted "

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 
 from lifting import metrics
-from lifting.data.align import S9_DAMAGED_SEQUENCES, SUBSAMPLE_STEP, LiftingData, Protocol
+from lifting.data.align import S9_DAMAGED_SEQUENCES, SUBSAMPLE_STEP
 from lifting.data.schema import poses_to_frame
+from lifting.data.split import LiftingData, Protocol
+from lifting.run_file import RunFile
 from lifting.skeleton import COMMON_JOINTS, get_joint_set
 
 
@@ -19,21 +21,21 @@ COMMON_SUMMARY = {"p1": "mpjpe_mm", "p2": "p_mpjpe_mm"}
 
 
 def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test_subjects, flip_test: bool,
-                   checkpoint_rule: str, budget: dict, saved: dict | None = None) -> dict:
+                   checkpoint_rule: str, budget: dict, saved: RunFile | None = None) -> dict:
     """Everything needed to compare the numbers with a paper's (DESIGN §4).
 
-    ``saved`` (the model file's dict) adds which of the paper's configurations ran, the number of
+    ``saved`` (the run file) adds which of the paper's configurations ran, the number of
     training frames and the seeds.
     """
     run = {}
     if saved is not None:
-        record = saved["record"]
-        run = {"configuration": saved["kind"], "configuration_label": saved["configuration"],
-               "train_frames": record["train_samples"], "seeds": record["seeds"],
-               "world_size": record.get("world_size", 1),  # training processes (torchrun), 1 for one
-               "global_batch": (record["schedule"] or {}).get("batch_size"),  # summed over the processes
-               "train_flip": saved["input_spec"].get("train_flip", False),
-               "validation_split": "held out (val_best)" if record["checkpoint"] == "val_best" else
+        record = saved.record
+        run = {"configuration": saved.kind, "configuration_label": saved.configuration,
+               "train_frames": record.train_samples, "seeds": record.seeds,
+               "world_size": record.world_size,  # training processes (torchrun), 1 for one
+               "global_batch": (record.schedule or {}).get("batch_size"),  # summed over the processes
+               "train_flip": saved.input_spec["train_flip"],
+               "validation_split": "held out (val_best)" if record.checkpoint == "val_best" else
                "none: every training sequence is trained on",
                "test_curve": "the logged per-epoch test-set curve (metrics/train) is never used for selection"}
     return {**run,

@@ -1,17 +1,14 @@
 """Train one method on one 2D source, save it, load it back and predict: what the stages call.
 
-The saved model file (``model.pt``) holds only plain types and tensors, so it loads with
-``weights_only=True``: the method name, its config as a dict, which of the paper's
-configurations ran (``kind``: "gt" or "detected", and its input spec), one set of weights per
-seed (or, for the nearest-neighbour floor, its library), and the training record (schedule
-actually used, seeds, samples seen, core-seconds).
+The saved model file (``model.pt``) is a :class:`lifting.run_file.RunFile`: the method, its config,
+which of the paper's configurations ran, one set of weights per seed (or, for the nearest-neighbour
+floor, its library) and the training record.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import pickle
 import time
 import zlib
 from dataclasses import dataclass
@@ -24,16 +21,17 @@ import torch
 from lifting import metrics, train
 from lifting.codec import Codec
 from lifting.device import pick_device
-from lifting.config import ParamsError, parse_section
-from lifting.data.align import LiftingData
-from lifting.data.surface_graph import SurfaceGraph
+from lifting.config import BudgetParams, ParamsError, TrainParams, parse_section
 from lifting.data.sequences import SequenceIndex
+from lifting.data.split import LiftingData
+from lifting.data.surface.graph import SurfaceGraph
 from lifting.distributed import SINGLE, Ranks
 from lifting.errors import DataError
 from lifting.images.context import ImageContext
-from lifting.io import atomic_path
-from lifting.models import METHOD_NAMES, method_module
+from lifting.models import method_module
+from lifting.models.base import Lifter
 from lifting.models.spec import InputSpec
+from lifting.run_file import RunFile, TrainingRecord
 from lifting.skeleton import get_joint_set
 
 
@@ -67,10 +65,23 @@ class RunSettings:
     val_fraction: float
     checkpoint: str
 
+    @classmethod
+    def from_params(cls, budget: BudgetParams, training: TrainParams, bf16_cpu: bool) -> RunSettings:
+        """One run's settings from its budget and the ``train`` section, field by name (the budget's
+        first), with the seeds the budget allows, its own curve points where it sets them, and
+        ``bf16_cpu`` as resolved for this machine (:func:`lifting.device.bf16_cpu_for`)."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        values = {name: getattr(budget, name) for name in names if hasattr(budget, name)}
+        values |= {name: getattr(training, name) for name in names - values.keys() if hasattr(training, name)}
+        curve_points = training.curve_points if budget.curve_points is None else budget.curve_points
+        return cls(**{**values, "seeds": training.seeds_for(budget), "bf16_cpu": bf16_cpu,
+                      "curve_points": curve_points})
+
     def budget(self) -> dict:
-        """The budget as recorded in model.pt and the metrics files."""
-        return {"max_epochs": self.max_epochs, "batch_size": self.batch_size, "train_stride": self.train_stride,
-                "lr_scale": self.lr_scale, "decay": self.decay, "warmup": self.warmup, "bf16_cpu": self.bf16_cpu}
+        """The budget as recorded in model.pt and the metrics files: the budget section's fields that
+        shape the training (not how many seeds or curve points it logs)."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(BudgetParams)
+                if field.name not in ("max_seeds", "curve_points")}
 
 
 def method_config(method: str, model_params: dict, overrides: dict | None = None, kind: str = "gt"):
@@ -112,7 +123,7 @@ def validation_mask(meta, fraction: float) -> np.ndarray:
 
 def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSettings, out_dir: Path,
                  log_path: Path, snapshot: dict, name: str | None = None, progress: bool = True,
-                 init: Path | None = None, ranks: Ranks = SINGLE) -> dict:
+                 init: Path | None = None, detector: Path | None = None, ranks: Ranks = SINGLE) -> TrainingRecord:
     """Train ``method`` (the paper's ``kind`` configuration, one model per seed) and write
     ``out_dir/model.pt``; returns the training record.
 
@@ -122,7 +133,9 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
     (every ``curve_test_stride``-th), never used for selection. A temporal method's ``data`` holds
     every training frame (its windows reach them all); it trains on every
     ``settings.train_stride``-th frame of each run. ``init``: a previous stage's ``model.pt``
-    whose weights start each seed's model (a staged method's ``initialise``, e.g. RIE's).
+    whose weights start each seed's model (:meth:`lifting.models.base.Lifter.initialise`: RIE's
+    stages); ``detector``: the detector's model.pt whose frozen features a method that looks at the
+    image samples (Context-Aware PoseFormer; its weights go in the same way).
     ``ranks``: this process's place in a data-parallel run (``torchrun``; :mod:`lifting.distributed`);
     only rank 0 writes the files, and the record gives the world size (the schedule's batch is global).
     """
@@ -134,20 +147,24 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
         else np.zeros(len(inputs), dtype=bool)
     fit_x, fit_y = inputs[~val], targets[~val]
     surface = _surface(setup.input_spec, data)
-    saved = {"method": method, "name": name or method, "config": dataclasses.asdict(cfg), "kind": kind,
-             "configuration": configuration_label(setup, cfg, surface), "input_spec": dataclasses.asdict(setup.input_spec),
-             "joint_set": data.joint_set,
-             "stats": {stat: torch.as_tensor(getattr(data, stat)) for stat in
-                       ("input_mean", "input_std", "target_mean", "target_std")}}
+    name = name or method
+    described = {"method": method, "name": name, "config": dataclasses.asdict(cfg), "kind": kind,
+                 "configuration": configuration_label(setup, cfg, surface),
+                 "input_spec": dataclasses.asdict(setup.input_spec), "joint_set": data.joint_set,
+                 "stats": {stat: torch.as_tensor(getattr(data, stat)) for stat in
+                           ("input_mean", "input_std", "target_mean", "target_std")}}
+    chosen = {"checkpoint": settings.checkpoint, "budget": settings.budget()}
     if is_lookup(method):  # the nearest-neighbour floor: fitting is storing the library
         started = time.perf_counter()
         module.build(cfg, fit_x.shape[1]).fit(fit_x, fit_y)  # validates the library
-        record = {"train_seconds": round(time.perf_counter() - started, 2), "epochs": 0, "selected_epoch": 0,
-                  "train_samples": len(fit_x), "samples_seen": len(fit_x), "core_seconds": None,
-                  "samples_per_s": None, "schedule": None, "seeds": [settings.seeds[0]]}
-        saved.update(library_inputs=torch.as_tensor(fit_x), library_targets=torch.as_tensor(fit_y))
+        record = TrainingRecord(train_seconds=round(time.perf_counter() - started, 2), epochs=0, selected_epoch=0,
+                                train_samples=len(fit_x), samples_seen=len(fit_x), core_seconds=None,
+                                samples_per_s=None, schedule=None, seeds=[settings.seeds[0]], world_size=1,
+                                curve_p1=None, stages=None, **chosen)
+        run = RunFile(**described, record=record, parameters=0, library_inputs=torch.as_tensor(fit_x),
+                      library_targets=torch.as_tensor(fit_y))
         if ranks.writes:
-            train._write_log([], log_path)
+            train.write_log([], log_path)
     else:
         codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
         schedule = train.budgeted_schedule(paper_schedule(method, cfg, setup.schedule), settings.max_epochs,
@@ -161,17 +178,16 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                                      field)
         select = "last" if settings.checkpoint == "last" else "val_best"
         results, rows = [], []
-        backbone = module.backbone_weights(init) if setup.input_spec.images else None
-        starts, earlier = ([None] * len(settings.seeds), None) if backbone is not None else \
-            _initial_states(init, method, cfg, settings.seeds)
+        if setup.input_spec.images:  # a frozen detector's weights, not counted among the trained parameters
+            starts, earlier = [module.backbone_weights(detector)] * len(settings.seeds), None
+        else:  # a staged method's previous stage, or from scratch
+            starts, earlier = _initial_states(init, method, cfg, settings.seeds)
         for seed, start in zip(settings.seeds, starts):
             train.seed_everything(seed)
             model = build_model(method, cfg, fit_x.shape[1], surface).to(device)
             parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)  # before any freezing
             if start is not None:
-                module.initialise(model, start)
-            if backbone is not None:  # a frozen detector, not counted among the trained parameters
-                module.load_backbone(model, backbone)
+                model.initialise(start)
             result = train.fit(model, codec, arrays, schedule, seed=seed,
                                checkpoint_path=out_dir / f"checkpoint-seed{seed}.pt", log_path=log_path,
                                snapshot=snapshot, select=select, progress=progress, monitor=monitor,
@@ -179,25 +195,23 @@ def train_method(method: str, cfg, kind: str, data: LiftingData, settings: RunSe
                                ranks=ranks)
             rows = [*rows, *result.log]
             results.append(result)
-        record = {"train_seconds": round(float(np.mean([r.train_seconds for r in results])), 2),
-                  "epochs": results[0].epochs_run, "selected_epoch": results[0].selected_epoch,
-                  "train_samples": len(arrays.targets), "samples_seen": results[0].samples_seen,
-                  "core_seconds": round(float(np.mean([r.core_seconds for r in results])), 1),
-                  "samples_per_s": round(float(np.mean([r.samples_per_s for r in results])), 1),
-                  "schedule": dataclasses.asdict(schedule), "seeds": list(settings.seeds),
-                  "world_size": ranks.world_size, "curve_p1": _last_curve_p1(results)}
+        record = TrainingRecord(
+            train_seconds=round(float(np.mean([r.train_seconds for r in results])), 2),
+            epochs=results[0].epochs_run, selected_epoch=results[0].selected_epoch,
+            train_samples=len(arrays.targets), samples_seen=results[0].samples_seen,
+            core_seconds=round(float(np.mean([r.core_seconds for r in results])), 1),
+            samples_per_s=round(float(np.mean([r.samples_per_s for r in results])), 1),
+            schedule=dataclasses.asdict(schedule), seeds=list(settings.seeds), world_size=ranks.world_size,
+            curve_p1=_last_curve_p1(results), stages=None, **chosen)
         if earlier is not None:  # a staged method: the whole chain, stage by stage
-            record["stages"] = {**(earlier.get("stages") or {earlier.get("name", "previous"): _stage_summary(earlier)}),
-                                saved["name"]: _stage_summary(record)}
-        saved["state_dicts"] = [{k: v.detach().cpu() for k, v in r.state_dict.items()} for r in results]
-        saved["parameters"] = parameters
-        if surface is not None:
-            saved["surface"] = surface.to_metadata()
-    record["checkpoint"] = settings.checkpoint
-    record["budget"] = settings.budget()
-    saved["record"] = record
-    if not ranks.writes:
-        return record
+            chain = earlier.record.stages or {earlier.name: earlier.record.stage_summary()}
+            record = dataclasses.replace(record, stages={**chain, name: record.stage_summary()})
+        run = RunFile(**described, record=record, parameters=parameters,
+                      state_dicts=[{k: v.detach().cpu() for k, v in r.state_dict.items()} for r in results],
+                      surface=surface.to_metadata() if surface is not None else None)
+    if ranks.writes:
+        run.save(out_dir / "model.pt")
+    return record
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save(saved, tmp)
     return record
@@ -216,14 +230,9 @@ def _last_curve_p1(results) -> float | None:
     return None if None in last else round(float(np.mean(last)), 2)
 
 
-def _stage_summary(record: dict) -> dict:
-    """One stage of a staged run, for the chain in its last stage's record."""
-    return {key: record.get(key) for key in ("epochs", "samples_seen", "train_seconds", "curve_p1")}
-
-
-def _initial_states(init: Path | None, method: str, cfg, seeds) -> tuple[list[dict | None], dict | None]:
+def _initial_states(init: Path | None, method: str, cfg, seeds) -> tuple[list[dict | None], RunFile | None]:
     """Per seed, the previous stage's weights to start from (None: from scratch), and the previous
-    stage's record with its run name (None without one)."""
+    stage's run (None without one)."""
     stage = getattr(cfg, "stage", None)
     if init is None:
         if stage not in (None, 1):
@@ -231,21 +240,18 @@ def _initial_states(init: Path | None, method: str, cfg, seeds) -> tuple[list[di
         return [None] * len(seeds), None
     if stage in (None, 1):
         raise ValueError(f"{method}{'' if stage is None else ' stage 1'} starts from scratch, not from {init}")
-    try:
-        previous = torch.load(init, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DataError(init, "the previous stage's model not found", "run the previous stage first (`dvc repro`)") \
-            from None
-    if not isinstance(previous, dict) or previous.get("method") != method or \
-            previous.get("config", {}).get("stage") != stage - 1:
+    if not Path(init).is_file():
+        raise DataError(init, "the previous stage's model not found", "run the previous stage first (`dvc repro`)")
+    previous = RunFile.load(init)
+    if previous.method != method or previous.config.get("stage") != stage - 1:
         raise DataError(init, f"not {method} stage {stage - 1}'s model", "re-run the previous stage")
-    if list(previous["record"]["seeds"])[:len(seeds)] != list(seeds):
-        raise DataError(init, f"trained for seeds {previous['record']['seeds']}, this stage for {list(seeds)}",
+    if list(previous.record.seeds)[:len(seeds)] != list(seeds):
+        raise DataError(init, f"trained for seeds {previous.record.seeds}, this stage for {list(seeds)}",
                         "give every stage the same budget.max_seeds")
-    return list(previous["state_dicts"][:len(seeds)]), {**previous["record"], "name": previous.get("name")}
+    return list(previous.state_dicts[:len(seeds)]), previous
 
 
-def build_model(method: str, cfg, num_joints: int, surface: SurfaceGraph | None = None) -> torch.nn.Module:
+def build_model(method: str, cfg, num_joints: int, surface: SurfaceGraph | None = None) -> Lifter:
     """The method module's ``build``, given the data's surface graph when the method is built on it (HGN)."""
     module = method_module(method)
     if any(setup.input_spec.markers for setup in module.PAPER.values()):
@@ -384,40 +390,27 @@ def test_curve_monitor(data: LiftingData, codec: Codec, flip_test: bool, stride:
     return monitor
 
 
-def load_method(path: Path, device: torch.device | None = None):
-    """Rebuild a saved method: returns (saved dict, [predictor per seed]), each predictor mapping
-    inputs (N, J, 2) np (and, for a temporal method, their rows' meta: whole runs) -> (N, J, 3)
-    root-relative mm np, computed on ``device`` (default: :func:`lifting.device.pick_device`)."""
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DataError(path, "trained model not found", "run `dvc repro` to train it") from None
-    except Exception as err:
-        # torch's weights-only unpickler met a class or a call: say so, not torch's advice to unpickle it
-        hostile = isinstance(err, pickle.UnpicklingError) and ("GLOBAL" in str(err) or "Unsupported class" in str(err))
-        problem = ("holds objects other than tensors and plain types (a pickle that could run code); it will not "
-                   "be loaded" if hostile else f"not a loadable model file ({type(err).__name__})")
-        raise DataError(path, problem, "delete it and re-run the train stage") from None
-    if not isinstance(saved, dict) or saved.get("method") not in METHOD_NAMES:
-        method = saved.get("method") if isinstance(saved, dict) else None
-        raise DataError(path, f"not a model of this pipeline (method {method!r}; known: {sorted(METHOD_NAMES)})",
-                        "delete it and re-run the train stage")
-    module = method_module(saved["method"])
-    cfg = parse_section(module.Config, saved["config"], f"{path} config")
-    num_joints = saved["stats"]["input_mean"].shape[0]
-    if is_lookup(saved["method"]):
-        lifter = module.build(cfg, num_joints).fit(saved["library_inputs"].numpy(), saved["library_targets"].numpy())
+def load_method(path: Path, device: torch.device | None = None) -> tuple[RunFile, list]:
+    """Rebuild a saved method: returns (its :class:`~lifting.run_file.RunFile`, [predictor per seed]),
+    each predictor mapping inputs (N, J, 2) np (and, for a temporal method, their rows' meta: whole
+    runs) -> (N, J, 3) root-relative mm np, computed on ``device`` (default:
+    :func:`lifting.device.pick_device`)."""
+    saved = RunFile.load(path)
+    module = method_module(saved.method)
+    cfg = parse_section(module.Config, saved.config, f"{path} config")
+    num_joints = saved.stats["input_mean"].shape[0]
+    if is_lookup(saved.method):
+        lifter = module.build(cfg, num_joints).fit(saved.library_inputs.numpy(), saved.library_targets.numpy())
         return saved, [lambda inputs, meta=None, context=None: lifter.predict(inputs)]
     device = device if device is not None else pick_device(torch.get_num_threads())
-    spec = InputSpec(**saved["input_spec"])
-    stats = {k: v.numpy() for k, v in saved["stats"].items()}
-    codec = Codec(spec, **stats).to(device)
-    surface = SurfaceGraph.from_metadata(saved["surface"]) if "surface" in saved else None
-    return saved, [_predictor(build_model(saved["method"], cfg, num_joints, surface), state, codec, spec.flip_test,
-                              device) for state in saved["state_dicts"]]
+    spec = InputSpec(**saved.input_spec)
+    codec = Codec(spec, **{k: v.numpy() for k, v in saved.stats.items()}).to(device)
+    surface = SurfaceGraph.from_metadata(saved.surface) if saved.surface is not None else None
+    return saved, [_predictor(build_model(saved.method, cfg, num_joints, surface), state, codec, spec.flip_test,
+                              device) for state in saved.state_dicts]
 
 
-def _predictor(model: torch.nn.Module, state: dict, codec: Codec, flip_test: bool, device: torch.device):
+def _predictor(model: Lifter, state: dict, codec: Codec, flip_test: bool, device: torch.device):
     model.load_state_dict(state)
     model.to(device)
 
@@ -425,7 +418,7 @@ def _predictor(model: torch.nn.Module, state: dict, codec: Codec, flip_test: boo
         """(N, J, 2) -> (N, J, 3) mm; a temporal model needs the rows' ``meta`` (complete runs), a
         model that looks at the image the rows' ``context``."""
         tensor = torch.as_tensor(inputs, dtype=torch.float32, device=device)
-        if hasattr(model, "forward_sequence"):
+        if model.temporal:
             if meta is None:
                 raise ValueError("a temporal model predicts whole runs: pass the rows' meta")
             runs = SequenceIndex.from_meta(meta).runs()
@@ -434,13 +427,3 @@ def _predictor(model: torch.nn.Module, state: dict, codec: Codec, flip_test: boo
         return train.predict(model, codec, tensor, flip_test=flip_test, context=seen).cpu().numpy()
 
     return predictor
-
-
-def parameter_count(saved: dict) -> int:
-    """Trainable parameters of a saved method, counted when it was trained (0 for the lookup floor)."""
-    if "state_dicts" not in saved:
-        return 0
-    if "parameters" not in saved:
-        raise DataError(None, "the trained model does not record its parameter count (an older version wrote it)",
-                        "re-run its train stage")
-    return int(saved["parameters"])

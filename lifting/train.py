@@ -13,11 +13,8 @@ curve point (every epoch's end plus evenly spaced points): training loss, sample
 core-seconds, a test-set error from the caller's ``monitor`` (logged only, never used to select
 anything), the validation error when a validation split exists, lr and samples/s.
 
-Optional hooks a model may define: ``training_loss(inputs, targets) -> loss`` (a loss in another
-space than the (B, J, 3) output, e.g. GridConv's grid cells) and ``set_epoch_progress(epoch)``
-(a float, for schedules inside the model such as GridConv's attention temperature). Progress is
-given on the paper's clock: a budgeted run of ``E`` of the paper's ``P`` epochs reports
-``(epoch + step / steps_per_epoch) * P / E``, so an in-model schedule keeps its share of the run.
+The model is a :class:`lifting.models.base.Lifter`: the loop calls its hooks (``start_epoch``,
+``set_epoch_progress`` on the paper's clock, ``loss``) and nothing else of the method's.
 """
 
 from __future__ import annotations
@@ -42,6 +39,7 @@ from lifting.device import autocast
 from lifting.distributed import SINGLE, Ranks
 from lifting.images.context import ImageContext
 from lifting.io import atomic_path, write_csv
+from lifting.models.base import Lifter
 from lifting.models.spec import Schedule
 
 log = logging.getLogger("lifting.train")
@@ -154,29 +152,6 @@ def learning_rate(schedule: Schedule, step: int, epoch: int, total_steps: int = 
     return schedule.lr * schedule.lr_decay ** decays
 
 
-def pose_loss(predicted: torch.Tensor, target: torch.Tensor, schedule: Schedule) -> torch.Tensor:
-    """The paper's loss on (B, J, 3) tensors in the network's target space."""
-    if schedule.loss == "mse":
-        loss = torch.mean((predicted - target) ** 2)
-    elif schedule.loss == "mpjpe":
-        loss = torch.mean(torch.linalg.vector_norm(predicted - target, dim=-1))
-    else:
-        loss = torch.mean(torch.abs(predicted - target))
-    if schedule.l1_weight:
-        loss = (1.0 - schedule.l1_weight) * loss + schedule.l1_weight * torch.mean(torch.abs(predicted - target))
-    return loss
-
-
-#: BatchNorm momentum of the temporal networks, decayed exponentially over the run (VideoPose3D).
-BN_MOMENTUM = (0.1, 0.001)
-
-
-def bn_momentum(epoch: int, epochs: int) -> float:
-    """The momentum of (0-based) ``epoch``: from 0.1 at the first to 0.001 after the last."""
-    start, end = BN_MOMENTUM
-    return start * (end / start) ** (epoch / epochs)
-
-
 @torch.no_grad()
 def predict(model: torch.nn.Module, codec: Codec, inputs: torch.Tensor, batch_size: int = 256,
             flip_test: bool = False, bf16_cpu: bool = False, windows: torch.Tensor | None = None,
@@ -243,7 +218,7 @@ def evaluation_steps(total_steps: int, steps_per_epoch: int, curve_points: int) 
     return ends | spaced | {total_steps}
 
 
-def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Schedule, *, seed: int,
+def fit(model: Lifter, codec: Codec, data: TrainArrays, schedule: Schedule, *, seed: int,
         checkpoint_path: Path, log_path: Path, snapshot: dict, select: str = "last", progress: bool = True,
         monitor: Callable[[torch.nn.Module], dict] | None = None, curve_points: int = 0, bf16_cpu: bool = False,
         log_preamble: Sequence[dict] = (), on_point: Callable[[dict], None] | None = None,
@@ -301,8 +276,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
     threads = (torch.get_num_threads() if data.inputs.device.type == "cpu" else 1) * ranks.world_size
     for epoch in range(start_epoch, schedule.epochs):
         model.train()
-        if hasattr(model, "set_bn_momentum"):
-            model.set_bn_momentum(bn_momentum(epoch, schedule.epochs))
+        model.start_epoch(epoch, schedule.epochs)
         shuffle = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = torch.randperm(epoch_samples, generator=shuffle).to(data.inputs.device)
         mirror = (torch.rand(num_samples, generator=shuffle) < 0.5).to(data.inputs.device) \
@@ -314,8 +288,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
         for batch_index in bar:
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(schedule, step, epoch, total_steps)
-            if hasattr(model, "set_epoch_progress"):
-                model.set_epoch_progress((epoch + batch_index / steps_per_epoch) * paper_clock)
+            model.set_epoch_progress((epoch + batch_index / steps_per_epoch) * paper_clock)
             batch = order[batch_index * schedule.batch_size:(batch_index + 1) * schedule.batch_size]
             index = distributed.shard(batch, ranks)
             if pairs:  # positions num_samples.. of the epoch are the mirrored copies
@@ -329,12 +302,8 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                 context = context.where(flip, context.mirrored()) if context is not None else None
             inputs, targets = codec.encode_inputs(inputs), codec.encode_targets(targets)
             with autocast(inputs.device, bf16_cpu):
-                if data.aux_targets is not None:
-                    loss = model.training_loss(inputs, targets, codec.encode_targets(data.aux_targets[index]))
-                elif hasattr(model, "training_loss"):
-                    loss = model.training_loss(inputs, targets)
-                else:
-                    loss = pose_loss(_forward(model, inputs, context).float(), targets, schedule)
+                aux = codec.encode_targets(data.aux_targets[index]) if data.aux_targets is not None else None
+                loss = model.loss(inputs, targets, schedule, aux_targets=aux, context=context)
             optimizer.zero_grad(set_to_none=True)
             if ranks.world_size > 1:  # each rank's loss weighted by its share of the global batch
                 loss = loss * (len(index) / len(batch))
@@ -355,7 +324,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                 if val_mpjpe < best[0]:
                     best = (val_mpjpe, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
                 log_rows.append(row)
-                _write_log([*log_preamble, *log_rows], log_path)
+                write_log([*log_preamble, *log_rows], log_path)
                 if on_point is not None:
                     on_point(row)
                 model.train()
@@ -372,7 +341,7 @@ def fit(model: torch.nn.Module, codec: Codec, data: TrainArrays, schedule: Sched
                   f"{row['test_p1_mm']} mm, {epoch_samples / (point_seconds + seconds):.0f} samples/s", flush=True)
 
     if ranks.writes:
-        _write_log([*log_preamble, *log_rows], log_path)  # also when a finished run is resumed (DVC deletes the log)
+        write_log([*log_preamble, *log_rows], log_path)  # also when a finished run is resumed (DVC deletes the log)
     epochs_run = schedule.epochs
     if select == "val_best" and best[2] is not None:
         selected_epoch, state = best[1] + 1, best[2]
@@ -424,5 +393,5 @@ def _load_checkpoint(path: Path, snapshot: dict) -> dict | None:
     return checkpoint
 
 
-def _write_log(rows: list[dict], path: Path) -> None:
+def write_log(rows: list[dict], path: Path) -> None:
     write_csv(rows, path, LOG_COLUMNS)

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 from lifting.config import DataParams, EvalParams, parse_section
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.data.schema import write_table
 from lifting.evaluation import predictions_frame, protocol_block, rows_within, score_seeds
 from lifting.images.store import attach_images, images_folder
-from lifting.runner import load_method, parameter_count
+from lifting.runner import load_method
 from lifting.speed import write_metrics
 from stages.common import data_params, parser, read_params, run
 
@@ -42,44 +42,42 @@ def main(argv=None) -> None:
     args = cli().parse_args(argv)
     data_cfg, evaluation = settings(read_params(args.params), args)
     saved, predictors = load_method(Path(args.model))
-    method = saved["method"]
-    budget = saved["record"]["budget"]
+    record = saved.record
     protocol = Protocol(exclude_s9_damaged=evaluation.exclude_s9_damaged, test_every50=evaluation.test_every50,
-                        train_stride=budget["train_stride"])
-    data = load_split(args.aligned, args.input2d, saved["joint_set"], protocol)
+                        train_stride=record.budget["train_stride"])
+    data = load_split(args.aligned, args.input2d, saved.joint_set, protocol)
     # A temporal method predicts whole runs (its windows reach frames the protocol may leave out),
     # then keeps the protocol's rows.
-    temporal = saved["input_spec"].get("temporal", False)
-    runs = load_split(args.aligned, args.input2d, saved["joint_set"], Protocol()) if temporal else data
+    temporal = saved.input_spec["temporal"]
+    runs = load_split(args.aligned, args.input2d, saved.joint_set, Protocol()) if temporal else data
     keep = rows_within(data.test_meta, runs.test_meta)
-    if saved["input_spec"].get("images", False):
+    if saved.input_spec["images"]:
         runs = data = attach_images(data, images_folder(args.images))
     started = time.perf_counter()
     predicted = [predictor(runs.test_inputs, runs.test_meta, runs.test_context)[keep] for predictor in predictors]
     inference_seconds = (time.perf_counter() - started) / len(predictors)
-    record = saved["record"]
-    scores, seeds = score_seeds(predicted, data, record["seeds"])
+    scores, seeds = score_seeds(predicted, data, record.seeds)
     result = {
-        "method": saved["name"],
-        "architecture": method,
+        "method": saved.name,
+        "architecture": saved.method,
         "input2d": args.input2d,
         "protocol": protocol_block(data_cfg.source, data, protocol, data_cfg.test_subjects,
-                                   saved["input_spec"]["flip_test"],
-                                   record["checkpoint"], budget, saved),
+                                   saved.input_spec["flip_test"],
+                                   record.checkpoint, record.budget, saved),
         "metrics": scores,
         "seeds": seeds,
-        "config": saved["config"],
-        "parameters": parameter_count(saved),
-        "training": {"seconds": record["train_seconds"], "epochs": record["epochs"],
-                     "selected_epoch": record["selected_epoch"], "samples": record["train_samples"],
-                     "samples_per_s": record["samples_per_s"], "samples_seen": record["samples_seen"],
-                     "core_seconds": record["core_seconds"], "schedule": record["schedule"],
-                     **({"stages": record["stages"]} if "stages" in record else {})},
+        "config": saved.config,
+        "parameters": saved.parameters,
+        "training": {"seconds": record.train_seconds, "epochs": record.epochs,
+                     "selected_epoch": record.selected_epoch, "samples": record.train_samples,
+                     "samples_per_s": record.samples_per_s, "samples_seen": record.samples_seen,
+                     "core_seconds": record.core_seconds, "schedule": record.schedule,
+                     **({"stages": record.stages} if record.stages is not None else {})},
         "inference_samples_per_s": round(len(data.test_inputs) / max(inference_seconds, 1e-9), 1),
     }
     write_table(predictions_frame(predicted[0], data), args.predictions,
                 {"table": "predictions", "joint_set": data.joint_set, "units": "mm",
-                 "frame": "camera, root-relative", "method": saved["name"], "source2d": args.input2d})
+                 "frame": "camera, root-relative", "method": saved.name, "source2d": args.input2d})
     write_metrics(result, args.metrics)
 
 

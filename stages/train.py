@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from lifting.config import BudgetParams, TrainParams, budget_for, budget_key, parse_overrides, parse_section
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.distributed import Ranks
 from lifting.images.store import attach_images, images_folder
 from lifting.models import METHOD_NAMES, method_module
@@ -30,8 +30,9 @@ def cli():
     command.add_argument("--aligned", default="data/aligned")
     command.add_argument("--out", required=True, help="folder for checkpoint.pt and model.pt")
     command.add_argument("--log", required=True, help="per-epoch CSV log")
-    command.add_argument("--init", help="a previous stage's model.pt to start from (RIE's stages 2 and 3), or the "
-                                        "detector whose features a method samples (Context-Aware PoseFormer)")
+    command.add_argument("--init", help="a previous stage's model.pt to start from (Pose3D-RIE's stages 2 and 3)")
+    command.add_argument("--detector", help="the detector's model.pt whose frozen feature maps a method samples "
+                                            "(Context-Aware PoseFormer)")
     command.add_argument("--images", help="render's folder, for a method that looks at the image")
     return command
 
@@ -47,13 +48,8 @@ def settings(params: dict, args) -> tuple:
                            "budget")
     training = parse_section(TrainParams, params.get("train", {}), "train")
     cfg = method_config(args.method, params.get("model", {}), parse_overrides(args.set), kind)
-    run_settings = RunSettings(
-        seeds=training.seeds_for(budget), threads=training.threads, max_epochs=budget.max_epochs,
-        batch_size=budget.batch_size, train_stride=budget.train_stride, lr_scale=budget.lr_scale, decay=budget.decay,
-        warmup=budget.warmup, bf16_cpu=bf16_cpu_for(budget.bf16_cpu, f"{args.name or args.method}-{args.input2d}"),
-        curve_points=training.curve_points if budget.curve_points is None else budget.curve_points,
-        curve_test_stride=training.curve_test_stride, val_fraction=training.val_fraction,
-        checkpoint=training.checkpoint)
+    bf16 = bf16_cpu_for(budget.bf16_cpu, f"{args.name or args.method}-{args.input2d}")
+    run_settings = RunSettings.from_params(budget, training, bf16)
     return cfg, run_settings, dataclasses.asdict(training)
 
 
@@ -68,17 +64,19 @@ def main(argv=None) -> None:
     name = args.name or args.method
     # Each seed's checkpoint resumes only under the same snapshot; the seed itself names the file.
     init = Path(args.init) if args.init else None
+    detector = Path(args.detector) if args.detector else None
     if spec.images:  # the crops, and the detector whose frozen feature maps the method samples
         data = attach_images(data, images_folder(args.images))
-        cfg = method_module(args.method).with_backbone(cfg, init)
+        cfg = method_module(args.method).with_backbone(cfg, detector)
     snapshot = {"budget": run_settings.budget(), "train": {**training, "seeds": None},
                 "config": dataclasses.asdict(cfg), "input2d": args.input2d, "code": code_digest(__file__),
-                "init": file_digest(init) if init is not None and init.is_file() else None}
+                **{key: file_digest(path) if path is not None and path.is_file() else None
+                   for key, path in (("init", init), ("detector", detector))}}
     ranks = Ranks.from_environment()  # one process, or one of torchrun's (README: several GPUs or processes)
     ranks.join()
     try:
         record = train_method(args.method, cfg, kind, data, run_settings, Path(args.out), Path(args.log), snapshot,
-                              name=name, init=init, ranks=ranks)
+                              name=name, init=init, detector=detector, ranks=ranks)
     finally:
         ranks.leave()
     if ranks.writes:

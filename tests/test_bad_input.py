@@ -28,16 +28,17 @@ import yaml
 
 from lifting import train
 from lifting.config import ParamsError
-from lifting.data import smpl
 from lifting.data.store import read_store
+from lifting.data.surface import smpl
 from lifting.detector import DetectorSettings, load_detector, save_detector
 from lifting.data.safe_npz import load_npz
 from lifting.errors import DataError
 from lifting.models import METHOD_NAMES
 from lifting.images.video import video_path
 from lifting.models.hrnet import PAPER_CONFIGS, HRNet
+from lifting.run_file import FORMAT
 from tests.data.h36m_fixtures import SEQUENCES, write_2d, write_3d, write_h36m_fixture
-from tests.data.smpl_fixtures import write_model
+from tests.data.surface.smpl_fixtures import write_model
 
 REPO = Path(__file__).resolve().parents[1]
 ARGV = {
@@ -236,7 +237,7 @@ _disk_full_on_parquet = _os_error_from("lifting.data.schema.pq.write_table", err
 def _torch_writer_fails(root: Path, monkeypatch) -> None:
     def fail(*args, **kwargs):
         raise RuntimeError("[enforce fail at inline_container.cc:626] . PytorchStreamWriter failed writing file")
-    monkeypatch.setattr("lifting.runner.torch.save", fail)
+    monkeypatch.setattr("lifting.run_file.torch.save", fail)
 
 
 def _model_file(content: dict | object):
@@ -383,8 +384,12 @@ CASES = [
     ("disk_full_writing_model", "train", _torch_writer_fails, DataError, "model.pt: could not write"),
     ("read_only_output_folder", "evaluate", _os_error_from("lifting.io.tempfile.mkstemp", errno.EROFS), DataError,
      "could not write (Read-only file system)"),
-    ("model_of_unknown_method", "evaluate", _model_file({"method": "nope"}), DataError,
+    ("model_of_unknown_method", "evaluate", _model_file({"format": FORMAT, "method": "nope"}), DataError,
      "not a model of this pipeline (method 'nope'"),
+    ("model_of_an_earlier_format", "evaluate", _model_file({"method": "knn", "config": {}}), DataError,
+     f"a run file of no format (an earlier version of the pipeline); this version reads format {FORMAT}"),
+    ("model_lacking_fields", "evaluate", _model_file({"format": FORMAT, "method": "knn", "config": {}, "x": 1}),
+     DataError, f"a run file (format {FORMAT}) that lacks name, kind, configuration"),
     ("hostile_model_file", "evaluate", _model_file({"method": "knn", "payload": _RunsCode()}), DataError,
      "holds objects other than tensors and plain types"),
 ]

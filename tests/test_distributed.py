@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 import yaml
 
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.distributed import Ranks, shard
 from lifting.models.norm import BatchNorm1d
 from lifting.runner import load_method
@@ -105,27 +105,27 @@ def test_torchrun_on_two_cpu_processes_equals_one_process(tmp_path, aligned_s1_s
 
     one, one_predictors = load_method(single / "model.pt")
     two, two_predictors = load_method(parallel / "model.pt")
-    assert (two["record"]["world_size"], two["record"]["schedule"]["batch_size"]) == (2, 128)
-    assert (one["record"]["world_size"], one["record"]["samples_seen"]) == (1, two["record"]["samples_seen"])
+    assert (two.record.world_size, two.record.schedule["batch_size"]) == (2, 128)
+    assert (one.record.world_size, one.record.samples_seen) == (1, two.record.samples_seen)
     # the training loss at every curve point (train mode, whole-batch BatchNorm) agrees to rounding
     losses = [[float(row["train_loss"]) for row in csv.DictReader(open(folder / "log.csv"))] for folder in (single, parallel)]
     assert len(losses[0]) >= 4 and np.allclose(losses[1], losses[0], rtol=1e-5, atol=0)
     # A Linear's bias right before a BatchNorm has no gradient but rounding noise, which Adam turns
     # into steps: those biases (and the running means that absorb them) drift; every other tensor agrees.
-    free = {f"{k.rsplit('.', 2)[0]}.{int(k.rsplit('.', 2)[1]) - 1}.bias" for k in one["state_dicts"][0]
+    free = {f"{k.rsplit('.', 2)[0]}.{int(k.rsplit('.', 2)[1]) - 1}.bias" for k in one.state_dicts[0]
             if k.endswith("running_mean")}
-    for key, weight in one["state_dicts"][0].items():
+    for key, weight in one.state_dicts[0].items():
         if weight.is_floating_point() and key not in free and not key.endswith("running_mean"):
             scale = float(weight.abs().max()) or 1.0
-            assert torch.allclose(two["state_dicts"][0][key], weight, atol=1e-4 * scale, rtol=0), key
+            assert torch.allclose(two.state_dicts[0][key], weight, atol=1e-4 * scale, rtol=0), key
     test = load_split(aligned_s1_s9, "gt", "h36m17", Protocol())
     reference = one_predictors[0](test.test_inputs)
     difference = np.linalg.norm(reference - two_predictors[0](test.test_inputs), axis=-1)
     assert difference.mean() < 1e-3 * np.linalg.norm(reference, axis=-1).mean()  # 0.1 % of the poses' size
 
     # resuming: the finished checkpoint is found by both ranks and nothing is trained again
-    weights = two["state_dicts"][0]
+    weights = two.state_dicts[0]
     done = run([*torchrun, *train_command(params, aligned_s1_s9, parallel)])
     assert "resuming after epoch 1 of 1" in done.stderr
     again, _ = load_method(parallel / "model.pt")
-    assert all(torch.equal(again["state_dicts"][0][k], weights[k]) for k in weights)
+    assert all(torch.equal(again.state_dicts[0][k], weights[k]) for k in weights)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifting.data.align import LiftingData
+from lifting.data.split import LiftingData
 from lifting.evaluation import score_seeds
 from lifting.skeleton import COMMON_JOINTS, H36M16, H36M17
 

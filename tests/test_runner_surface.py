@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from lifting.data.align import Protocol, load_split
-from lifting.data.markers import POSED_BY_ROTATIONS
+from lifting.data.split import Protocol, load_split
+from lifting.data.surface.markers import POSED_BY_ROTATIONS
 from lifting.errors import DataError
 from lifting.models import hgn
-from lifting.runner import RunSettings, load_method, parameter_count, train_method
+from lifting.runner import RunSettings, load_method, train_method
 
 SETTINGS = RunSettings(seeds=(0,), threads=1, max_epochs=1, batch_size=64, train_stride=40, lr_scale=1.0,
                        decay="cosine", warmup=0.0, bf16_cpu=False, curve_points=0, curve_test_stride=50,
@@ -37,11 +37,11 @@ def test_hgn_trains_on_the_datas_graph_and_its_label_says_so(aligned_dir, tmp_pa
     cfg = hgn.Config(mesh_loss=mesh_loss)
     train_method("hgn", cfg, "gt", data, SETTINGS, tmp_path, tmp_path / "log.csv", snapshot={}, progress=False)
     saved, predictors = load_method(tmp_path / "model.pt")
-    label = saved["configuration"]
+    label = saved.configuration
     assert label.startswith("HGN, 1.04M") and data.surface.description in label
     assert ("not the paper's: mesh_loss=False" in label) == (not mesh_loss)
     model = hgn.build(cfg, 17, data.surface)
-    assert parameter_count(saved) == sum(p.numel() for p in model.parameters())
+    assert saved.parameters == sum(p.numel() for p in model.parameters())
     predicted = predictors[0](data.test_inputs[:8])
     assert predicted.shape == (8, 17, 3) and np.isfinite(predicted).all()
     assert np.allclose(predicted[:, 0], 0.0)  # root-relative

@@ -8,7 +8,7 @@ import torch
 
 from lifting import train
 from lifting.codec import Codec
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.data.sequences import SequenceIndex
 from lifting.evaluation import rows_within
 from lifting.models import videopose3d
@@ -34,7 +34,7 @@ def trained(data, tmp_path_factory):
 
 def test_a_temporal_run_trains_on_every_nth_frame_and_improves(data, trained):
     record, out = trained
-    assert record["train_samples"] == int((data.train_meta["frame"] % SETTINGS.train_stride == 0).sum())
+    assert record.train_samples == int((data.train_meta["frame"] % SETTINGS.train_stride == 0).sum())
     curve = [float(line.split(",")[6]) for line in (out / "log.csv").read_text().splitlines()[1:]]
     assert curve[-1] < 0.8 * curve[0]  # test P1 (logged only) falls over the ten epochs
 
@@ -44,8 +44,8 @@ def test_whole_run_evaluation_equals_the_windows_and_needs_the_runs(data, traine
     saved, (predictor,) = load_method(out / "model.pt")
     rows = np.arange(0, len(data.test_inputs), 37)
     model = videopose3d.build(SMALL, 17)
-    model.load_state_dict(saved["state_dicts"][0])
-    codec = Codec(videopose3d.INPUT_SPEC, **{k: v.numpy() for k, v in saved["stats"].items()})
+    model.load_state_dict(saved.state_dicts[0])
+    codec = Codec(videopose3d.INPUT_SPEC, **{k: v.numpy() for k, v in saved.stats.items()})
     windows = SequenceIndex.from_meta(data.test_meta).window_rows(rows, model.receptive_field)
     expected = train.predict(model, codec, torch.as_tensor(data.test_inputs), flip_test=True,
                              windows=torch.as_tensor(windows)).numpy()
@@ -85,14 +85,14 @@ def test_rie_stages_chain_through_their_checkpoints(data, tmp_path):
                                       out / "log.csv", snapshot={}, progress=False, init=init,
                                       name=f"rie_stage{stage}" if stage < 3 else "rie")
         outs[stage] = out
-        assert records[stage]["schedule"]["lr"] == \
+        assert records[stage].schedule["lr"] == \
             (rie.STAGE3_LR if stage == 3 else rie.PAPER_SCHEDULE.lr) * settings.lr_scale
     # the last stage's record holds the chain: each stage's epochs, samples, time and last curve P1
-    chain = records[3]["stages"]
-    assert list(chain) == ["rie_stage1", "rie_stage2", "rie"] and "stages" not in records[1]
+    chain = records[3].stages
+    assert list(chain) == ["rie_stage1", "rie_stage2", "rie"] and records[1].stages is None
     for stage, name in zip((1, 2, 3), chain):
-        assert chain[name] == {key: records[stage][key] for key in ("epochs", "samples_seen", "train_seconds",
-                                                                    "curve_p1")}
+        assert chain[name] == {key: getattr(records[stage], key) for key in ("epochs", "samples_seen",
+                                                                             "train_seconds", "curve_p1")}
         assert chain[name]["curve_p1"] > 0
     stage2 = torch.load(outs[2] / "model.pt", weights_only=True)
     assert stage2["parameters"] == sum(p.numel() for p in rie.RIE(rie.Config(**small, stage=2)).parameters())

@@ -10,13 +10,14 @@ from torch import nn
 from lifting import train
 from lifting.codec import Codec
 from lifting.images.context import ImageContext
+from lifting.models.base import Lifter
 from lifting.models.spec import InputSpec, Schedule
 
 SPEC = InputSpec("h36m17", "screen", "metres", flip_test=True, train_flip=True, images=True)
 CODEC = Codec(SPEC, np.zeros((17, 2)), np.ones((17, 2)), np.zeros((17, 3)), np.ones((17, 3)))
 
 
-class Brightness(nn.Module):
+class Brightness(Lifter):
     """Every joint at y = z = ``scale * mean brightness`` (metres) plus the 2D's mean, x = 0: only the
     image tells it the target (and a mirrored sample, its target and its crop have the same)."""
 

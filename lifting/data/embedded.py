@@ -45,9 +45,9 @@ from scipy.spatial.transform import Rotation
 
 from lifting.data import deepmimic
 from lifting.data.h36m_cameras import h36m_cameras
-from lifting.data.markers import POSED_BY_ROTATIONS, pose_markers, surface_hierarchy
 from lifting.data.noise2d import detector_noise
 from lifting.data.schema import StoreTables, cameras_to_frame, poses_to_frame
+from lifting.data.surface.markers import POSED_BY_ROTATIONS, pose_markers, surface_hierarchy
 from lifting.skeleton import H36M17
 
 FPS = 50.0
@@ -191,7 +191,7 @@ def build_embedded(motion_dir: str | Path, subjects=TRAIN_SUBJECTS + TEST_SUBJEC
         subjects, clips: a subset, for tests.
     Returns:
         StoreTables with 2D sources ``gt`` and ``noisy``, and HGN's body-surface markers
-        (:mod:`lifting.data.markers`) posed like the joints.
+        (:mod:`lifting.data.surface.markers`) posed like the joints.
     """
     motion_dir = Path(motion_dir)
     loaded = {name: deepmimic.read_clip(motion_dir / deepmimic.CLIP_FILES[name], name) for name in clips}

@@ -22,9 +22,9 @@ Quirks handled by :func:`read_h36m`:
   inventing a nose would put made-up numbers into a 17-joint benchmark.
 
 HGN's body-surface markers (the ``markers`` table) come from the user's SMPL model and fits where
-``data.smpl_dir`` supplies them (upstream's hierarchy, :mod:`lifting.data.smpl`; the fetch stage
+``data.smpl_dir`` supplies them (upstream's hierarchy, :mod:`lifting.data.surface.smpl`; the fetch stage
 puts them in ``smpl/``), else from the 3D joints on the canonical body
-(:mod:`lifting.data.markers_from_joints`); the table's metadata and every HGN run's configuration
+(:mod:`lifting.data.surface.markers_from_joints`); the table's metadata and every HGN run's configuration
 label say which.
 """
 
@@ -44,11 +44,11 @@ import numpy as np
 import pandas as pd
 
 from lifting.data.h36m_cameras import CAMERA_IDS, SUBJECTS, h36m_cameras
-from lifting.data import smpl
-from lifting.data.markers_from_joints import markers_table
 from lifting.data.safe_npz import load_npz, save_npz
 from lifting.data.schema import (POSES2D_KEYS, StoreTables, cameras_to_frame, joint_columns,
                                  poses_from_frame, poses_to_frame)
+from lifting.data.surface import smpl
+from lifting.data.surface.markers_from_joints import markers_table
 from lifting.errors import DataError
 from lifting.skeleton import H36M17, H36M32_TO_H36M17, h36m32_to_h36m17
 
@@ -554,7 +554,7 @@ def fetch_h36m(h36m_dir: str | Path, sources2d: list[str], raw_dir: str | Path, 
         allow_download: whether a missing public file may be downloaded.
         download: ``download(url, dest_path)``; injectable so tests never touch the network.
         expected_sha256: {source: sha256 or None}.
-        smpl_dir: the user's SMPL model and fits (:mod:`lifting.data.smpl`), linked or copied into
+        smpl_dir: the user's SMPL model and fits (:mod:`lifting.data.surface.smpl`), linked or copied into
             ``raw_dir/smpl``; None: none (HGN's markers then come from the canonical body).
     Returns:
         The manifest: ``{"source": "h36m", "h36m_dir": ..., "files": {name: {"path", "bytes",

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lifting.data.surface_graph import SurfaceGraph
+from lifting.data.surface.graph import SurfaceGraph
 from lifting.errors import DataError
 from lifting.geometry import Camera
 from lifting.io import atomic_path
@@ -50,7 +50,7 @@ class StoreTables:
         cameras: CAMERA_COLUMNS.
         sources2d: the 2D sources present in ``poses2d``.
         markers: POSES3D_KEYS + ``<marker>_x/_y/_z`` columns, world mm: HGN's body-surface markers
-            (:mod:`lifting.data.markers`), or None where the source has none.
+            (:mod:`lifting.data.surface.markers`), or None where the source has none.
         surface: the graphs the markers are nodes of (required with ``markers``).
     """
 

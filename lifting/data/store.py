@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lifting.data.surface_graph import SurfaceGraph
 from lifting.data.schema import StoreTables, read_table, write_table
+from lifting.data.surface.graph import SurfaceGraph
 from lifting.errors import DataError
 from lifting.skeleton import H36M17
 

@@ -2,7 +2,7 @@
 
 Context-Aware PoseFormer (methods.md §6) reads image crops around the person. The embedded
 dataset has no video, so this module renders one: the 15 collision shapes of the humanoid
-(:func:`lifting.data.body_surface.read_shapes`: 5 spheres, 8 capsules, 2 foot boxes), posed by the
+(:func:`lifting.data.surface.body.read_shapes`: 5 spheres, 8 capsules, 2 foot boxes), posed by the
 same mocap frames, segment scales, placement and camera that give the joints, seen through the
 subject's real camera *with its lens distortion*, directly at the crop's resolution.
 
@@ -52,9 +52,10 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from lifting.data import body_surface, deepmimic
+from lifting.data import deepmimic
 from lifting.data.embedded import TEST_SUBJECTS, TRAIN_SUBJECTS, Placement, seeded_rng, subject_performance
 from lifting.data.h36m_cameras import h36m_cameras
+from lifting.data.surface.body import LINK_SEGMENT, Shape, read_shapes
 from lifting.geometry import Camera, quaternion_to_matrix
 from lifting.images.crop import crop_boxes
 from lifting.images.raycast import (BOX, CAPSULE, LUT_STEP, SPHERE, TILE, Scene, cast, crop_pixel_grid, normals,
@@ -162,7 +163,7 @@ class Markings:
     cos: np.ndarray
 
 
-def garments(shapes: list[body_surface.Shape], capsules: tuple[Connector, ...] = CONNECTORS) -> list[str]:
+def garments(shapes: list[Shape], capsules: tuple[Connector, ...] = CONNECTORS) -> list[str]:
     """The garment of every primitive: the collision shapes, then ``capsules`` (:func:`extra_capsules`)."""
     return [GARMENT[shape.link] for shape in shapes] + [c.garment for c in capsules]
 
@@ -281,7 +282,7 @@ def _key_seed(*keys: str) -> int:
     return zlib.crc32("/".join(keys).encode())
 
 
-def subject_appearance(subject: str, shapes: list[body_surface.Shape],
+def subject_appearance(subject: str, shapes: list[Shape],
                        capsules: tuple[Connector, ...] = CONNECTORS, outfit: str = "") -> tuple[np.ndarray, Markings]:
     """The subject's clothes: (S, 3) albedos in [0, 1] of the shapes and ``capsules`` (skin, shirt,
     trousers and shoes, with a slight per-link variation; sleeves long or short at random; dark
@@ -335,7 +336,7 @@ def background_texture(subject: str, camera: str, sequence: str, size: int = BAC
     return np.clip(image, 0.0, 1.0)
 
 
-def sequence_look(subject: str, sequence: str, camera: Camera, shapes: list[body_surface.Shape],
+def sequence_look(subject: str, sequence: str, camera: Camera, shapes: list[Shape],
                   body: str = "mannequin", outfits: str = "subject") -> Look:
     """The seeded look of one (subject, sequence, camera) for ``body`` (:data:`BODIES`: the
     :data:`MARKINGS` unless a mannequin); ``outfits``: ``subject`` (one outfit per subject, as
@@ -349,7 +350,7 @@ def sequence_look(subject: str, sequence: str, camera: Camera, shapes: list[body
                 _key_seed(subject, sequence, camera.id, "noise"), None if body == "mannequin" else marked)
 
 
-def pose_shapes(shapes: list[body_surface.Shape], performed: deepmimic.Clip, body: dict[str, float],
+def pose_shapes(shapes: list[Shape], performed: deepmimic.Clip, body: dict[str, float],
                 placed: Placement, capsules: tuple[Connector, ...] = CONNECTORS
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """World-frame (mm) geometry of every shape and of ``capsules`` (:func:`extra_capsules`) in every
@@ -370,7 +371,7 @@ def pose_shapes(shapes: list[body_surface.Shape], performed: deepmimic.Clip, bod
     extent = np.zeros((num_frames, count, 3))
 
     def factor(link: str) -> float:
-        return scale.get(body_surface.LINK_SEGMENT.get(link, ""), 1.0)
+        return scale.get(LINK_SEGMENT.get(link, ""), 1.0)
 
     def point(link: str, local) -> np.ndarray:  # (T, 3) world mm of a point fixed to a link
         return placed.apply(positions[link] + frames[link].apply(np.asarray(local) * factor(link)))
@@ -410,7 +411,7 @@ def camera_scene(kinds: np.ndarray, origin: np.ndarray, axes: np.ndarray, extent
                  torch.from_numpy((axes @ rotation).astype(np.float32)), torch.from_numpy(extent.astype(np.float32)))
 
 
-def render_sequence(shapes: list[body_surface.Shape], performed: deepmimic.Clip, body: dict[str, float],
+def render_sequence(shapes: list[Shape], performed: deepmimic.Clip, body: dict[str, float],
                     placed: Placement, camera: Camera, look: Look, width: int = WIDTH, height: int = HEIGHT,
                     noise: bool = True, draw_body: bool = True, capsules: tuple[Connector, ...] = CONNECTORS
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -442,7 +443,7 @@ def render_embedded(motion_dir: str | Path, width: int = WIDTH, height: int = HE
     ``body`` (``render.body``, :data:`BODIES`) wearing ``outfits`` (``render.outfits``: one per
     subject or one per sequence, :func:`sequence_look`)."""
     motion_dir = Path(motion_dir)
-    shapes = body_surface.read_shapes()
+    shapes = read_shapes()
     loaded = {name: deepmimic.read_clip(motion_dir / deepmimic.CLIP_FILES[name], name) for name in clips}
     for subject in subjects:
         cameras = h36m_cameras(subject)

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from lifting.data.align import LiftingData
+from lifting.data.split import LiftingData
 from lifting.data.schema import METADATA_PREFIX, read_metadata
 from lifting.errors import DataError
 from lifting.images.context import context_rows, screen_boxes, select

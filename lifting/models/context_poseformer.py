@@ -63,6 +63,7 @@ from torch import nn
 
 from lifting.detector import load_detector
 from lifting.images.context import ImageContext
+from lifting.models.base import Lifter
 from lifting.models.hrnet import HRNet, HRNetConfig, normalise_images
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
 
@@ -277,7 +278,7 @@ class ContextPoseFormer(nn.Module):
         return self.head(x)
 
 
-class ContextAwareModel(nn.Module):
+class ContextAwareModel(Lifter):
     """The frozen 2D detector and the lifting network: ``forward(joints_2d (B, J, 2)
     screen-normalised, context)`` with the samples' :class:`~lifting.images.context.ImageContext`
     -> ``(B, J, 3)`` root-relative metres.
@@ -298,6 +299,11 @@ class ContextAwareModel(nn.Module):
                              f"{list(self.backbone.config.widths)}")
         self.backbone.requires_grad_(False)
         self.lifter = ContextPoseFormer(cfg, num_joints)
+
+    def initialise(self, weights: dict[str, torch.Tensor]) -> None:
+        """Put the detector's weights (an :class:`HRNet` state dict, :func:`backbone_weights`) into
+        the frozen backbone."""
+        self.backbone.load_state_dict(weights)
 
     def train(self, mode: bool = True) -> ContextAwareModel:
         super().train(mode)
@@ -328,25 +334,20 @@ def backbone_overrides(detector: HRNetConfig) -> dict:
 
 def with_backbone(cfg: Config, detector_path: Path | None) -> Config:
     """``cfg`` set to sample the feature maps of the detector at ``detector_path`` (the training
-    stage's ``--init``; its sizes replace the paper's HRNet-W32; the run's label lists them)."""
+    stage's ``--detector``; its sizes replace the paper's HRNet-W32; the run's label lists them)."""
     detector, _ = load_detector(_detector_path(detector_path))
     return dataclasses.replace(cfg, **backbone_overrides(detector.config))
 
 
 def backbone_weights(detector_path: Path | None) -> dict:
-    """The state dict of the detector at ``detector_path`` (for :func:`load_backbone`)."""
+    """The state dict of the detector at ``detector_path`` (for :meth:`ContextAwareModel.initialise`)."""
     return load_detector(_detector_path(detector_path))[1]["state_dict"]
 
 
 def _detector_path(path: Path | None) -> Path:
     if path is None:
-        raise ValueError("this method samples a detector's feature maps: give the detector's model.pt (--init)")
+        raise ValueError("this method samples a detector's feature maps: give the detector's model.pt (--detector)")
     return path
-
-
-def load_backbone(model: ContextAwareModel, state_dict: dict) -> None:
-    """Put the detector's weights (an :class:`HRNet` state dict) into the frozen backbone."""
-    model.backbone.load_state_dict(state_dict)
 
 
 def build(cfg: Config, num_joints: int = 17) -> ContextAwareModel:

@@ -27,9 +27,9 @@ Variants (``Config``):
   prior (the handcrafted layout mirrored left<->right, with joint 9 in cell (2, 2)); each cell
   takes the joint of its row's argmax. The loss is on the 17 joints (the loop's default).
 
-Training contract (what ``lifting/train.py`` may call; every method is optional):
+Training contract (the :class:`~lifting.models.base.Lifter` hooks ``lifting/train.py`` calls):
 
-* ``model.set_epoch_progress(epoch)``: call before every training step with the fractional
+* ``model.set_epoch_progress(epoch)``: called before every training step with the fractional
   epoch ``epoch_index + step_in_epoch / steps_per_epoch`` (0 at the start of training). It sets
   the attention temperature ``T = max(1, T0 - (T0 - 1) * epoch / E)`` with ``T0 = 30`` and
   ``E = 10`` epochs (``temperature_at``): T(0) = 30, T(5) = 15.5, T(>= 10) = 1. Upstream anneals
@@ -41,9 +41,9 @@ Training contract (what ``lifting/train.py`` may call; every method is optional)
   The temperature is a buffer, so it is saved with the state dict and a model restored from a
   checkpoint evaluates with the temperature it was trained to; a freshly built model has
   T = T0 (epoch 0). A loop that never calls it trains the whole run at T = 30.
-* ``model.training_loss(inputs, targets) -> scalar``: present only on the handcrafted-SGT model
-  (``HandcraftedGridLiftingNet``). The loop calls it, when present, instead of its own loss on
-  the ``(B, J, 3)`` output: it is the paper's MSE on the 25 grid cells. ``forward`` always
+* ``model.loss(inputs, targets, schedule) -> scalar``: the handcrafted-SGT model
+  (``HandcraftedGridLiftingNet``) overrides the default loss on the ``(B, J, 3)`` output with the
+  paper's MSE on the 25 grid cells. ``forward`` always
   returns ``(B, 17, 3)`` joints for evaluation; ``forward_grid`` and ``grid_targets`` expose
   the grid-space tensors the loss compares.
 
@@ -88,6 +88,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lifting.models.base import Lifter
 from lifting.models.norm import BatchNorm1d
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
 
@@ -629,7 +630,7 @@ def _channel_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * keep
 
 
-class GridLiftingNet(nn.Module):
+class GridLiftingNet(Lifter):
     """SGT -> GLN -> inverse SGT: (B, 17, 2) screen-normalised 2D -> (B, 17, 3) metres.
 
     GLN: ``w1`` two-branch conv 2 -> hidden, BN, ReLU, Dropout2d; ``num_blocks`` residual blocks
@@ -692,8 +693,10 @@ class HandcraftedGridLiftingNet(GridLiftingNet):
         self._check(targets, 3)
         return self.sgt.to_grid(targets).transpose(0, 1)
 
-    def training_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """MSE over the 25 grid cells x 3 coordinates (mean over all elements), in metres^2."""
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor, schedule: Schedule | None = None,
+             aux_targets: torch.Tensor | None = None, context=None) -> torch.Tensor:
+        """MSE over the 25 grid cells x 3 coordinates (mean over all elements), in metres^2 (the
+        paper's, whatever ``schedule.loss``)."""
         return F.mse_loss(self.forward_grid(inputs), self.grid_targets(targets))
 
 

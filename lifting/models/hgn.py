@@ -35,7 +35,7 @@ are pinned in ``tests/models/test_hgn.py`` against an in-place reproduction.
 Training (methods.md §3.4): ``MSE(fine) + MSE(coarse) + 100 MSE(joints)`` in metres, Adam 1e-3
 decayed x0.9 every 20 epochs, batch 64, gradient-norm clip 1, 150 epochs (the released yaml's
 ``end_epoch``; the README says 100). The surface targets are the markers of
-:mod:`lifting.data.markers` (the DeepMimic body surface stands in for upstream's licence-gated
+:mod:`lifting.data.surface.markers` (the DeepMimic body surface stands in for upstream's licence-gated
 SMPL mesh); the padding nodes' outputs are not supervised, as upstream. ``Config.mesh_loss =
 False`` trains on the joint term alone (an ablation). Upstream selects the epoch with the best
 *test* error; here the pipeline's ``train.checkpoint`` rule applies, as for every method.
@@ -59,7 +59,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from lifting.data.surface_graph import SurfaceGraph
+from lifting.data.surface.graph import SurfaceGraph
+from lifting.models.base import Lifter
 from lifting.models.graph import semgcn_adjacency, to_batch_major, to_joint_major
 from lifting.models.semgcn import GraphBlock, GroupNonLocal, ResBlock, SemGraphConv
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
@@ -95,7 +96,7 @@ class Config:
 INPUT_SPEC = InputSpec(joint_set="h36m17", input_norm="screen", target="metres", flip_test=False, markers=True)
 
 #: ``asset/yaml/HGN_human36J_train_human36.yml``: Adam 1e-3, x0.9 at epochs 20, 40, ..., batch 64,
-#: 150 epochs, gradient clip 1; the loss is the model's own (:meth:`HGN.training_loss`).
+#: 150 epochs, gradient clip 1; the loss is the model's own (:meth:`HGN.loss`).
 PAPER_SCHEDULE = Schedule(optimizer="adam", lr=1e-3, lr_decay=0.9, lr_decay_every=20, lr_decay_unit="epoch",
                           batch_size=64, epochs=150, loss="mse", grad_clip=1.0)
 
@@ -143,7 +144,7 @@ def _with_self_loops(adj: torch.Tensor) -> torch.Tensor:
     return ((adj != 0) | torch.eye(adj.shape[0], dtype=torch.bool)).float()
 
 
-class HGN(nn.Module):
+class HGN(Lifter):
     """The HGN lifting network: ``forward`` gives the pose, ``forward_all`` the three outputs.
 
     Args:
@@ -200,12 +201,13 @@ class HGN(nn.Module):
         """``(B, 17, 2) -> (B, 17, 3)``: the pose (the surface branches run but are not returned)."""
         return self.forward_all(x)[0]
 
-    def training_loss(self, inputs: torch.Tensor, targets: torch.Tensor,
-                      markers: torch.Tensor | None = None) -> torch.Tensor:
-        """``MSE(fine) + MSE(coarse) + 100 MSE(joints)`` (metres); ``markers``: (B, M, 3), the
-        real fine nodes then the real coarse ones (:mod:`lifting.data.markers`). A sample whose
-        markers are NaN (a Human3.6M frame without an SMPL fit) has the joint term only, as
-        upstream, which skips such frames."""
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor, schedule: Schedule | None = None,
+             aux_targets: torch.Tensor | None = None, context=None) -> torch.Tensor:
+        """``MSE(fine) + MSE(coarse) + 100 MSE(joints)`` (metres; the paper's own, whatever
+        ``schedule.loss``); ``aux_targets``: the markers (B, M, 3), the real fine nodes then the real
+        coarse ones (:mod:`lifting.data.surface.markers`). A sample whose markers are NaN (a Human3.6M frame
+        without an SMPL fit) has the joint term only, as upstream, which skips such frames."""
+        markers = aux_targets
         pose, fine, coarse = self.forward_all(inputs)
         loss = JOINT_WEIGHT * torch.mean((pose.float() - targets) ** 2)
         if not self.mesh_loss:
@@ -237,7 +239,7 @@ class HGN(nn.Module):
 
 def build(cfg: Config, num_joints: int, surface: SurfaceGraph) -> HGN:
     """HGN on the 17 h36m joints and the 96/48-node graphs of the data's surface hierarchy
-    (:class:`~lifting.data.surface_graph.SurfaceGraph`, from the markers table's metadata)."""
+    (:class:`~lifting.data.surface.graph.SurfaceGraph`, from the markers table's metadata)."""
     if num_joints != H36M17.num_joints:
         raise ValueError(f"HGN is defined for the 17 h36m joints, got num_joints={num_joints}")
     adjacencies = (semgcn_adjacency(H36M17), torch.as_tensor(surface.coarse_adjacency, dtype=torch.float32),

@@ -67,6 +67,7 @@ from lifting.models.graph import (
     to_batch_major,
     to_joint_major,
 )
+from lifting.models.base import Lifter
 from lifting.models.dropout import Dropout, check_dropout
 from lifting.models.norm import BatchNorm1d
 from lifting.models.spec import InputSpec, PaperSetup, Schedule, check_widths
@@ -256,7 +257,7 @@ class JointNonLocal(nn.Module):
         return x + self.bn(self.W_z(y)).view(j, b, c)
 
 
-class ModulatedGCN(nn.Module):
+class ModulatedGCN(Lifter):
     """Modulated GCN lifting network. ``forward((B, J, 2)) -> (B, J, 3)``.
 
     Args:

@@ -22,7 +22,7 @@ such layers, then a Linear. Parameters (pinned in ``tests/models/test_rie.py``):
 1 with latent 256, 41.8M for stages 2-3 with latent 256, 52.9M with latent 512 (methods.md §4.2).
 
 Training (methods.md §4.3-4.4) runs in three stages, each a DVC stage whose checkpoint the next
-one loads (:func:`initialise`): stage 1 trains encoders and decoders without the fusion module;
+one loads (:meth:`RIE.initialise`): stage 1 trains encoders and decoders without the fusion module;
 stage 2 loads stage 1's encoders by module name (``local``, ``global_encoder``), freezes their
 parameters (their BatchNorm statistics still update, as upstream's) and trains the fusion module
 and fresh decoders; stage 3 loads everything and fine-tunes it all at lr 5e-4. AdamW (AMSGrad,
@@ -49,7 +49,7 @@ from torch import nn
 from lifting.models.dropout import Dropout, check_dropout
 from lifting.models.norm import BatchNorm1d
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
-from lifting.models.tcn import TemporalConvNet
+from lifting.models.tcn import TemporalConvNet, TemporalLifter
 
 #: Body parts (h36m17 joint indices) in the order of their streams: torso, right arm, left arm,
 #: right leg, left leg.
@@ -125,7 +125,7 @@ class FullyConnectedBlock(nn.Module):
         return self.fc_out(x)
 
 
-class RIE(nn.Module):
+class RIE(TemporalLifter):
     """Pose3D-RIE for ``cfg.stage`` (1: no fusion; 2 and 3: with the fusion module).
 
     ``forward((B, R, 17, 2)) -> (B, 17, 3)``: windows of R = :attr:`receptive_field` frames to
@@ -158,6 +158,23 @@ class RIE(nn.Module):
     def encoders(self) -> list[nn.Module]:
         """The modules stage 2 loads from stage 1 and freezes: the local and global encoders."""
         return [self.local, self.global_encoder]
+
+    def initialise(self, weights: dict[str, torch.Tensor]) -> None:
+        """Start from the previous stage's weights (a state dict): stage 2 takes the encoders and
+        freezes their parameters; stage 3 takes everything (fusion module included)."""
+        if self.stage == 1:
+            raise ValueError("stage 1 starts from scratch")
+        if self.stage == 2:
+            prefixes = ("local.", "global_encoder.")
+            encoders = {k: v for k, v in weights.items() if k.startswith(prefixes)}
+            missing = [k for k in self.state_dict() if k.startswith(prefixes) and k not in encoders]
+            if missing:
+                raise ValueError(f"the previous stage's weights lack the encoders' {missing[:3]}")
+            self.load_state_dict(encoders, strict=False)
+            for module in self.encoders():
+                module.requires_grad_(False)
+        else:
+            self.load_state_dict(weights)
 
     def set_bn_momentum(self, momentum: float) -> None:
         for tcn in self.local.values():
@@ -201,20 +218,3 @@ def build(cfg: Config, num_joints: int) -> RIE:
         raise ValueError(f"RIE is defined for the 17 h36m joints, got num_joints={num_joints}")
     return RIE(cfg)
 
-
-def initialise(model: RIE, previous: dict[str, torch.Tensor]) -> None:
-    """Start ``model`` from the previous stage's weights (a state dict): stage 2 takes the encoders
-    and freezes their parameters; stage 3 takes everything (fusion module included)."""
-    if model.stage == 1:
-        raise ValueError("stage 1 starts from scratch")
-    if model.stage == 2:
-        prefixes = ("local.", "global_encoder.")
-        encoders = {k: v for k, v in previous.items() if k.startswith(prefixes)}
-        missing = [k for k in model.state_dict() if k.startswith(prefixes) and k not in encoders]
-        if missing:
-            raise ValueError(f"the previous stage's weights lack the encoders' {missing[:3]}")
-        model.load_state_dict(encoders, strict=False)
-        for module in model.encoders():
-            module.requires_grad_(False)
-    else:
-        model.load_state_dict(previous)

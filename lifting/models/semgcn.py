@@ -65,6 +65,7 @@ from lifting.models.graph import (
     to_batch_major,
     to_joint_major,
 )
+from lifting.models.base import Lifter
 from lifting.models.dropout import Dropout, check_dropout
 from lifting.models.norm import BatchNorm1d
 from lifting.models.spec import InputSpec, PaperSetup, Schedule, check_widths
@@ -268,7 +269,7 @@ class GroupNonLocal(nn.Module):
         return x + self.bn(self.W_z(y.reshape(j * b, self.inter))).view(j, b, c)
 
 
-class SemGCN(nn.Module):
+class SemGCN(Lifter):
     """SemGCN lifting network. ``forward((B, J, 2)) -> (B, J, 3)``.
 
     Args:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lifting.models.base import Lifter
 from lifting.models.dropout import Dropout, check_dropout
 from lifting.models.norm import BatchNorm1d
 from lifting.models.spec import InputSpec, PaperSetup, Schedule, check_widths
@@ -98,7 +99,7 @@ class _ResidualBlock(nn.Module):
         return x + self.layers(x)
 
 
-class SimpleBaseline(nn.Module):
+class SimpleBaseline(Lifter):
     """(B, J, 2) -> (B, J, 3): an MLP on the flattened 2D pose; root output fixed at 0.
 
     Attributes:

@@ -32,8 +32,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lifting.models.base import Lifter
 from lifting.models.dropout import Dropout
 from lifting.models.norm import BatchNorm1d
+
+#: BatchNorm momentum of the temporal networks, decayed exponentially over the run (VideoPose3D).
+BN_MOMENTUM = (0.1, 0.001)
+
+
+def bn_momentum(epoch: int, epochs: int) -> float:
+    """The momentum of (0-based) ``epoch``: from 0.1 at the first to 0.001 after the last."""
+    start, end = BN_MOMENTUM
+    return start * (end / start) ** (epoch / epochs)
+
+
+class TemporalLifter(Lifter):
+    """A network over windows of frames (VideoPose3D, Pose3D-RIE): ``forward`` lifts each window to
+    its centre frame, ``forward_sequence((B, T + R - 1, J, 2)) -> (B, T, J, 3)`` every frame of
+    edge-padded sequences at once; its BatchNorm momentum decays over the run (:func:`bn_momentum`,
+    through ``set_bn_momentum``)."""
+
+    temporal = True
+
+    def set_bn_momentum(self, momentum: float) -> None:
+        raise NotImplementedError
+
+    def forward_sequence(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        self.set_bn_momentum(bn_momentum(epoch, epochs))
 
 
 class TemporalConvNet(nn.Module):

@@ -18,7 +18,7 @@ from torch import nn
 
 from lifting.models.dropout import check_dropout
 from lifting.models.spec import InputSpec, PaperSetup, Schedule
-from lifting.models.tcn import TemporalConvNet
+from lifting.models.tcn import TemporalConvNet, TemporalLifter
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ PAPER = {kind: PaperSetup(Config(), INPUT_SPEC, PAPER_SCHEDULE, "243 frames, 102
          for kind in ("gt", "detected")}
 
 
-class VideoPose3D(nn.Module):
+class VideoPose3D(TemporalLifter):
     """Windows to poses, and whole sequences to poses (the two forms of the network).
 
     ``forward((B, R, J, 2)) -> (B, J, 3)``: each window of R = :attr:`receptive_field` frames to

@@ -23,6 +23,7 @@ import torch
 from lifting.device import pick_device
 from lifting.errors import DataError
 from lifting.geometry import normalize_screen_coordinates
+from lifting.run_file import RunFile
 from lifting.runner import load_method
 from lifting.skeleton import h36m17_to_h36m16
 
@@ -40,7 +41,7 @@ class LoadedRun:
 
     Attributes:
         name: the run's name (``<method>-<input2d>`` or the model file's folder).
-        path: its model.pt. saved: the file's dict (method, config, input_spec, joint_set, record).
+        path: its model.pt. saved: the run file (:class:`~lifting.run_file.RunFile`).
         predictors: one per seed used, each (N, J, 2) screen-normalised [+ meta] -> (N, J, 3) mm.
         seeds: the seeds of ``predictors``.
         field: frames in a temporal run's window (1 for a single-frame run).
@@ -48,14 +49,14 @@ class LoadedRun:
 
     name: str
     path: Path
-    saved: dict
+    saved: RunFile
     predictors: tuple[Callable, ...]
     seeds: tuple[int, ...]
     field: int
 
     @property
     def joint_set(self) -> str:
-        return self.saved["joint_set"]
+        return self.saved.joint_set
 
     @property
     def temporal(self) -> bool:
@@ -86,20 +87,19 @@ def load_run(run: str | None, model: str | Path | None = None, checkpoints: Path
     """
     name, path = model_path(run, model, checkpoints)
     saved, predictors = load_method(path, pick_device(threads or torch.get_num_threads()))
-    if saved.get("joint_set") not in JOINT_SETS:
-        raise DataError(path, f"a model of joint set {saved.get('joint_set')!r}; this tool lifts to "
+    if saved.joint_set not in JOINT_SETS:
+        raise DataError(path, f"a model of joint set {saved.joint_set!r}; this tool lifts to "
                               f"{' or '.join(JOINT_SETS)}", "give a run trained by this pipeline on h36m17/h36m16")
-    spec = saved.get("input_spec", {})
-    if spec.get("images"):
-        raise DataError(path, f"run {name!r} ({saved['method']}) looks at the image around every joint, so it needs "
+    if saved.input_spec["images"]:
+        raise DataError(path, f"run {name!r} ({saved.method}) looks at the image around every joint, so it needs "
                               "the video frames (image crops), not only 2D keypoints",
                         "choose a run that lifts from 2D alone (e.g. a *_2d_only or another method's run)")
-    seeds = tuple(saved["record"]["seeds"])[:len(predictors)]
+    seeds = tuple(saved.record.seeds)[:len(predictors)]
     if seed is not None:
         if seed not in seeds:
             raise DataError(path, f"run {name!r} has no seed {seed} (it has {list(seeds)})", "pick one of those")
         predictors, seeds = [predictors[seeds.index(seed)]], (seed,)
-    field = math.prod(saved["config"]["filter_widths"]) if spec.get("temporal") else 1
+    field = math.prod(saved.config["filter_widths"]) if saved.input_spec["temporal"] else 1
     return LoadedRun(name, path, saved, tuple(predictors), seeds, field)
 
 

@@ -16,9 +16,9 @@ from h36m_fixtures import (ACTIONS, EXTRA_2D, GT_METADATA, SEQUENCES, H36MFixtur
 from lifting.data.h36m import (DOWNLOAD_URL, H36M_ACTIONS, UNUSED_SLOT_SOURCE, canonical_action,
                                export_videopose3d, fetch_h36m, read_h36m)
 from lifting.data.h36m_cameras import CAMERA_IDS
-from lifting.data.markers import POSED_BY_JOINTS
 from lifting.data.safe_npz import load_npz
 from lifting.data.schema import POSES2D_KEYS, POSES3D_KEYS, joint_columns, poses_from_frame
+from lifting.data.surface.markers import POSED_BY_JOINTS
 from lifting.errors import DataError
 from lifting.skeleton import H36M17, H36M32_TO_H36M17
 

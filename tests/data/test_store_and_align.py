@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifting.data.align import Protocol, align_store, load_split, write_aligned
+from lifting.data.align import align_store, write_aligned
+from lifting.data.split import Protocol, load_split
 from lifting.data.schema import (cameras_from_frame, joint_columns, poses_from_frame, read_metadata,
                                  read_table, write_table)
 from lifting.data.store import read_store, with_detected, write_detected, write_store

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from lifting.data import body_surface, deepmimic
+from lifting.data import deepmimic
 from lifting.data.embedded import TEST_SUBJECTS, TRAIN_SUBJECTS, subject_performance
 from lifting.data.h36m_cameras import h36m_cameras
+from lifting.data.surface.body import read_shapes
 from lifting.geometry import Camera
 from lifting.images import raycast, render
 from lifting.images.crop import to_crop
@@ -29,7 +30,7 @@ def s1_walk(frames: int):
 @pytest.fixture(scope="module")
 def walk():
     """S1 walking, 40 frames, seen by camera 0: (images, background-only images, gt crop pixels)."""
-    shapes = body_surface.read_shapes()
+    shapes = read_shapes()
     performed, body, placed = s1_walk(40)
     camera = h36m_cameras("S1")[0]
     look = render.sequence_look("S1", "walk", camera, shapes)
@@ -133,7 +134,7 @@ def test_a_marking_colours_the_cap_of_the_sphere_around_its_direction():
 
 @pytest.mark.parametrize("subject", TRAIN_SUBJECTS + TEST_SUBJECTS)
 def test_every_subject_has_visible_markings_on_the_head_and_chest_spheres(subject):
-    shapes = body_surface.read_shapes()
+    shapes = read_shapes()
     colours, markings = render.subject_appearance(subject, shapes)
     marked = np.flatnonzero(markings.cos <= 1.0)
     assert sorted(shapes[i].link for i in marked) == ["chest", "neck"]
@@ -155,7 +156,7 @@ def test_a_persons_details_are_drawn_at_the_head_and_the_hands_only():
     """The person differs from the marked mannequin (the same subject, light and background) only
     near the head and the wrists: pixels within a head radius of the Head/Nose joints or a hand's
     length of a wrist."""
-    shapes = body_surface.read_shapes()
+    shapes = read_shapes()
     performed, body, placed = s1_walk(8)
     camera = h36m_cameras("S1")[1]
     size = (96, 128)
@@ -178,7 +179,7 @@ def test_a_persons_details_are_drawn_at_the_head_and_the_hands_only():
 
 
 def test_outfits_per_sequence_change_the_clothes_and_keep_them_for_a_sequence():
-    shapes = body_surface.read_shapes()
+    shapes = read_shapes()
     subject_look, _ = render.subject_appearance("S5", shapes, render.CONNECTORS)
     walk, _ = render.subject_appearance("S5", shapes, render.CONNECTORS, "walk")
     again, _ = render.subject_appearance("S5", shapes, render.CONNECTORS, "walk")

@@ -266,7 +266,7 @@ def test_the_method_trains_the_lifting_network_on_a_frozen_backbone():
 def _tiny_method(**overrides) -> capf.ContextAwareModel:
     cfg = capf.Config(**capf.backbone_overrides(TINY_BACKBONE), **(TINY | overrides))
     model = capf.build(cfg)
-    capf.load_backbone(model, {k: v + 0.01 for k, v in model.backbone.state_dict().items()} | {
+    model.initialise({k: v + 0.01 for k, v in model.backbone.state_dict().items()} | {
         k: v for k, v in model.backbone.state_dict().items() if k.endswith("num_batches_tracked")})
     return model
 

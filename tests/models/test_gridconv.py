@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from lifting import train
 from lifting.models import gridconv as gc
+from lifting.models.base import Lifter
 
 TORCH_PAD = {"c": "circular", "z": "constant", "r": "replicate"}
 
@@ -157,7 +158,7 @@ def test_learnable_sgt_logits_receive_gradient_in_training_mode():
     # "learnable" SGT never left its prior. That must not come back.
     torch.manual_seed(0)
     model = gc.build(gc.Config(sgt="learnable", hidden=32), 17).train()
-    assert not hasattr(model, "training_loss")  # loss on the 17 joints, the loop's default
+    assert type(model).loss is Lifter.loss  # loss on the 17 joints, the loop's default
     x, y = torch.randn(8, 17, 2), torch.randn(8, 17, 3)
     F.mse_loss(model(x), y).backward()
     grad = model.sgt.logits.grad
@@ -419,7 +420,7 @@ def test_handcrafted_training_loss_is_the_mse_on_the_grid():
     assert grid_y.shape == (4, 25, 3)
     assert torch.allclose(grid_y[:, 12], 0.5 * (y[:, 8] + y[:, 9]))
     expected = ((model.forward_grid(x) - grid_y) ** 2).mean()
-    assert torch.allclose(model.training_loss(x, y), expected)
+    assert torch.allclose(model.loss(x, y), expected)
     # forward() reads the joints back from the same grid prediction.
     assert torch.allclose(model(x), model.sgt.from_grid(model.forward_grid(x).transpose(0, 1)),
                           atol=1e-6)
@@ -438,9 +439,7 @@ def test_one_adam_step_lowers_the_loss(sgt):
 
     def loss() -> torch.Tensor:
         torch.manual_seed(11)  # the same dropout masks before and after the step
-        if hasattr(model, "training_loss"):
-            return model.training_loss(x, y)
-        return F.mse_loss(model(x), y)
+        return model.loss(x, y, gc.PAPER["gt"].schedule)  # the grid cells' MSE or the default on the joints
 
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     before = loss()

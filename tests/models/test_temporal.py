@@ -97,15 +97,15 @@ def test_training_lowers_the_loss():
 
 def test_stage_two_takes_and_freezes_the_encoders_and_stage_three_takes_everything():
     first, second, third = _small_rie(1), _small_rie(2), _small_rie(3)
-    rie.initialise(second, first.state_dict())
+    second.initialise(first.state_dict())
     for name, tensor in second.state_dict().items():
         if name.startswith(("local.", "global_encoder.")):
             assert torch.equal(tensor, first.state_dict()[name]), name
     frozen = {n for n, p in second.named_parameters() if not p.requires_grad}
     assert frozen == {n for n, _ in second.named_parameters() if n.startswith(("local.", "global_encoder."))}
     assert any(n.startswith("fusion.") for n, p in second.named_parameters() if p.requires_grad)
-    rie.initialise(third, second.state_dict())
+    third.initialise(second.state_dict())
     assert all(torch.equal(t, second.state_dict()[n]) for n, t in third.state_dict().items())
     assert all(p.requires_grad for p in third.parameters())
     with pytest.raises(ValueError, match="from scratch"):
-        rie.initialise(_small_rie(1), first.state_dict())
+        _small_rie(1).initialise(first.state_dict())

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from lifting.data.align import Protocol, load_split
+from lifting.data.split import Protocol, load_split
 from lifting.data.schema import cameras_from_frame, poses_from_frame
 from lifting.errors import DataError
 from lifting.geometry import normalize_screen_coordinates
@@ -79,7 +79,7 @@ def test_h36m_input_gives_exactly_what_the_predictor_gives(tmp_path, runs, known
     saved, predictors = load_method(runs / run / "model.pt")
     inputs = normalize_screen_coordinates(pixels.astype(np.float32).astype(np.float64), camera.width, camera.height)
     meta = {"subject": "x", "action": "x", "sequence": "x", "camera": "x"}
-    if saved["input_spec"]["temporal"]:
+    if saved.input_spec["temporal"]:
         import pandas as pd
 
         meta = pd.DataFrame({**meta, "frame": np.arange(len(inputs))})

@@ -5,7 +5,7 @@ licence-gated SMPL mesh. The embedded dataset animates the DeepMimic humanoid, w
 in the pybullet data folder (``humanoid/humanoid.urdf``) gives each link a collision shape:
 spheres for the pelvis, chest, head and hands, capsules for the limbs, boxes for the feet. This
 module samples those shapes' surfaces, attaches each point rigidly to its link, and builds the
-surface graph that :func:`lifting.data.coarsening.coarsen` reduces to HGN's 96- and 48-node
+surface graph that :func:`lifting.data.surface.coarsening.coarsen` reduces to HGN's 96- and 48-node
 levels; :func:`pose_surface` places the points with the same joint rotations and segment lengths
 that give the joints (:func:`lifting.data.deepmimic.link_frames`).
 

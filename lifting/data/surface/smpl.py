@@ -5,7 +5,7 @@ into its 96- and 48-node levels and poses them with SMPLify-X fits of Human3.6M 
 Pose2Mesh/I2L-MeshNet annotations). The SMPL model is licence-gated, so nothing here is fetched
 or committed: with ``data.smpl_dir`` set, the fetch stage gathers the user's files and normalize
 builds the markers from them; without it, Human3.6M gets the canonical body
-(:mod:`lifting.data.markers_from_joints`).
+(:mod:`lifting.data.surface.markers_from_joints`).
 
 Inputs (``data.smpl_dir``):
 
@@ -42,10 +42,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lifting.data.coarsening import coarsen
-from lifting.data.markers import COARSE_NODES, FINE_NODES, TOP_NODES, marker_names
-from lifting.data.surface_graph import SurfaceGraph
 from lifting.data.schema import POSES3D_KEYS, poses_from_frame
+from lifting.data.surface.coarsening import coarsen
+from lifting.data.surface.graph import SurfaceGraph
+from lifting.data.surface.markers import COARSE_NODES, FINE_NODES, TOP_NODES, marker_names
 from lifting.errors import DataError
 from lifting.skeleton import H36M17
 

@@ -7,10 +7,10 @@ from scipy.spatial.transform import Rotation
 
 from lifting.data import deepmimic
 from lifting.data.embedded import subject_performance
-from lifting.data.markers import POSED_BY_JOINTS, pose_markers, surface_hierarchy
-from lifting.data.markers_from_joints import (LINK_JOINT, calibration, estimated_frames, markers_from_joints,
-                                              markers_table)
 from lifting.data.schema import poses_to_frame
+from lifting.data.surface.markers import POSED_BY_JOINTS, pose_markers, surface_hierarchy
+from lifting.data.surface.markers_from_joints import (LINK_JOINT, calibration, estimated_frames, markers_from_joints,
+                                              markers_table)
 from lifting.skeleton import H36M17
 
 

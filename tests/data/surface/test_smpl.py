@@ -10,15 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from h36m_fixtures import write_h36m_fixture
-from smpl_fixtures import skin_vertices, write_model
-from lifting.data import smpl
-from lifting.data.align import align_store, load_split, write_aligned
+from lifting.data.align import align_store, write_aligned
 from lifting.data.h36m import SMPL_SUBDIR, fetch_h36m, read_h36m
-from lifting.data.store import read_store, write_store
 from lifting.data.schema import POSES3D_KEYS, poses_to_frame
+from lifting.data.split import load_split
+from lifting.data.store import read_store, write_store
+from lifting.data.surface import smpl
 from lifting.errors import DataError
 from lifting.skeleton import H36M17
+from tests.data.h36m_fixtures import write_h36m_fixture
+from tests.data.surface.smpl_fixtures import skin_vertices, write_model
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,12 @@ import pandas as pd
 import pytest
 
 from lifting.data import deepmimic
-from lifting.data.align import Protocol, align_store, load_split, write_aligned
+from lifting.data.align import align_store, write_aligned
 from lifting.data.embedded import MIRROR_PROBABILITY, seeded_rng
-from lifting.data.markers import surface_hierarchy
 from lifting.data.schema import joint_columns, poses_from_frame
+from lifting.data.split import Protocol, load_split
 from lifting.data.store import read_store, write_store
+from lifting.data.surface.markers import surface_hierarchy
 from lifting.skeleton import H36M17
 
 KEYS = ["subject", "action", "sequence", "frame"]
@@ -32,17 +33,17 @@ def test_the_hierarchy_has_hgns_levels_and_markers_weigh_one(hierarchy):
 
 
 def test_markers_match_posing_every_surface_point(hierarchy):
-    from lifting.data import body_surface
-    from lifting.data.coarsening import coarsen
-    from lifting.data.markers import pose_markers
+    from lifting.data.surface.body import build_surface, pose_surface
+    from lifting.data.surface.coarsening import coarsen
+    from lifting.data.surface.markers import pose_markers
 
     clip = deepmimic.sample_clip(deepmimic.read_clip(deepmimic.motion_dir() / deepmimic.CLIP_FILES["run"], "run"),
                                  np.linspace(0.0, 0.6, 4))
     scale = {"thigh": 1.1, "forearm": 0.9}
-    surface = body_surface.build_surface()
+    surface = build_surface()
     levels = coarsen(surface.graph)
     pooling = np.concatenate([levels[-3].pooling[levels[-3].real], levels[-2].pooling[levels[-2].real]])
-    expected = np.einsum("mp,tpd->tmd", pooling, body_surface.pose_surface(surface, clip, scale))
+    expected = np.einsum("mp,tpd->tmd", pooling, pose_surface(surface, clip, scale))
     assert np.allclose(pose_markers(hierarchy, clip, scale), expected, atol=1e-12)
 
 

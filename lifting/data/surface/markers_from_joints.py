@@ -1,7 +1,7 @@
 """HGN's body-surface markers from the 17 joints alone: the canonical body of sources without rotations.
 
 On the embedded data the markers are posed by the mocap's own joint rotations
-(:func:`lifting.data.markers.pose_markers`). Human3.6M (without user-supplied SMPL fits) gives
+(:func:`lifting.data.surface.markers.pose_markers`). Human3.6M (without user-supplied SMPL fits) gives
 joint positions only, so here each link's frame is estimated from the joints: origin at its
 joint, first axis along its bone, second axis from a reference direction, then a constant
 per-link rotation maps that estimate onto the link's own frame (found once on a calibration pose
@@ -20,10 +20,10 @@ of the DeepMimic body, with bent knees and elbows, where the estimate is exact):
 
 The knees and elbows of the DeepMimic body are hinges, so a bent limb's plane gives its twist
 exactly; as a limb straightens (bend below :data:`STRAIGHT_SIN`) the reference blends into the
-side direction. Each link's surface is scaled like its segment (:data:`body_surface.LINK_SEGMENT`),
+side direction. Each link's surface is scaled like its segment (:data:`lifting.data.surface.body.LINK_SEGMENT`),
 by the ratio of the frame's bone length to the body's, as the embedded subjects' segments are.
 On the embedded data (where the exact markers are known) the estimate is off by the feet's
-unobserved rotation and straight limbs' twist: ``tests/data/test_markers_from_joints.py`` pins
+unobserved rotation and straight limbs' twist: ``tests/data/surface/test_markers_from_joints.py`` pins
 the mean error.
 """
 
@@ -32,10 +32,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lifting.data import body_surface, deepmimic
-from lifting.data.markers import POSED_BY_JOINTS, SurfaceHierarchy, surface_hierarchy
-from lifting.data.surface_graph import SurfaceGraph
+from lifting.data import deepmimic
 from lifting.data.schema import POSES3D_KEYS, poses_from_frame
+from lifting.data.surface.body import LINK_SEGMENT
+from lifting.data.surface.graph import SurfaceGraph
+from lifting.data.surface.markers import POSED_BY_JOINTS, SurfaceHierarchy, surface_hierarchy
 from lifting.skeleton import H36M17
 
 #: Sine of the knee/elbow bend below which the hinge axis blends into the side direction.
@@ -134,7 +135,7 @@ def markers_from_joints(hierarchy: SurfaceHierarchy, joints_m: np.ndarray,
     for k, link in enumerate(hierarchy.links):
         link = str(link)
         rotation = frames[link] @ correction[link]  # (T, 3, 3)
-        segment = body_surface.LINK_SEGMENT.get(link)
+        segment = LINK_SEGMENT.get(link)
         factor = scales[segment] if segment else np.ones(len(joints))
         origin = joints[:, _J[LINK_JOINT[link]]]
         markers += hierarchy.share[None, :, k, None] * origin[:, None, :]

@@ -4,17 +4,18 @@ import numpy as np
 import pytest
 import scipy.sparse.csgraph as csgraph
 
-from lifting.data import body_surface, deepmimic
-from lifting.data.coarsening import coarsen
+from lifting.data import deepmimic
+from lifting.data.surface.body import build_surface, pose_surface, read_shapes, sample_shape
+from lifting.data.surface.coarsening import coarsen
 
 
 @pytest.fixture(scope="module")
 def surface():
-    return body_surface.build_surface()
+    return build_surface()
 
 
 def test_the_model_file_gives_fifteen_shapes_in_metres():
-    shapes = body_surface.read_shapes()
+    shapes = read_shapes()
     assert len(shapes) == 15
     assert sorted({s.kind for s in shapes}) == ["box", "capsule", "sphere"]
     chest = next(s for s in shapes if s.link == "chest")
@@ -22,8 +23,8 @@ def test_the_model_file_gives_fifteen_shapes_in_metres():
 
 
 def test_points_lie_on_their_shapes_surfaces():
-    for shape in body_surface.read_shapes():
-        points = shape.rotation.inv().apply(body_surface.sample_shape(shape) - shape.centre)
+    for shape in read_shapes():
+        points = shape.rotation.inv().apply(sample_shape(shape) - shape.centre)
         if shape.kind == "sphere":
             assert np.allclose(np.linalg.norm(points, axis=1), shape.size[0])
         elif shape.kind == "capsule":
@@ -53,7 +54,7 @@ def test_posed_points_move_rigidly_with_their_links_and_segments(surface):
     clip = deepmimic.sample_clip(deepmimic.read_clip(deepmimic.motion_dir() / deepmimic.CLIP_FILES["walk"], "walk"),
                                  np.linspace(0.0, 0.5, 4))
     scale = {"forearm": 1.2}
-    posed = body_surface.pose_surface(surface, clip, scale)
+    posed = pose_surface(surface, clip, scale)
     joints = deepmimic.forward_kinematics(clip, scale)
     wrist = surface.links == "right_wrist"  # a sphere centred on the wrist joint
     assert np.allclose(posed[:, wrist].mean(axis=1), joints[:, 16], atol=2e-3)

@@ -1,5 +1,5 @@
 """HGN's surface graphs as they travel with the data: both levels' adjacency and real nodes, in a
-table's metadata (written by :mod:`lifting.data.markers` and the other marker sources, read by the
+table's metadata (written by :mod:`lifting.data.surface.markers` and the other marker sources, read by the
 store, the aligned data and HGN)."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ class SurfaceGraph:
     Attributes:
         fine_adjacency, coarse_adjacency: (96, 96) and (48, 48) bool.
         fine_real, coarse_real: (96,) and (48,) bool, False for padding nodes.
-        name: the hierarchy's recipe (e.g. :data:`lifting.data.markers.HIERARCHY`). posed_by: how the markers were posed.
+        name: the hierarchy's recipe (e.g. :data:`lifting.data.surface.markers.HIERARCHY`).
+        posed_by: how the markers were posed.
     """
 
     fine_adjacency: np.ndarray

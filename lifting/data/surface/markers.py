@@ -1,8 +1,8 @@
 """HGN's surface markers on the embedded data: the coarse body-surface nodes, posed every frame.
 
 The hierarchy (:func:`surface_hierarchy`) is the DeepMimic body surface
-(:mod:`lifting.data.body_surface`) coarsened by heavy edge matching
-(:mod:`lifting.data.coarsening`) to HGN's two levels: 96 nodes (81 real) and 48 (44 real). A
+(:mod:`lifting.data.surface.body`) coarsened by heavy edge matching
+(:mod:`lifting.data.surface.coarsening`) to HGN's two levels: 96 nodes (81 real) and 48 (44 real). A
 marker is a real node; its position is the weighted average of its surface points (the tree's
 pair averages). Since each point is fixed to a link, a marker is a fixed combination of link
 frames::
@@ -17,7 +17,7 @@ frame, without posing the 7,534 surface points.
 Marker order: the 81 real nodes of the 96-node level in tree order, then the 44 of the 48-node
 level (:data:`FINE`, :data:`COARSE` give the counts; :func:`marker_names` the column stems).
 
-The graphs travel with the markers: :class:`~lifting.data.surface_graph.SurfaceGraph` (both levels' adjacency and real
+The graphs travel with the markers: :class:`~lifting.data.surface.graph.SurfaceGraph` (both levels' adjacency and real
 nodes, the hierarchy's name and how its markers were posed) is written into the markers table's
 metadata, and HGN is built from the graph of the data it trains on, never rebuilt from scratch.
 """
@@ -28,9 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lifting.data import body_surface, deepmimic
-from lifting.data.coarsening import coarsen
-from lifting.data.surface_graph import SurfaceGraph
+from lifting.data import deepmimic
+from lifting.data.surface.body import LINK_SEGMENT, build_surface
+from lifting.data.surface.coarsening import coarsen
+from lifting.data.surface.graph import SurfaceGraph
 
 #: HGN's level sizes (with padding nodes) and the binary tree's top.
 FINE_NODES, COARSE_NODES, TOP_NODES = 96, 48, 24
@@ -81,14 +82,15 @@ def marker_names(fine_real: np.ndarray, coarse_real: np.ndarray) -> list[str]:
             + [f"coarse_{k:02d}" for k in range(int(coarse_real.sum()))])
 
 
-#: How a source's markers were posed (the ``markers_posed_by`` metadata).
+#: How a source's markers were posed (the ``markers_posed_by`` metadata). Recorded in the data, so kept verbatim
+#: (POSED_BY_JOINTS names markers_from_joints by the path it had when the label was first written).
 POSED_BY_ROTATIONS = "the mocap's joint rotations"
 POSED_BY_JOINTS = "the 3D joints (canonical body, lifting.data.markers_from_joints)"
 
 
 def surface_hierarchy() -> SurfaceHierarchy:
     """Build the hierarchy from the humanoid model file (deterministic; about 2 s)."""
-    surface = body_surface.build_surface()
+    surface = build_surface()
     levels = coarsen(surface.graph, top=TOP_NODES)
     fine, coarse = levels[-3], levels[-2]
     if (len(fine.real), len(coarse.real)) != (FINE_NODES, COARSE_NODES):
@@ -110,7 +112,7 @@ def pose_markers(hierarchy: SurfaceHierarchy, clip: deepmimic.Clip,
     positions, frames = deepmimic.link_frames(clip, scale)
     markers = np.zeros((len(clip.times), hierarchy.num_markers, 3))
     for k, link in enumerate(hierarchy.links):
-        factor = scale.get(body_surface.LINK_SEGMENT.get(link, ""), 1.0)
+        factor = scale.get(LINK_SEGMENT.get(link, ""), 1.0)
         rotation = frames[link].as_matrix()  # (T, 3, 3)
         markers += hierarchy.share[None, :, k, None] * positions[link][:, None, :]
         markers += np.einsum("tij,mj->tmi", rotation, factor * hierarchy.local[:, k])

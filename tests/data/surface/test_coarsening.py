@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from lifting.data.coarsening import coarsen, match_heavy_edges
+from lifting.data.surface.coarsening import coarsen, match_heavy_edges
 
 
 def grid_graph(h: int, w: int) -> sp.csr_matrix:

@@ -1,4 +1,4 @@
-"""A synthetic SMPL-like model (a tube mesh with SMPL's 24-joint tree), for tests of lifting.data.smpl.
+"""A synthetic SMPL-like model (a tube mesh with SMPL's 24-joint tree), for tests of lifting.data.surface.smpl.
 
 Not SMPL: random blend shapes and weights on a 640-vertex tube, with the SMPL file's array names
 and shapes (the licensed model is never needed by the tests).

@@ -1,0 +1,159 @@
+"""The training-time reader of the aligned data: one 2D source's train/test arrays in memory.
+
+:func:`load_split` reads the align stage's files (:mod:`lifting.data.align`) from one folder:
+
+* ``targets.parquet``: the keys, split and protocol flags of every row, and its root-relative
+  camera-frame h36m17 joints (mm);
+* ``inputs2d_<source>.parquet``: the same rows in the same order, screen-normalised 2D;
+* ``stats.json`` and ``inputs2d_<source>.stats.json``: the training rows' per-coordinate mean and
+  standard deviation of the targets (mm) and of the source's inputs;
+* ``markers.parquet`` (when asked for and present): the rows' body-surface markers (camera frame,
+  relative to the root joint, mm) and, in its metadata, their graph.
+
+It returns them as :class:`LiftingData`: (N, J, 2) float32 inputs and (N, J, 3) float32 targets in
+h36m17 or h36m16 order. Each paper's evaluation protocol is a filter on the flags
+(:class:`Protocol`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lifting.config import check_train_stride
+from lifting.data.align import ROW_KEYS
+from lifting.data.schema import poses_from_frame, read_table
+from lifting.data.store import surface_from_metadata
+from lifting.data.surface.graph import SurfaceGraph
+from lifting.errors import DataError
+from lifting.images.context import ImageContext
+from lifting.skeleton import H36M16, H36M17, get_joint_set
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Which rows a paper's protocol trains and tests on.
+
+    Attributes:
+        exclude_s9_damaged: drop the S9 sequences with drifting 3D (GridConv on detections, HGN).
+        test_every50: test only on every 50th frame (HGN).
+        train_stride: keep every n-th training frame of each sequence (a budget knob: adjacent
+            50 fps frames are near-duplicates).
+    """
+
+    exclude_s9_damaged: bool = False
+    test_every50: bool = False
+    train_stride: int = 1
+
+
+@dataclass
+class LiftingData:
+    """In-memory arrays for one 2D source and joint set.
+
+    Attributes:
+        train_inputs, test_inputs: (N, J, 2) float32 screen-normalised 2D.
+        train_targets, test_targets: (N, J, 3) float32 root-relative camera-frame mm.
+        train_meta, test_meta: one row per sample: subject, action, sequence, camera, frame.
+        input_mean, input_std: (J, 2) training statistics of the inputs (all training rows).
+        target_mean, target_std: (J, 3) training statistics of the targets (mm).
+        joint_set: the joint set's name.
+        train_markers: (N, M, 3) float32 body-surface markers of the training rows (camera frame,
+            relative to the root joint, mm), when asked for and the data has them; else None.
+        surface: the graphs the markers are nodes of (with ``train_markers``).
+        train_context, test_context: each row's image crop, for a method that looks at the frame
+            (:func:`lifting.images.store.attach_images`); else None.
+    """
+
+    train_inputs: np.ndarray
+    train_targets: np.ndarray
+    test_inputs: np.ndarray
+    test_targets: np.ndarray
+    train_meta: pd.DataFrame
+    test_meta: pd.DataFrame
+    input_mean: np.ndarray
+    input_std: np.ndarray
+    target_mean: np.ndarray
+    target_std: np.ndarray
+    joint_set: str
+    train_markers: np.ndarray | None = None
+    surface: SurfaceGraph | None = None
+    train_context: ImageContext | None = None
+    test_context: ImageContext | None = None
+
+
+def load_split(aligned_dir: str | Path, source2d: str, joint_set: str = "h36m17",
+               protocol: Protocol = Protocol(), markers: bool = False) -> LiftingData:
+    """Train/test arrays of one 2D source, filtered by ``protocol``, in ``joint_set`` order
+    (and the training rows' body-surface markers and their graph if ``markers`` and
+    ``markers.parquet`` exists)."""
+    aligned_dir = Path(aligned_dir)
+    targets, _ = read_table(aligned_dir / "targets.parquet", {"table": "targets", "joint_set": H36M17.name})
+    inputs, _ = read_table(aligned_dir / f"inputs2d_{source2d}.parquet",
+                           {"table": "inputs2d", "joint_set": H36M17.name, "source2d": source2d})
+    if not targets[ROW_KEYS].equals(inputs[ROW_KEYS]):
+        raise DataError(aligned_dir / f"inputs2d_{source2d}.parquet", "rows do not match targets.parquet",
+                        "re-run `dvc repro align`")
+    stats = _read_stats(aligned_dir, source2d)
+    keep = _joint_indices(joint_set)
+    x = poses_from_frame(inputs, H36M17, "uv")[:, keep]
+    y = poses_from_frame(targets, H36M17, "xyz")[:, keep]
+    meta = targets[["subject", "action", "sequence", "camera", "frame"]]
+    split = targets["split"].to_numpy()
+    frames = targets["frame"].to_numpy()
+    check_train_stride(protocol.train_stride, int(frames[split == "train"].max(initial=-1)) + 1,
+                       "the budget's train_stride")
+    train = (split == "train") & (frames % protocol.train_stride == 0)
+    test = split == "test"
+    if protocol.exclude_s9_damaged:
+        test &= ~targets["s9_damaged"].to_numpy()
+    if protocol.test_every50:
+        test &= targets["every50"].to_numpy()
+    train_markers, surface = _read_markers(aligned_dir / "markers.parquet", targets[ROW_KEYS], train) if markers \
+        else (None, None)
+    return LiftingData(
+        train_inputs=x[train], train_targets=y[train], test_inputs=x[test], test_targets=y[test],
+        train_meta=meta[train].reset_index(drop=True), test_meta=meta[test].reset_index(drop=True),
+        input_mean=stats["inputs"][0][keep], input_std=stats["inputs"][1][keep],
+        target_mean=stats["targets"][0][keep], target_std=stats["targets"][1][keep], joint_set=joint_set,
+        train_markers=train_markers, surface=surface)
+
+
+def _read_markers(path: Path, row_keys: pd.DataFrame, rows: np.ndarray
+                  ) -> tuple[np.ndarray | None, SurfaceGraph | None]:
+    """(n, M, 3) float32 markers of the selected ``rows`` of the aligned data and their graph, or
+    (None, None) without a file."""
+    if not path.exists():
+        return None, None
+    frame, meta = read_table(path, {"table": "markers"})
+    if not frame[ROW_KEYS].equals(row_keys):
+        raise DataError(path, "rows do not match targets.parquet", "re-run `dvc repro align`")
+    values = frame.drop(columns=ROW_KEYS).to_numpy(np.float32)
+    return values.reshape(len(frame), -1, 3)[rows], surface_from_metadata(meta, path)
+
+
+def _joint_indices(joint_set: str) -> list[int]:
+    names = get_joint_set(joint_set).names
+    if joint_set not in (H36M17.name, H36M16.name):
+        raise ValueError(f"aligned data is stored as h36m17 and can be read as h36m17 or h36m16, not {joint_set!r}")
+    return [H36M17.index(name) for name in names]
+
+
+def _read_stats(aligned_dir: Path, source2d: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The training statistics of the targets (``stats.json``) and of ``source2d``'s inputs."""
+    path = aligned_dir / "stats.json"
+    try:
+        targets = json.loads(path.read_text())["targets"]
+        path = aligned_dir / f"inputs2d_{source2d}.stats.json"
+        inputs = json.loads(path.read_text())
+        return {"inputs": (np.asarray(inputs["mean"], np.float32).reshape(-1, 2),
+                           np.asarray(inputs["std"], np.float32).reshape(-1, 2)),
+                "targets": (np.asarray(targets["mean"], np.float32).reshape(-1, 3),
+                            np.asarray(targets["std"], np.float32).reshape(-1, 3))}
+    except FileNotFoundError:
+        raise DataError(path, "file not found", "run `dvc repro align`") from None
+    except (ValueError, KeyError) as err:
+        raise DataError(path, f"unreadable statistics ({err!r})", "re-run `dvc repro align`") from None
