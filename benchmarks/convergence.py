@@ -15,8 +15,16 @@ a temporal model's windows cost as much to score as to train on): action-mean P1
 model selection. Each recipe's curve is merged into
 ``benchmarks/results/convergence/<run>-<input2d>.json`` (rewritten at every point, so a run cut
 short still leaves its curve) together with the plateau (:func:`lifting.convergence.plateau`).
-Pose3D-RIE's curve is one training stage's (``--stage``, from scratch; stages 2-3 need the previous
-stage's weights, which only the pipeline chains), written as ``rie_stage<k>-<input2d>.json``.
+Pose3D-RIE's curve is one training stage's (``--stage``), written as ``rie_stage1-<input2d>.json``,
+``rie_stage2-...`` and, for the last stage, ``rie-<input2d>.json`` (the pipeline's run ``rie``).
+Stages 2 and 3 start from the weights the previous stage's curve saved at its end (``--save``, then
+``--init``), and their curves count the earlier stages' samples and core-seconds, so the last
+stage's plateau is the chain's, at the chain's cost::
+
+    python -m benchmarks.convergence --method rie --stage 1 --recipe chain ... --save /tmp/rie/stage1.pt
+    python -m benchmarks.convergence --method rie --stage 2 --init /tmp/rie/stage1.pt --recipe chain ... \
+        --save /tmp/rie/stage2.pt
+    python -m benchmarks.convergence --method rie --stage 3 --init /tmp/rie/stage2.pt --recipe chain ...
 """
 
 from __future__ import annotations
@@ -40,7 +48,8 @@ from lifting.models.spec import input_kind
 from lifting.runner import ScoredFrames, method_config, paper_schedule, receptive_field, train_arrays
 from lifting.skeleton import get_joint_set
 
-from benchmarks.runs import add_run_arguments, command_line, config_overrides, run_name, train_once
+from benchmarks.runs import (add_run_arguments, command_line, config_overrides, load_stage, run_name, save_stage,
+                            train_once)
 
 RESULTS = Path("benchmarks/results/convergence")
 
@@ -94,20 +103,29 @@ def main(argv=None) -> None:
         return {"test_p1_mm": scores[-1]["p1"]}
 
     out = args.out / f"{run}-{args.input2d}.json"
+    init, previous = load_stage(args.init)
+    # a later stage's curve starts where the earlier stages' cost ends
+    samples_before, seconds_before = previous.get("samples_seen", 0), previous.get("core_seconds", 0.0)
     recipe = {"name": args.recipe, "label": recipe_label(args, schedule),
               "command": command_line("benchmarks.convergence", argv),
-              "schedule": dataclasses.asdict(schedule), "seed": args.seed, "finished": False, "curve": []}
+              "schedule": dataclasses.asdict(schedule), "seed": args.seed, "finished": False, "curve": [],
+              **({"starts_from": previous} if previous else {})}
 
     def record_point(row: dict) -> None:
-        recipe["curve"].append({"epoch": row["epoch"], "samples_seen": row["samples_seen"],
-                                "core_seconds": row["core_seconds"], "p1": round(scores[-1]["p1"], 2),
-                                "p2": round(scores[-1]["p2"], 2)})
+        recipe["curve"].append({"epoch": row["epoch"], "samples_seen": samples_before + row["samples_seen"],
+                                "core_seconds": round(seconds_before + row["core_seconds"], 1),
+                                "p1": round(scores[-1]["p1"], 2), "p2": round(scores[-1]["p2"], 2)})
         save(out, run, args, kind, setup.label, recipe)
 
-    train_once(args.method, cfg, data, codec, arrays, schedule, seed=args.seed, device=device,
-               monitor=monitor, curve_points=args.curve_points, bf16_cpu=args.bf16_cpu, on_point=record_point)
+    result = train_once(args.method, cfg, data, codec, arrays, schedule, seed=args.seed, device=device, init=init,
+                        monitor=monitor, curve_points=args.curve_points, bf16_cpu=args.bf16_cpu, on_point=record_point)
     recipe["finished"] = True
     save(out, run, args, kind, setup.label, recipe)
+    if args.save:
+        save_stage(args.save, result.state_dict,
+                   {"run": run, "benchmark": "convergence", "recipe": args.recipe, "starts_from": previous or None,
+                    "samples_seen": recipe["curve"][-1]["samples_seen"], "core_seconds": recipe["curve"][-1]["core_seconds"],
+                    "p1": recipe["curve"][-1]["p1"]})
 
 
 def recipe_label(args, schedule) -> str:

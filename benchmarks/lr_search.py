@@ -9,6 +9,14 @@ what is searched), holds out 10 % of the training sequences (the pipeline's ``va
 trains the paper's configuration for the input's kind once per scale on the rest, and records
 the validation MPJPE (mm) after the last step. Results: ``benchmarks/results/lr-search/<run>-<input2d>.json``
 with the scale of the lowest validation error (a later search of the same recipe adds its scales).
+
+Pose3D-RIE's stages are searched as a chain on the same split: each stage's search saves the weights
+of its best scale (``--save``) and the next stage starts from them (``--init``)::
+
+    python -m benchmarks.lr_search --method rie --stage 1 --scales 3 --tag chain --save /tmp/rie/stage1.pt
+    python -m benchmarks.lr_search --method rie --stage 2 --init /tmp/rie/stage1.pt --scales 3 --tag chain \
+        --save /tmp/rie/stage2.pt
+    python -m benchmarks.lr_search --method rie --stage 3 --init /tmp/rie/stage2.pt --scales 0.01 0.04 0.2 1
 """
 
 from __future__ import annotations
@@ -30,7 +38,8 @@ from lifting.models import method_module
 from lifting.models.spec import input_kind
 from lifting.runner import method_config, paper_schedule, receptive_field, train_arrays, validation_mask
 
-from benchmarks.runs import add_run_arguments, command_line, config_overrides, run_name, train_once
+from benchmarks.runs import (add_run_arguments, command_line, config_overrides, load_stage, run_name, save_stage,
+                            train_once)
 
 RESULTS = Path("benchmarks/results/lr-search")
 
@@ -58,16 +67,22 @@ def main(argv=None) -> None:
     val = validation_mask(data.train_meta, params["train"]["val_fraction"])
     codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
     arrays = train_arrays(setup.input_spec, cfg, data, val, device, field=field, stride=budget.train_stride)
-    trials = []
+    init, previous = load_stage(args.init)
+    trials, best_weights = [], None
     for scale in args.scales:
         schedule = train.budgeted_schedule(paper_schedule(args.method, cfg, setup.schedule), budget.max_epochs, budget.batch_size, scale, budget.decay,
                                            budget.warmup)
         started = time.perf_counter()
         result = train_once(args.method, cfg, data, codec, arrays, schedule, seed=args.seed,
-                            device=device, bf16_cpu=budget.bf16_cpu)
+                            device=device, init=init, bf16_cpu=budget.bf16_cpu)
         trials.append({"lr_scale": scale, "lr": schedule.lr, "val_mpjpe_mm": float(result.log[-1]["val_mpjpe_mm"]),
                        "train_seconds": round(time.perf_counter() - started, 1)})
+        if best_weights is None or trials[-1]["val_mpjpe_mm"] <= min(t["val_mpjpe_mm"] for t in trials):
+            best_weights = result.state_dict
         print(trials[-1], flush=True)
+    if args.save:
+        save_stage(args.save, best_weights, {"run": run, "benchmark": "lr_search", "lr_scale": min(
+            trials, key=lambda t: t["val_mpjpe_mm"])["lr_scale"], "starts_from": previous or None})
     out = RESULTS / f"{run}-{args.input2d}{'-' + args.tag if args.tag else ''}.json"
     recipe = {k: v for k, v in vars(budget).items() if k != "lr_scale"}
     earlier = json.loads(out.read_text()) if out.exists() else {}
@@ -80,6 +95,7 @@ def main(argv=None) -> None:
                 "budget": recipe, "threads": args.threads,
                 "validation": f"{int(val.sum())} frames of {len(val)} (10 % of the training sequences), MPJPE after the last step",
                 "command": command_line("benchmarks.lr_search", argv),
+                **({"starts_from": previous} if previous else {}),
                 "trials": trials, "best_lr_scale": best["lr_scale"]}, out)
 
 
