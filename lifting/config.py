@@ -332,3 +332,33 @@ def _names(params: dict, key: str, default: list, where: str = "") -> list[str]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(name, str) for name in value):
         raise ParamsError(f"{where}{key} must be a list of names in brackets ([a, b]), got {value!r}")
     return list(value)
+
+
+@dataclass(frozen=True)
+class RobustnessParams:
+    """The ``robustness`` section: the levels of each perturbation of the test 2D
+    (:mod:`lifting.robustness`), the test subsample scored and the perturbations' seed."""
+
+    jitter_px: tuple[float, ...]
+    gross_share: tuple[float, ...]
+    swap_share: tuple[float, ...]
+    missing_share: tuple[float, ...]
+    test_stride: int
+    seed: int
+
+    def __post_init__(self):
+        for name in ("jitter_px", "gross_share", "swap_share", "missing_share"):
+            levels = list(getattr(self, name))
+            if len(levels) < 2 or levels[0] != 0:
+                raise ParamsError(f"robustness.{name} must start with the level 0 (no change) and have at least one "
+                                  f"more, got {levels}")
+            if min(levels) < 0:
+                raise ParamsError(f"robustness.{name}: a level must be >= 0, got {levels}")
+            if any(b <= a for a, b in zip(levels, levels[1:])):
+                raise ParamsError(f"robustness.{name}: the levels must increase, got {levels}")
+            if name.endswith("_share") and max(levels) > 1:
+                raise ParamsError(f"robustness.{name}: a share must lie in [0, 1], got {levels}")
+        if self.test_stride < 1:
+            raise ParamsError(f"robustness.test_stride must be >= 1, got {self.test_stride}")
+        if self.seed < 0:
+            raise ParamsError(f"robustness.seed must be an integer >= 0, got {self.seed}")

@@ -248,6 +248,29 @@ def evaluate_stage(block: RunBlock) -> Stage:
                  matrix=block.matrix, extra=f"    metrics:\n      - metrics/{run}.json:\n          cache: false")
 
 
+#: The data a run's robustness stage reads: its 2D input's test frames, their targets and image widths.
+ROBUSTNESS_DATA = ("data/aligned/targets.parquet", "data/aligned/stats.json",
+                   "data/aligned/inputs2d_${item.input2d}.parquet", "data/aligned/inputs2d_${item.input2d}.stats.json",
+                   "data/parquet/cameras.parquet")
+
+
+def robustness_stage(block: RunBlock) -> Stage:
+    """``robustness_<method>@<input>``: the trained run on perturbed test 2D (:mod:`lifting.robustness`)."""
+    run = _run_id(block)
+    images = " --images data/images" if block.images else ""
+    cmd = (f"python -m stages.robustness --model data/checkpoints/{run}/model.pt --input2d ${{item.input2d}} "
+           f"--aligned data/aligned --cameras data/parquet/cameras.parquet{images} "
+           f"--metrics metrics/robustness/{run}.json")
+    deps = (*ROBUSTNESS_DATA, *(IMAGE_DATA if block.images else ()), f"data/checkpoints/{run}")
+    name = block.stage.replace("train", "robustness", 1).removesuffix("_stage3")
+    return Stage(name, cmd, ("stages.robustness", method_module_name(block.method)), deps=deps,
+                 params=("robustness",),
+                 outs=(_uncached(f"metrics/robustness/speed/{run}.json", "seconds and samples/s: beside the "
+                                                                          "metrics, not in them"),),
+                 matrix=block.matrix,
+                 extra=f"    metrics:\n      - metrics/robustness/{run}.json:\n          cache: false")
+
+
 def report_stage() -> Stage:
     notebook = "reports/comparison.ipynb"
     return Stage("report", "python -m stages.report", ("stages.report", *sorted(notebook_modules(REPO / notebook))),
@@ -285,6 +308,7 @@ def render(params: dict) -> str:
         stages.append(train_stage(block))
         if block.evaluate:
             stages.append(evaluate_stage(block))
+            stages.append(robustness_stage(block))
     stages.append(report_stage())
     return HEADER + "stages:\n" + "".join(_block(s) for s in stages) + plots(params)
 

@@ -16,7 +16,7 @@ import dataclasses
 import difflib
 
 from lifting.config import (REPORT_DEFAULTS, STAGED_RUNS, BudgetParams, DataParams, EvalParams, ParamsError,
-                            RenderParams, TrainParams, budget_for, parse_section, pipeline_runs)
+                            RenderParams, RobustnessParams, TrainParams, budget_for, parse_section, pipeline_runs)
 from lifting.detector import DetectorSettings
 from lifting.models import METHOD_NAMES, method_module
 from lifting.models.spec import KINDS
@@ -24,7 +24,7 @@ from lifting.runner import method_config
 
 #: Top-level keys: the sections parsed into dataclasses, then the lists (``runs`` and ``model`` are mappings).
 SECTIONS = {"data": DataParams, "budget": BudgetParams, "train": TrainParams, "eval": EvalParams,
-            "render": RenderParams, "detector": DetectorSettings}
+            "render": RenderParams, "detector": DetectorSettings, "robustness": RobustnessParams}
 LISTS = ("gridconv_sgt",)
 GRIDCONV_SGT = ("handcrafted", "learnable")
 
@@ -96,7 +96,7 @@ def check_params(params: dict) -> None:
     problems = unknown_keys(params)
     if problems:
         raise ParamsError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-    for section in ("data", "train", "eval", "render", "detector"):
+    for section in ("data", "train", "eval", "render", "detector", "robustness"):
         parse_section(SECTIONS[section], params.get(section, {}), section)
     pipeline_runs(params)  # the runs: their types, and how they fit the 2D inputs
     for method in METHOD_NAMES:

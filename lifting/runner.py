@@ -394,14 +394,16 @@ def load_method(path: Path, device: torch.device | None = None) -> tuple[RunFile
     """Rebuild a saved method: returns (its :class:`~lifting.run_file.RunFile`, [predictor per seed]),
     each predictor mapping inputs (N, J, 2) np (and, for a temporal method, their rows' meta: whole
     runs) -> (N, J, 3) root-relative mm np, computed on ``device`` (default:
-    :func:`lifting.device.pick_device`)."""
+    :func:`lifting.device.pick_device`); with ``rows`` (n,), only those rows' -> (n, J, 3) (a
+    temporal method's from their windows over the whole runs)."""
     saved = RunFile.load(path)
     module = method_module(saved.method)
     cfg = parse_section(module.Config, saved.config, f"{path} config")
     num_joints = saved.stats["input_mean"].shape[0]
     if is_lookup(saved.method):
         lifter = module.build(cfg, num_joints).fit(saved.library_inputs.numpy(), saved.library_targets.numpy())
-        return saved, [lambda inputs, meta=None, context=None: lifter.predict(inputs)]
+        return saved, [lambda inputs, meta=None, context=None, rows=None:
+                       lifter.predict(inputs if rows is None else inputs[rows])]
     device = device if device is not None else pick_device(torch.get_num_threads())
     spec = InputSpec(**saved.input_spec)
     codec = Codec(spec, **{k: v.numpy() for k, v in saved.stats.items()}).to(device)
@@ -414,15 +416,23 @@ def _predictor(model: Lifter, state: dict, codec: Codec, flip_test: bool, device
     model.load_state_dict(state)
     model.to(device)
 
-    def predictor(inputs: np.ndarray, meta=None, context: ImageContext | None = None) -> np.ndarray:
+    def predictor(inputs: np.ndarray, meta=None, context: ImageContext | None = None,
+                  rows: np.ndarray | None = None) -> np.ndarray:
         """(N, J, 2) -> (N, J, 3) mm; a temporal model needs the rows' ``meta`` (complete runs), a
-        model that looks at the image the rows' ``context``."""
+        model that looks at the image the rows' ``context``; with ``rows`` (n,) -> (n, J, 3), those
+        rows only (a temporal model from their windows)."""
         tensor = torch.as_tensor(inputs, dtype=torch.float32, device=device)
         if model.temporal:
             if meta is None:
                 raise ValueError("a temporal model predicts whole runs: pass the rows' meta")
-            runs = SequenceIndex.from_meta(meta).runs()
-            return train.predict_runs(model, codec, tensor, runs, flip_test=flip_test).cpu().numpy()
+            index = SequenceIndex.from_meta(meta)
+            if rows is None:
+                return train.predict_runs(model, codec, tensor, index.runs(), flip_test=flip_test).cpu().numpy()
+            windows = torch.as_tensor(index.window_rows(np.asarray(rows), model.receptive_field), device=device)
+            return train.predict(model, codec, tensor, flip_test=flip_test, windows=windows).cpu().numpy()
+        if rows is not None:
+            tensor = tensor[torch.as_tensor(rows, device=device)]
+            context = context.take(torch.as_tensor(rows)) if context is not None else None
         seen = context.to(device) if context is not None else None
         return train.predict(model, codec, tensor, flip_test=flip_test, context=seen).cpu().numpy()
 
