@@ -2,7 +2,7 @@
 
 Usage (from the repository root, venv active, after the runs are trained and scored):
     python benchmarks/robustness_cost.py [--stride 20] [--threads 1] [--calibrate semgcn-gt]
-        [--data data] [--metrics metrics] --out benchmarks/results/robustness-cpu.json --note "..."
+        [--data data] [--metrics metrics] [--keep DIR] --out benchmarks/results/robustness-cpu.json --note "..."
 
 Each run's stage (``python -m stages.robustness``) runs as its own process with ``--threads``
 torch/OpenMP threads and ``robustness.test_stride`` set to ``--stride`` (a copy of params.yaml);
@@ -51,6 +51,7 @@ def main() -> None:
     cli.add_argument("--metrics", default="metrics", help="folder with the runs' metrics and speed files")
     cli.add_argument("--runs", nargs="*", help="run-input2d names (default: params.yaml's runs)")
     cli.add_argument("--calibrate", help="also time this run's evaluate stage on the whole test set")
+    cli.add_argument("--keep", help="write the robustness metrics into this folder (default: discarded)")
     cli.add_argument("--out", required=True)
     cli.add_argument("--note", default="")
     args = cli.parse_args()
@@ -63,15 +64,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="robustness-cost-") as scratch:
         scratch = Path(scratch)
         (scratch / "params.yaml").write_text(yaml.safe_dump(params))
+        written = Path(args.keep) if args.keep else scratch
         for name in names:
             input2d = name.rsplit("-", 1)[1]
             load = os.getloadavg()[0]
             wall, cpu = timed([sys.executable, "-m", "stages.robustness", "--params", str(scratch / "params.yaml"),
                                "--model", str(data / "checkpoints" / name / "model.pt"), "--input2d", input2d,
                                "--aligned", str(data / "aligned"), "--cameras", str(data / "parquet/cameras.parquet"),
-                               "--metrics", str(scratch / f"{name}.json")], args.threads)
-            result = json.loads((scratch / f"{name}.json").read_text())
-            speed = json.loads((scratch / "speed" / f"{name}.json").read_text())
+                               "--metrics", str(written / f"{name}.json")], args.threads)
+            result = json.loads((written / f"{name}.json").read_text())
+            speed = json.loads((written / "speed" / f"{name}.json").read_text())
             full = json.loads((metrics / f"{name}.json").read_text())["metrics"]["mpjpe_mm"]["action_mean"]
             level0 = result["metrics"]["jitter"]["0px"]["p1_mm"]
             recorded = json.loads((metrics / "speed" / f"{name}.json").read_text())["inference_samples_per_s"]

@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from lifting import metrics
+from lifting.data.align import ROW_KEYS
 from lifting.data.schema import cameras_from_frame, read_table
-from lifting.data.sequences import RUN_KEYS
 from lifting.errors import DataError
 
 #: The perturbations, in report order.
@@ -51,6 +51,8 @@ KINDS = ("jitter", "gross", "swap", "missing")
 #: Each kind's levels in params.yaml's ``robustness`` section, and the unit of its levels.
 LEVEL_KEYS = {"jitter": "jitter_px", "gross": "gross_share", "swap": "swap_share", "missing": "missing_share"}
 UNITS = {"jitter": "px", "gross": "share of joints", "swap": "share of frames", "missing": "share of joints"}
+#: Each kind's name in the report.
+TITLES = {"jitter": "Gaussian jitter", "gross": "gross errors", "swap": "left/right swaps", "missing": "missing joints"}
 #: One line per kind, written into the metrics file's protocol block and the report.
 DESCRIPTIONS = {
     "jitter": "Gaussian noise of sigma = level pixels on every coordinate of every joint",
@@ -90,7 +92,7 @@ class TestFrames:
 
 def _runs(meta: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     """Each run's key ("subject/sequence/camera") and rows (in the order of ``meta``)."""
-    groups = meta.groupby(list(RUN_KEYS), sort=False).indices
+    groups = meta.groupby(ROW_KEYS[:3], sort=False).indices  # subject, sequence, camera
     return [("/".join(map(str, key)), rows) for key, rows in groups.items()]
 
 
@@ -200,11 +202,3 @@ def curves(predict: Callable[[np.ndarray], list[np.ndarray]], frames: TestFrames
                    for level in levels[kind]}
             for kind in KINDS}
 
-
-def degradation(record: dict) -> dict:
-    """``{kind: P1 at the top level - P1 at level 0}`` (mm) of a robustness metrics file's record."""
-    out = {}
-    for kind in KINDS:
-        points = list(record["metrics"][kind].values())
-        out[kind] = round(points[-1]["p1_mm"] - points[0]["p1_mm"], 2)
-    return out

@@ -16,6 +16,8 @@ Modules, in the order the report uses them:
 - :mod:`~lifting.report.tables`: leaderboard, per-action and per-joint tables, labels, banner.
 - :mod:`~lifting.report.render`: those tables as HTML (notebook) and Markdown (results.md).
 - :mod:`~lifting.report.figures`: the charts (matplotlib, headless).
+- :mod:`~lifting.report.robustness`: every run's P1 on perturbed test 2D (the robustness stages'
+  metrics): tables, the ranking they imply, one figure per kind of perturbation.
 - :mod:`~lifting.report.poses`: the qualitative pose panels.
 - :mod:`~lifting.report.notebook`: running ``reports/comparison.ipynb`` and converting it to HTML.
 
@@ -97,7 +99,18 @@ from lifting.report.render import (
     plateau_html,
     published_html,
     results_markdown,
+    robustness_markdown,
     write_results_md,
+)
+from lifting.report.robustness import (
+    degradation,
+    kind_tables,
+    load_robustness,
+    plot_robustness,
+    protocol_text,
+    ranking_sentences,
+    robustness_table,
+    subsample_table,
 )
 from lifting.report.tables import (
     METHOD_NAMES,
@@ -128,4 +141,7 @@ __all__ = [
     "Published", "published_for", "published_html", "published_rows", "published_table", "rank_spread",
     "read_published", "render_report", "report_options", "results_markdown", "run_grid", "run_notes", "seed_stats",
     "select_qualitative_frames", "shared_ranks", "show", "write_results_md",
+    # the robustness section (lifting/report/robustness.py)
+    "degradation", "kind_tables", "load_robustness", "plot_robustness", "protocol_text", "ranking_sentences",
+    "robustness_markdown", "robustness_table", "subsample_table",
 ]

@@ -14,6 +14,7 @@ import pandas as pd
 
 from lifting.io import atomic_path
 from lifting.report.published import PUBLISHED_LABEL, published_table
+from lifting.report.robustness import kind_tables, protocol_text, ranking_sentences, subsample_table
 from lifting.report.convergence import CONVERGENCE_RULE, GAP_RULE, RANK_RULE, SEEDS_RULE, format_mean_std
 from lifting.report.tables import RANKED, banner, context_table, leaderboard, plateau_table, protocol_rows
 
@@ -133,9 +134,9 @@ def detector_markdown(detector: dict) -> list[str]:
 
 
 def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: dict | None = None,
-                     detector: dict | None = None) -> str:
+                     detector: dict | None = None, robustness: dict | None = None) -> str:
     """reports/results.md: the leaderboard as Markdown, generated from the metrics JSON, the training
-    logs, the convergence records and the detector's accuracy (no timestamps)."""
+    logs, the convergence records, the detector's accuracy and the robustness records (no timestamps)."""
     info = banner(runs)
     board = formatted_leaderboard(leaderboard(runs, logs, convergence))
     methods = list(dict.fromkeys(m for m, _ in runs))
@@ -164,6 +165,8 @@ def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: 
                   markdown_table(formatted_plateaus(plateau_table(convergence))), ""]
     if detector:
         parts += detector_markdown(detector)
+    if robustness:
+        parts += robustness_markdown(robustness, runs)
     parts += [
         "## Published figures on Human3.6M (S9 + S11, mm)",
         "",
@@ -178,9 +181,26 @@ def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: 
 
 
 def write_results_md(path: str | Path, runs: dict, logs: pd.DataFrame | None = None,
-                     convergence: dict | None = None, detector: dict | None = None) -> None:
+                     convergence: dict | None = None, detector: dict | None = None,
+                     robustness: dict | None = None) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(results_markdown(runs, logs, convergence, detector), encoding="utf-8")
+        tmp.write_text(results_markdown(runs, logs, convergence, detector, robustness), encoding="utf-8")
+
+
+def robustness_markdown(records: dict, runs: dict) -> list[str]:
+    """The robustness section of reports/results.md: per kind a table of P1 (mm) at each level, the
+    ranking the curves imply, and the scored subsample against the whole test set (``records``:
+    :func:`lifting.report.load_robustness`; ``runs``: the evaluate stage's records)."""
+    def shown(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.map(lambda v: _fmt_mm(v) if isinstance(v, float) else v)
+
+    parts = ["## Robustness to worse 2D", "", protocol_text(records), ""]
+    for _, title, table in kind_tables(records):
+        parts += [f"### {title}: P1 (mm) by level", "", markdown_table(shown(table)), ""]
+    parts += [*(f"- {sentence}" for sentence in ranking_sentences(records)), "",
+              "The scored subsample against the whole test set (P1 at level 0 and the evaluate stage's P1, mm):", "",
+              markdown_table(shown(subsample_table(records, runs))), ""]
+    return parts
 
 
 _TABLE_CSS = """
