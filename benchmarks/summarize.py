@@ -3,7 +3,8 @@
 Usage: ``python -m benchmarks.summarize`` (repository root). Recomputes each convergence record's
 plateau with the current rule, then rewrites the text between the
 ``<!-- convergence:begin -->`` / ``<!-- convergence:end -->`` and ``<!-- lr-search:begin -->`` /
-``<!-- lr-search:end -->`` markers (and likewise ``pipeline``, ``experiments``, ``temporal`` and ``speed``) of
+``<!-- lr-search:end -->`` markers (and likewise ``pipeline``, ``experiments``, ``temporal``, ``speed`` and
+``robustness``) of
 ``benchmarks/README.md`` from ``benchmarks/results/convergence/*.json``,
 ``benchmarks/results/lr-search/*.json``, ``benchmarks/results/pipeline-cpu.json`` and
 ``benchmarks/results/experiments/*.json``, and the ``detector`` table from ``metrics/detector.json``
@@ -210,6 +211,30 @@ def predict_table(path: Path = RESULTS / "predict-cpu.json") -> str:
     return "\n".join(rows)
 
 
+def robustness_table(path: Path = RESULTS / "robustness-cpu.json") -> str:
+    """The robustness stage of every default run (benchmarks/robustness_cost.py): seconds, samples/s
+    and what its test subsample changes, with the totals and the evaluate stage timed beside it."""
+    record = json.loads(path.read_text())
+    rows = [f"{record['note']}.", "",
+            "| run | seeds | scored frames | CPU s | wall s | predicting, wall s | samples/s | evaluate samples/s "
+            "(metrics/speed) | P1 level 0, subsample | P1 full test set | difference |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows += [f"| {r['run']} | {r['seeds']} | {r['test_frames']} | {r['cpu_s']:.0f} | {r['wall_s']:.0f} | "
+             f"{r['predict_s']:.0f} | {r['samples_per_s']:,.0f} | {r['evaluate_samples_per_s_recorded']:,.0f} | "
+             f"{r['p1_level0_subsample']:.1f} | {r['p1_full_test_set']:.1f} | {r['p1_difference']:+.1f} |"
+             for r in record["runs"]]
+    total = record["total"]
+    rows.append(f"| all runs | – | – | **{total['cpu_s']:.0f}** ({total['cpu_s'] / 60:.1f} min) | {total['wall_s']:.0f} "
+                f"| {total['predict_s']:.0f} | – | – | – | – | – |")
+    calibration = record.get("calibration")
+    if calibration:
+        rows += ["", f"The evaluate stage of {calibration['run']} on the whole test set, timed right after with the "
+                     f"same threads: {calibration['inference_samples_per_s_now']:,.0f} samples/s against the "
+                     f"{calibration['inference_samples_per_s_recorded']:,.0f} its metrics/speed file recorded when the "
+                     f"pipeline ran ({1 / calibration['slowdown']:.2f}x that rate)."]
+    return "\n".join(rows)
+
+
 def replace_between(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name}:begin -->).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -238,6 +263,7 @@ def main() -> None:
     text = replace_between(text, "detector", detector_table())
     text = replace_between(text, "temporal", temporal_table())
     text = replace_between(text, "predict", predict_table())
+    text = replace_between(text, "robustness", robustness_table())
     if (RESULTS / "speed-cpu.json").exists():
         text = replace_between(text, "speed", speed_table())
     README.write_text(text)

@@ -28,8 +28,8 @@ TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.tr
                "budget.rie_stage1.train_stride": 25, "budget.rie_stage2.train_stride": 25,
                "budget.rie.train_stride": 25,
                # HGN's every-50th-frame test protocol keeps scoring cheap (the temporal methods then
-               # predict whole runs and keep the protocol's rows)
-               "eval.test_every50": True}
+               # predict whole runs and keep the protocol's rows), and so does the robustness stages' stride
+               "eval.test_every50": True, "robustness.test_stride": 400}
 
 
 #: The image chain at a tiny size: 32 x 32 crops, a 4-wide detector for one epoch over every 50th
@@ -156,6 +156,13 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
         assert result["protocol"]["test_frame_stride"] == 50 and 20.0 < result["seeds"]["mean"]["p1"] < 1000.0
         assert "mpjve" not in result["seeds"]["mean"]  # every 50th frame: no velocities to compare
     assert json.loads((root / "metrics/rie-gt.json").read_text())["config"]["stage"] == 3
+    # Every scored run's robustness stage: the four kinds at every level, level 0 one prediction.
+    for run_name, input2d in [(m, i) for m in methods for i in ("gt", "noisy")] + [("videopose3d", "gt"), ("rie", "gt")]:
+        robust = json.loads((root / f"metrics/robustness/{run_name}-{input2d}.json").read_text())
+        assert set(robust["metrics"]) == {"jitter", "gross", "swap", "missing"}
+        assert robust["protocol"]["test_frame_stride"] == 400 and robust["metrics"]["jitter"]["0px"] == \
+            robust["metrics"]["missing"]["0%"]
+        assert 20.0 < robust["metrics"]["gross"]["0%"]["p1_mm"] < 1000.0
     assert (root / "data/checkpoints/rie_stage1-gt/model.pt").is_file()
     assert (root / "data/checkpoints/rie_stage2-gt/model.pt").is_file()
     shown = run(["dvc", "metrics", "show"], root).stdout
@@ -187,6 +194,8 @@ def test_the_image_chain_gives_the_detected_source_and_context_aware_poseformer(
     for method in ("knn", "simple_baseline", "context_poseformer"):
         result = json.loads((root / f"metrics/{method}-detected.json").read_text())
         assert result["input2d"] == "detected" and 20.0 < result["metrics"]["mpjpe_mm"]["action_mean"] < 1000.0
+    robust = json.loads((root / "metrics/robustness/context_poseformer-detected.json").read_text())
+    assert set(robust["metrics"]) == {"jitter", "gross", "swap", "missing"} and robust["protocol"]["test_frames"] > 0
     capf = json.loads((root / "metrics/context_poseformer-detected.json").read_text())
     assert capf["protocol"]["flip_test"] is True and capf["config"]["backbone_width"] == 4
     assert "not the paper's" in capf["protocol"]["configuration_label"]

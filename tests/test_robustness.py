@@ -311,3 +311,33 @@ def test_a_camera_missing_from_the_store_is_one_clear_error_and_nothing_is_writt
                     "--input2d", "gt", "--aligned", str(aligned_s1_s9), "--cameras", str(workspace / "no-s9.parquet"),
                     "--metrics", str(target)])
     assert not target.exists() and not (workspace / "metrics" / "speed" / "absent.json").exists()
+
+
+def test_a_predictor_given_rows_predicts_those_rows_with_their_image_context():
+    """Context-Aware PoseFormer's path: the scored rows take their own crops."""
+    import torch
+    from torch import nn
+
+    from lifting.models.base import Lifter
+    from lifting.runner import _predictor
+    from test_train_context import CODEC, contexts
+
+    class DepthFromBrightness(Lifter):
+        """Joint j at depth j x the crop's mean brightness (metres): only the image sets the pose."""
+
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(()))
+
+        def forward(self, inputs, context):
+            depth = self.scale * context.images.float().mean((1, 2, 3))[:, None] / 255.0 * torch.arange(17.0)
+            return torch.stack([torch.zeros_like(depth), torch.zeros_like(depth), depth], dim=-1)
+
+    predictor = _predictor(DepthFromBrightness(), {"scale": torch.tensor(1.5)}, CODEC, True, torch.device("cpu"))
+    context, brightness = contexts(40)
+    inputs = np.random.default_rng(0).uniform(-0.5, 0.5, size=(40, 17, 2)).astype(np.float32)
+    rows = np.array([3, 17, 31, 38])
+    whole = predictor(inputs, context=context)
+    assert np.allclose(predictor(inputs, context=context, rows=rows), whole[rows], atol=1e-3)
+    # the flip test averages joint j with its mirror twin: the head (10, no twin) is at 1.5 m x 10 x brightness
+    assert np.allclose(whole[rows, 10, 2], 15000.0 * brightness[rows].numpy(), rtol=1e-4)
