@@ -121,6 +121,13 @@ def score_seeds(predictions_mm: list[np.ndarray], data: LiftingData, seeds: list
     per_seed = {key: [r[name]["action_mean"] for r in results] for key, name in SEED_SUMMARY.items() if name in results[0]}
     per_seed.update({f"{key}_{COMMON_JOINTS.name}": [r[COMMON_JOINTS.name][name]["action_mean"] for r in results]
                      for key, name in COMMON_SUMMARY.items()})
+    return summarize_seeds(results, per_seed, seeds)
+
+
+def summarize_seeds(results: list[dict], per_seed: dict[str, list[float]], seeds) -> tuple[dict, dict]:
+    """(the key-by-key mean of the seeds' identically shaped metric dicts, ``{"seeds", "per_seed", "mean",
+    "std"}`` of the headline numbers ``per_seed``), both rounded to 0.01; the std is the sample standard
+    deviation (None with a single seed)."""
     summary = {"seeds": list(seeds), "per_seed": per_seed,
                "mean": {k: float(np.mean(v)) for k, v in per_seed.items()},
                "std": {k: float(np.std(v, ddof=1)) if len(v) > 1 else None for k, v in per_seed.items()}}
