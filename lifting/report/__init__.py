@@ -13,6 +13,7 @@ Modules, in the order the report uses them:
   targets, cameras.
 - :mod:`~lifting.report.convergence`: seeds (mean ± std), the convergence flag, the gap to the
   plateau and shared ranks: the rules the leaderboard applies, with their texts.
+- :mod:`~lifting.report.cross_dataset`: the runs' zero-shot MPI-INF-3DHP scores.
 - :mod:`~lifting.report.tables`: leaderboard, per-action and per-joint tables, labels, banner.
 - :mod:`~lifting.report.render`: those tables as HTML (notebook) and Markdown (results.md).
 - :mod:`~lifting.report.figures`: the charts (matplotlib, headless).
@@ -54,6 +55,11 @@ from lifting.report.convergence import (
     seed_stats,
     shared_ranks,
 )
+from lifting.report.cross_dataset import (
+    MPI3DHP_NOTE,
+    load_3dhp,
+    mpi3dhp_table,
+)
 from lifting.report.figures import (
     figure_png,
     method_colours,
@@ -93,6 +99,7 @@ from lifting.report.render import (
     html_table,
     leaderboard_html,
     markdown_table,
+    mpi3dhp_html,
     number_table_html,
     plateau_html,
     published_html,
@@ -128,4 +135,5 @@ __all__ = [
     "Published", "published_for", "published_html", "published_rows", "published_table", "rank_spread",
     "read_published", "render_report", "report_options", "results_markdown", "run_grid", "run_notes", "seed_stats",
     "select_qualitative_frames", "shared_ranks", "show", "write_results_md",
+    "MPI3DHP_NOTE", "load_3dhp", "mpi3dhp_html", "mpi3dhp_table",
 ]

@@ -26,6 +26,8 @@ from lifting.skeleton import COMMON_JOINTS, H36M17, get_joint_set
 RANKED = f"P1 {COMMON_JOINTS.name}"
 #: The three protocols of every metrics file: (key in the JSON, short name, long name).
 PROTOCOLS = (("mpjpe_mm", "P1", "MPJPE"), ("p_mpjpe_mm", "P2", "P-MPJPE"), ("n_mpjpe_mm", "P3", "N-MPJPE"))
+#: PCK@150 mm and AUC (%, action-mean, MPI-INF-3DHP's 14 joints): (key in the JSON, key in the seeds block, column).
+PCK_COLUMNS = (("pck150_pct", "pck150", "PCK@150 %"), ("auc_pct", "auc", "AUC %"))
 
 METHOD_NAMES = {
     "knn": "k-NN pose lookup (floor)",
@@ -136,7 +138,7 @@ def leaderboard(runs: dict[tuple[str, str], dict], logs: pd.DataFrame | None = N
 
     Columns: rank (ties shared, "2="), seeds, the ranked P1 (:data:`RANKED`, action-mean on the
     joints every method predicts, with its seed std), P1/P2/P3 action-mean on the run's own joints with their seed std and
-    frame-mean (mm), the plateau P1 from ``convergence`` and the gap to it (%), samples seen,
+    frame-mean (mm), PCK@150 mm and AUC (%, action-mean, with their seed std), the plateau P1 from ``convergence`` and the gap to it (%), samples seen,
     the last-fifth change of the run's test-set curve in ``logs`` and its convergence flag, size,
     speed, the matching published Human3.6M P1/P2, notes. Missing inputs leave None ("–").
 
@@ -159,6 +161,9 @@ def leaderboard(runs: dict[tuple[str, str], dict], logs: pd.DataFrame | None = N
             row[f"{short} action-mean"] = metrics[key]["action_mean"]
             row[f"{short} std"] = stats[f"{short.lower()}_std"]
             row[f"{short} frame-mean"] = metrics[key]["frame_mean"]
+        for key, seed_key, column in PCK_COLUMNS:  # None in a metrics file written before PCK existed
+            row[column] = (metrics.get(key) or {}).get("action_mean")
+            row[f"{column} std"] = ((record.get("seeds") or {}).get("std") or {}).get(seed_key)
         notes = [run_notes(record)] if run_notes(record) else []
         measured = (convergence or {}).get((method, input2d)) or {}
         plateau = plateau_of(measured)
