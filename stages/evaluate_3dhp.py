@@ -41,8 +41,12 @@ def main(argv=None) -> None:
 
     saved, predictors = load_method(Path(args.model))
     test = load_test_set(args.store, saved.joint_set)
-    # A temporal method predicts whole sequences (its windows reach frames that are not scored).
-    predicted = [predictor(test.inputs, test.meta)[test.valid] for predictor in predictors]
+    # A temporal method predicts whole sequences (its windows reach frames that are not scored), the others
+    # the scored frames only.
+    if saved.input_spec["temporal"]:
+        predicted = [predictor(test.inputs, test.meta)[test.valid] for predictor in predictors]
+    else:
+        predicted = [predictor(test.inputs[test.valid]) for predictor in predictors]
     scores, seeds = score(predicted, test, saved.record.seeds)
     write_json({"method": saved.name, "architecture": saved.method, "input2d": args.input2d,
                 "protocol": protocol(test, data_cfg.source, args.input2d, saved), "metrics": scores, "seeds": seeds},
