@@ -24,9 +24,10 @@ COMMON_SUMMARY = {"p1": "mpjpe_mm", "p2": "p_mpjpe_mm"}
 #: i.e. every h36m17 joint but the pelvis (the root: its error is 0), the spine and the nose slot
 #: (3DHP's head centre, which the official groups leave out).
 PCK_EXCLUDED = ("Hip", "Spine", "Nose")
-PCK_RULE = (f"PCK@{metrics.PCK_THRESHOLD_MM:g} mm (share of joint errors strictly below it, %) and AUC (mean PCK over "
-            f"{metrics.AUC_THRESHOLDS_MM[0]:g}, {metrics.AUC_THRESHOLDS_MM[1]:g}, ..., {metrics.AUC_THRESHOLDS_MM[-1]:g} mm, %) "
-            f"after root alignment, on the joints but {', '.join(PCK_EXCLUDED)} (MPI-INF-3DHP's 14)")
+_AUC = metrics.AUC_THRESHOLDS_MM
+PCK_RULE = (f"PCK@{metrics.PCK_THRESHOLD_MM:g} mm (share of joint errors strictly below it, %) and AUC (mean PCK "
+            f"over {_AUC[0]:g}, {_AUC[1]:g}, ..., {_AUC[-1]:g} mm, %) after root alignment, on the joints but "
+            f"{', '.join(PCK_EXCLUDED)} (MPI-INF-3DHP's 14)")
 
 
 def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test_subjects, flip_test: bool,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from lifting.errors import DataError
+from lifting.report.convergence import format_mean_std
 from lifting.skeleton import COMMON_JOINTS
 
 #: The scene groups' column labels, in the official table's order.
@@ -38,9 +39,8 @@ def load_3dhp(metrics_dir: str | Path, grid) -> dict[tuple[str, str], dict]:
 
 
 def _mean_std(record: dict, key: str) -> str:
-    seeds = record["seeds"]
-    mean, std = seeds["mean"][key], seeds["std"].get(key)
-    return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
+    """A headline number of the seeds block as "mean ± std" (the mean alone with one seed)."""
+    return format_mean_std(record["seeds"]["mean"][key], record["seeds"]["std"].get(key))
 
 
 def mpi3dhp_table(records: dict[tuple[str, str], dict]) -> pd.DataFrame:
@@ -54,10 +54,9 @@ def mpi3dhp_table(records: dict[tuple[str, str], dict]) -> pd.DataFrame:
         for key, short in (("pck150_pct", "PCK"), ("auc_pct", "AUC")):
             row.update({f"{short} {label}": f"{metrics[key]['by_scene'][scene]:.1f}"
                         for scene, label in SCENE_LABELS.items()})
-        row.update({"P1 mm": _mean_std(record, "p1"), f"P1 {COMMON_JOINTS.name}": _mean_std(record, f"p1_{COMMON_JOINTS.name}"),
+        row.update({"P1 mm": _mean_std(record, "p1"),
+                    f"P1 {COMMON_JOINTS.name}": _mean_std(record, f"p1_{COMMON_JOINTS.name}"),
                     "frames": metrics["num_frames"], "_pck": metrics["pck150_pct"]["all"]})
         rows.append(row)
     table = pd.DataFrame(rows)
-    if table.empty:
-        return table
     return table.sort_values("_pck", ascending=False, kind="stable").drop(columns="_pck").reset_index(drop=True)

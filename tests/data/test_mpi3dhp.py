@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from lifting.cross_dataset import load_test_set
-from lifting.data.mpi3dhp import ACTIVITIES, CAMERAS, FIELDS, SEQUENCES, read_mpi3dhp
+from lifting.data.mpi3dhp import (ACTIVITIES, CAMERAS, FIELDS, MPI3DHP_JOINTS, MPI3DHP_TO_H36M17, SEQUENCES,
+                                  read_mpi3dhp)
 from lifting.data.schema import poses_from_frame
 from lifting.errors import DataError
 from lifting.geometry import normalize_screen_coordinates
@@ -25,8 +26,6 @@ def test_set(tmp_path):
 
 
 def test_the_mapping_puts_each_3dhp_joint_in_its_h36m17_slot():
-    from lifting.data.mpi3dhp import MPI3DHP_JOINTS, MPI3DHP_TO_H36M17
-
     named = dict(zip(H36M17.names, (MPI3DHP_JOINTS[i] for i in MPI3DHP_TO_H36M17)))
     assert named == {"Hip": "pelvis", "RHip": "right_hip", "RKnee": "right_knee", "RFoot": "right_ankle",
                      "LHip": "left_hip", "LKnee": "left_knee", "LFoot": "left_ankle", "Spine": "spine",
@@ -70,8 +69,8 @@ def test_the_stage_writes_a_store_the_evaluation_reads_back(test_set, tmp_path, 
     np.testing.assert_allclose(test.targets[first], (truth["TS1"].poses3d - truth["TS1"].poses3d[:, :1])[:, keep],
                                atol=1e-3)
     last = slice(len(test.valid) - FRAMES["TS6"], None)  # 1920 x 1080: u / 960 - 1, v / 960 - 1080 / 1920
-    np.testing.assert_allclose(test.inputs[last], normalize_screen_coordinates(truth["TS6"].pixels, 1920, 1080)[:, keep],
-                               atol=1e-5)
+    expected = normalize_screen_coordinates(truth["TS6"].pixels, 1920, 1080)[:, keep]
+    np.testing.assert_allclose(test.inputs[last], expected, atol=1e-5)
     assert test.meta["sequence"].tolist()[-1] == "TS6" and test.joint_set == joint_set.name
 
 
