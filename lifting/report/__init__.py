@@ -29,6 +29,7 @@ from lifting.report.artefacts import (
     KEYS,
     LOG_COLUMNS,
     check_against_metrics,
+    experiment_grid,
     load_cameras,
     load_context_runs,
     load_convergence,
@@ -125,7 +126,7 @@ from lifting.report.tables import (
 __all__ = [
     "CONVERGENCE_RULE", "GAP_RULE", "KEYS", "LEADERBOARD_RULES", "LOG_COLUMNS", "METHOD_NAMES", "PROTOCOLS",
     "PUBLISHED_LABEL", "RANK_RULE", "REPORT_DEFAULTS", "SEEDS_RULE", "action_table", "banner", "banner_html",
-    "budget_label", "check_against_metrics", "context_html", "context_table", "common_test_keys", "convergence_flag", "curve_change", "draw_pose_2d",
+    "budget_label", "check_against_metrics", "context_html", "context_table", "common_test_keys", "convergence_flag", "experiment_grid", "curve_change", "draw_pose_2d",
     "draw_pose_3d", "figure_png", "format_mean_std", "formatted_leaderboard", "formatted_plateaus", "gap_percent",
     "html_table", "is_budget_limited", "joint_table", "last_fifth_change", "leaderboard", "leaderboard_html",
     "load_cameras", "load_context_runs", "load_convergence", "load_detector", "load_inputs2d", "load_metrics", "load_predictions", "load_targets",

@@ -168,7 +168,7 @@ def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: 
     ]
     if convergence:
         parts += ["## Plateaus: each method trained to convergence on the same data", "",
-                  markdown_table(formatted_plateaus(plateau_table(convergence))), ""]
+                  markdown_table(formatted_plateaus(plateau_table(convergence, runs))), ""]
     if mpi3dhp:
         parts += ["## MPI-INF-3DHP, zero-shot", "", MPI3DHP_NOTE, "", markdown_table(mpi3dhp_table(mpi3dhp)), ""]
     if detector:
@@ -256,9 +256,10 @@ def leaderboard_html(runs: dict, logs: pd.DataFrame | None = None, convergence: 
                                    bold_rows=best) + f'<ul class="lifting-rules">{rules}</ul>'
 
 
-def plateau_html(convergence: dict) -> str:
+def plateau_html(convergence: dict, pipeline_runs=None) -> str:
     """The plateaus of :func:`~lifting.report.tables.plateau_table` as a table."""
-    return _TABLE_CSS + html_table(formatted_plateaus(plateau_table(convergence)), css_class="lifting plateaus",
+    return _TABLE_CSS + html_table(formatted_plateaus(plateau_table(convergence, pipeline_runs)),
+                                   css_class="lifting plateaus",
                                    text_columns=("method", "2D input", "configuration", "recipe", "rule"))
 
 

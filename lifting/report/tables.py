@@ -218,15 +218,21 @@ def context_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["network", "2D input", "P1", "P2", "samples seen", "seeds", "budget", "file"])
 
 
-def plateau_table(convergence: dict) -> pd.DataFrame:
+def plateau_table(convergence: dict, pipeline_runs=None) -> pd.DataFrame:
     """One row per convergence record: the plateau P1/P2, the recipe that reached it, its cost and
-    whether its rule judged it converged (the rule text is in the last column)."""
+    whether its rule judged it converged (the rule text is in the last column). With
+    ``pipeline_runs`` (the (method, input2d) keys the pipeline ran), the other records' rows come
+    last, their method marked "(experiment)"."""
     rows = []
-    for (method, input2d), record in convergence.items():
+    ran = None if pipeline_runs is None else set(pipeline_runs)
+    keys = sorted(convergence, key=lambda k: ran is not None and k not in ran)  # stable: the runs first
+    for method, input2d in keys:
+        record = convergence[(method, input2d)]
         plateau = plateau_of(record)
         recipe = next((r for r in record.get("recipes") or [] if r.get("name") == plateau.get("recipe")), {})
         configuration = record.get("configuration_label") or record.get("configuration")
-        rows.append({"method": method, "2D input": input2d, "configuration": configuration,
+        shown = method if ran is None or (method, input2d) in ran else f"{method} (experiment)"
+        rows.append({"method": shown, "2D input": input2d, "configuration": configuration,
                      "plateau P1": plateau.get("p1"), "plateau P2": plateau.get("p2"),
                      "recipe": recipe.get("label") or plateau.get("recipe"),
                      "samples seen": plateau.get("samples_seen"), "core-seconds": plateau.get("core_seconds"),
