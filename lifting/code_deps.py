@@ -113,8 +113,9 @@ def import_closure(root: Path, modules) -> set[str]:
 
 def stage_roots(cmd: str, deps=(), root: Path = Path(".")) -> list[str]:
     """The modules a stage's command runs: its ``python -m stages.X`` module and, for a training,
-    evaluation or robustness stage, its method's module (``--method``; the other two read it from the
-    run's ``model.pt``, named in ``--model data/checkpoints/<run>-<input>/model.pt``); ``check_params``
+    evaluation or robustness stage, its method's module (``--method``; evaluation (and MPI-INF-3DHP's)
+    and robustness read it from the run's ``model.pt``, named in ``--model
+    data/checkpoints/<run>-<input>/model.pt``); ``check_params``
     validates every method's section, so it runs every method's module; a notebook among ``deps``
     (the report's) runs what its cells import."""
     words = shlex.split(cmd)
@@ -124,7 +125,7 @@ def stage_roots(cmd: str, deps=(), root: Path = Path(".")) -> list[str]:
         roots += [method_module_name(m) for m in METHOD_NAMES]
     if "--method" in words:
         roots.append(method_module_name(words[words.index("--method") + 1]))
-    if stage in ("stages.evaluate", "stages.robustness"):
+    if stage in ("stages.evaluate", "stages.evaluate_3dhp", "stages.robustness"):
         run = Path(words[words.index("--model") + 1]).parent.name.rsplit("-", 1)[0]
         roots.append(method_module_name(_method_of_run(run)))
     for dep in deps:

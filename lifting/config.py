@@ -50,7 +50,9 @@ class DataParams:
         download: fetch missing public detection files (h36m only).
         inputs2d: the 2D sources trained and scored (the train/evaluate fan-out).
         train_subjects, test_subjects: the split.
-    Every field but ``source`` is None where a stage does not read it (see :func:`parse_section`).
+        mpi3dhp_dir: the user's MPI-INF-3DHP test set (``TS1`` .. ``TS6``, each with ``annot_data.mat``),
+            on which every run is also scored (:mod:`lifting.data.mpi3dhp`); None: not scored there.
+    Every field is None where a stage does not read it (see :func:`parse_section`).
     """
 
     source: str
@@ -61,9 +63,10 @@ class DataParams:
     inputs2d: tuple[str, ...] | None
     train_subjects: tuple[str, ...] | None
     test_subjects: tuple[str, ...] | None
+    mpi3dhp_dir: str | None
 
     def __post_init__(self):
-        if self.source not in ("embedded", "h36m"):
+        if self.source is not None and self.source not in ("embedded", "h36m"):
             raise ParamsError(f"data.source must be 'embedded' or 'h36m', got {self.source!r}")
         if self.inputs2d is not None:
             if not self.inputs2d:

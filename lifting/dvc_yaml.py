@@ -248,6 +248,28 @@ def evaluate_stage(block: RunBlock) -> Stage:
                  matrix=block.matrix, extra=f"    metrics:\n      - metrics/{run}.json:\n          cache: false")
 
 
+MPI3DHP_STORE = "data/mpi3dhp"
+
+
+def normalize_3dhp_stage() -> Stage:
+    return Stage("normalize_3dhp", f"python -m stages.normalize_3dhp --out {MPI3DHP_STORE}", ("stages.normalize_3dhp",),
+                 params=("data.mpi3dhp_dir",), outs=(MPI3DHP_STORE,),
+                 comment="MPI-INF-3DHP's test set from data.mpi3dhp_dir (TS1..TS6), read and checked; null: a "
+                         "folder saying it is skipped")
+
+
+def evaluate_3dhp_stage(block: RunBlock) -> Stage:
+    """A run scored zero-shot on MPI-INF-3DHP (a skipped record, without loading the run, where
+    ``data.mpi3dhp_dir`` is null)."""
+    run = _run_id(block)
+    cmd = (f"python -m stages.evaluate_3dhp --model data/checkpoints/{run}/model.pt --input2d ${{item.input2d}} "
+           f"--store {MPI3DHP_STORE} --metrics metrics/3dhp/{run}.json")
+    name = block.stage.replace("train", "evaluate_3dhp", 1).removesuffix("_stage3")
+    return Stage(name, cmd, ("stages.evaluate_3dhp", method_module_name(block.method)),
+                 deps=(MPI3DHP_STORE, f"data/checkpoints/{run}"), params=("data.source",), matrix=block.matrix,
+                 extra=f"    metrics:\n      - metrics/3dhp/{run}.json:\n          cache: false")
+
+
 #: The data a run's robustness stage reads: its 2D input's test frames, their targets and image widths.
 ROBUSTNESS_DATA = ("data/aligned/targets.parquet", "data/aligned/stats.json",
                    "data/aligned/inputs2d_${item.input2d}.parquet", "data/aligned/inputs2d_${item.input2d}.stats.json",
@@ -303,11 +325,13 @@ def plots(params: dict) -> str:
 
 def render(params: dict) -> str:
     """The text of dvc.yaml for ``params`` (params.yaml: only its default runs, for the plots)."""
-    stages = data_stages()
+    stages = [*data_stages(), normalize_3dhp_stage()]
     for block in run_blocks():
         stages.append(train_stage(block))
         if block.evaluate:
             stages.append(evaluate_stage(block))
+            if not block.images:  # MPI-INF-3DHP's images are not read: a method that looks at them is not scored there
+                stages.append(evaluate_3dhp_stage(block))
             stages.append(robustness_stage(block))
     stages.append(report_stage())
     return HEADER + "stages:\n" + "".join(_block(s) for s in stages) + plots(params)

@@ -15,9 +15,19 @@ from lifting.skeleton import COMMON_JOINTS, get_joint_set
 
 #: Headline numbers summarised over seeds: the action-mean of each protocol (MPJVE, mm per frame,
 #: where the test rows are whole runs).
-SEED_SUMMARY = {"p1": "mpjpe_mm", "p2": "p_mpjpe_mm", "p3": "n_mpjpe_mm", "mpjve": "mpjve_mm_per_frame"}
+SEED_SUMMARY = {"p1": "mpjpe_mm", "p2": "p_mpjpe_mm", "p3": "n_mpjpe_mm", "mpjve": "mpjve_mm_per_frame",
+                "pck150": "pck150_pct", "auc": "auc_pct"}
 #: The common-joint figures (:data:`lifting.skeleton.COMMON_JOINTS`): the keys under ``metrics[COMMON_JOINTS.name]`` and in the seeds block.
 COMMON_SUMMARY = {"p1": "mpjpe_mm", "p2": "p_mpjpe_mm"}
+#: The joints PCK and AUC are scored on, on every test set: MPI-INF-3DHP's 14
+#: (``mpii_get_pck_auc_joint_groups.m``: head top, neck, shoulders, elbows, wrists, hips, knees, ankles),
+#: i.e. every h36m17 joint but the pelvis (the root: its error is 0), the spine and the nose slot
+#: (3DHP's head centre, which the official groups leave out).
+PCK_EXCLUDED = ("Hip", "Spine", "Nose")
+_AUC = metrics.AUC_THRESHOLDS_MM
+PCK_RULE = (f"PCK@{metrics.PCK_THRESHOLD_MM:g} mm (share of joint errors strictly below it, %) and AUC (mean PCK "
+            f"over {_AUC[0]:g}, {_AUC[1]:g}, ..., {_AUC[-1]:g} mm, %) after root alignment, on the joints but "
+            f"{', '.join(PCK_EXCLUDED)} (MPI-INF-3DHP's 14)")
 
 
 def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test_subjects, flip_test: bool,
@@ -46,6 +56,7 @@ def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test
         "train_frame_stride": protocol.train_stride,
         "joint_set": data.joint_set,
         "root": "both poses root-aligned (joint 0)",
+        "pck_auc": PCK_RULE,
         "flip_test": flip_test,
         "checkpoint": {"last": "last epoch", "val_best": "best epoch on a validation split of the training subjects",
                        "test_best": "best epoch ON THE TEST SET (as several papers do; optimistic)"}[checkpoint_rule],
@@ -69,6 +80,11 @@ def predictions_frame(predicted_mm: np.ndarray, data: LiftingData) -> pd.DataFra
     return pd.concat([data.test_meta.reset_index(drop=True), poses_to_frame(predicted_mm, joint_set, "xyz")], axis=1)
 
 
+def pck_joints(joint_set: str) -> list[int]:
+    """Indices, in ``joint_set``'s order, of the joints PCK and AUC are scored on (all but :data:`PCK_EXCLUDED`)."""
+    return [i for i, name in enumerate(get_joint_set(joint_set).names) if name not in PCK_EXCLUDED]
+
+
 def run_ids(meta: pd.DataFrame) -> np.ndarray | None:
     """(N,) one id per (subject, sequence, camera) run when the rows are every frame of their runs
     in order (then MPJVE, the velocity error, is defined); None otherwise (e.g. every 50th frame)."""
@@ -84,7 +100,8 @@ def run_ids(meta: pd.DataFrame) -> np.ndarray | None:
 def score_seeds(predictions_mm: list[np.ndarray], data: LiftingData, seeds: list[int]) -> tuple[dict, dict]:
     """Score one prediction per seed: (the mean over seeds of every metric, the seed summary).
 
-    The metrics hold each protocol on the run's own joints and, under ``COMMON_JOINTS.name``
+    The metrics hold each protocol on the run's own joints, PCK@150 mm and AUC (``pck150_pct``,
+    ``auc_pct``, %) on :func:`pck_joints`, and, under ``COMMON_JOINTS.name``
     ("h36m16"), P1 and P2 on the joints every method predicts (the ranking's). The summary is ``{"seeds", "per_seed": {"p1": [...], ...}, "mean": {...}, "std": {...}}`` with
     action-mean mm per seed and the sample standard deviation (None with a single seed).
     """
@@ -94,7 +111,10 @@ def score_seeds(predictions_mm: list[np.ndarray], data: LiftingData, seeds: list
     results = [metrics.evaluate(p, data.test_targets, actions, sequence_ids=runs, joint_names=names, decimals=None)
                for p in predictions_mm]
     common = [names.index(name) for name in COMMON_JOINTS.names]
+    pck = pck_joints(data.joint_set)
     for result, p in zip(results, predictions_mm):
+        errors = metrics.joint_errors_mpjpe(p, data.test_targets)[:, pck]
+        result.update(metrics.pck_auc(errors, actions, [names[i] for i in pck]))
         scored = metrics.evaluate(p[:, common], data.test_targets[:, common], actions,
                                   joint_names=list(COMMON_JOINTS.names), decimals=None)
         result[COMMON_JOINTS.name] = {name: {part: scored[name][part] for part in ("action_mean", "frame_mean")}
@@ -102,6 +122,13 @@ def score_seeds(predictions_mm: list[np.ndarray], data: LiftingData, seeds: list
     per_seed = {key: [r[name]["action_mean"] for r in results] for key, name in SEED_SUMMARY.items() if name in results[0]}
     per_seed.update({f"{key}_{COMMON_JOINTS.name}": [r[COMMON_JOINTS.name][name]["action_mean"] for r in results]
                      for key, name in COMMON_SUMMARY.items()})
+    return summarize_seeds(results, per_seed, seeds)
+
+
+def summarize_seeds(results: list[dict], per_seed: dict[str, list[float]], seeds) -> tuple[dict, dict]:
+    """(the key-by-key mean of the seeds' identically shaped metric dicts, ``{"seeds", "per_seed", "mean",
+    "std"}`` of the headline numbers ``per_seed``), both rounded to 0.01; the std is the sample standard
+    deviation (None with a single seed)."""
     summary = {"seeds": list(seeds), "per_seed": per_seed,
                "mean": {k: float(np.mean(v)) for k, v in per_seed.items()},
                "std": {k: float(np.std(v, ddof=1)) if len(v) > 1 else None for k, v in per_seed.items()}}

@@ -255,3 +255,40 @@ def keypoints_2d_summary(pred_px, gt_px, joint_names: Sequence[str], thresholds=
         to_twin = np.linalg.norm(pred[:, sided] - gt[:, mirror[sided]], axis=-1)
         summary["swapped_pct"] = float(100.0 * (to_twin < errors[:, sided]).mean())
     return summary
+
+
+#: PCK's threshold and AUC's thresholds (mm): MPI-INF-3DHP's official ``mpii_compute_3d_pck.m``
+#: (``pck_thresh = 150``, ``thresh = 0:5:150``). A joint is correct when its error is strictly below.
+PCK_THRESHOLD_MM = 150.0
+AUC_THRESHOLDS_MM = tuple(float(t) for t in range(0, 151, 5))
+
+
+def joint_pck(errors, threshold_mm: float = PCK_THRESHOLD_MM) -> np.ndarray:
+    """(M, J) joint errors (mm) -> (M, J) 100 where the error is strictly below ``threshold_mm``, else 0.
+
+    Averaged by :func:`summarize`, these give PCK in percent over any grouping of rows and joints.
+    """
+    return np.where(np.asarray(errors, dtype=np.float64) < threshold_mm, 100.0, 0.0)
+
+
+def joint_auc(errors, thresholds_mm=AUC_THRESHOLDS_MM) -> np.ndarray:
+    """(M, J) joint errors (mm) -> (M, J) the share (%) of ``thresholds_mm`` each error is strictly below.
+
+    The mean of these over rows and joints equals the mean over the thresholds of PCK at each (both
+    means are linear), so :func:`summarize` gives the area under the PCK curve (AUC, %) of any grouping.
+    """
+    errors = np.asarray(errors, dtype=np.float64)
+    thresholds = np.asarray(thresholds_mm, dtype=np.float64)
+    return 100.0 * (errors[..., None] < thresholds).mean(axis=-1)
+
+
+def pck_auc(errors, labels, joint_names: Sequence[str]) -> dict:
+    """PCK@150 mm and AUC (0-150 mm) of (M, J) joint errors (mm) labelled by (M,) ``labels``:
+    ``{"pck150_pct": ..., "auc_pct": ...}``, each as :func:`summarize` returns it (percent)."""
+    errors = np.asarray(errors, dtype=np.float64)
+    if errors.ndim != 2 or errors.shape[0] == 0:
+        raise ValueError(f"errors must have shape (M, J) with M >= 1, got {errors.shape}")
+    labels = _labels(labels, len(errors), "labels")
+    names = _joint_names(joint_names, errors.shape[1])
+    return {"auc_pct": summarize(joint_auc(errors), labels, names),
+            "pck150_pct": summarize(joint_pck(errors), labels, names)}

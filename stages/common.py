@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -39,13 +40,21 @@ def train_threads(params: dict) -> int:
     return parse_section(TrainParams, params.get("train", {}), "train", only=("threads",)).threads
 
 
-def write_skipped(out_dir: str | Path) -> None:
-    """The output of an image stage (render, train_detector, detect2d) that has nothing to do:
-    a folder whose summary says why (DVC needs the output to exist)."""
+IMAGES_SKIPPED = "data.inputs2d has no `detected` and runs.context_poseformer is empty"
+
+
+def write_skipped(out_dir: str | Path, reason: str = IMAGES_SKIPPED) -> None:
+    """The output of a stage that has nothing to do (an image stage: render, train_detector, detect2d;
+    normalize_3dhp): a folder whose ``summary.json`` says why (DVC needs the output to exist)."""
     with atomic_dir(out_dir) as out:
-        write_json({"skipped": "data.inputs2d has no `detected` and runs.context_poseformer is empty"}, out / "summary.json")
-    logging.getLogger("stages").info("%s: skipped (data.inputs2d has no `detected` and runs.context_poseformer is empty)",
-                                     out_dir)
+        write_json({"skipped": reason}, out / "summary.json")
+    logging.getLogger("stages").info("%s: skipped (%s)", out_dir, reason)
+
+
+def skipped_reason(out_dir: str | Path) -> str | None:
+    """Why :func:`write_skipped` left ``out_dir`` empty, or None where it holds a stage's output."""
+    path = Path(out_dir) / "summary.json"
+    return json.loads(path.read_text()).get("skipped") if path.is_file() else None
 
 
 def parser(description: str) -> argparse.ArgumentParser:

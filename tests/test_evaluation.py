@@ -43,3 +43,22 @@ def test_a_16_joint_runs_common_score_is_its_own():
     scores, _ = score_seeds([predicted.astype(np.float32)], data, [0])
     for key in ("mpjpe_mm", "p_mpjpe_mm"):
         assert scores[COMMON_JOINTS.name][key] == {part: scores[key][part] for part in ("action_mean", "frame_mean")}
+
+
+@pytest.mark.parametrize("joint_set", [H36M17, H36M16])
+def test_pck_and_auc_are_scored_on_the_14_joints_of_mpi_inf_3dhp(joint_set):
+    data = scored_data(joint_set)
+    offset = np.zeros_like(data.test_targets)
+    offset[:3, joint_set.index("LWrist"), 2] = 200.0  # "Walk": one of 14 joints wrong in every frame
+    offset[:, joint_set.index("Spine"), 2] = 500.0  # not one of the 14: changes neither
+    if joint_set is H36M17:
+        offset[:, H36M17.index("Nose"), 2] = 500.0
+    scores, summary = score_seeds([data.test_targets + offset], data, [0])
+    pck = scores["pck150_pct"]
+    assert len(pck["by_joint"]) == 14 and "Hip" not in pck["by_joint"] and "Spine" not in pck["by_joint"]
+    assert pck["by_action"] == {"Jump": 100.0, "Walk": pytest.approx(100 * 13 / 14, abs=0.01)}
+    assert pck["frame_mean"] == pytest.approx(100 * (1 - 3 / (6 * 14)), abs=0.01)
+    # AUC: 13 exact joints below 30 of the 31 thresholds, the wrist (200 mm) below none
+    assert scores["auc_pct"]["by_action"]["Walk"] == pytest.approx(100 * 13 * 30 / (14 * 31), abs=0.01)
+    assert scores["auc_pct"]["by_action"]["Jump"] == pytest.approx(100 * 30 / 31, abs=0.01)
+    assert summary["per_seed"]["pck150"] == [pytest.approx(pck["action_mean"], abs=0.01)]

@@ -303,3 +303,32 @@ def test_keypoints_2d_summary_counts_left_right_swaps():
     summary = metrics.keypoints_2d_summary(pred, gt, ["c", "l", "r"], mirror=[0, 2, 1])
     assert summary["swapped_pct"] == pytest.approx(100.0 * 3 / 6)
     assert "swapped_pct" not in metrics.keypoints_2d_summary(pred, gt, ["c", "l", "r"])
+
+
+# --- PCK and AUC (MPI-INF-3DHP's mpii_compute_3d_pck.m) ----------------------------------------
+
+
+def test_pck_counts_errors_strictly_below_150_mm():
+    errors = np.array([[0.0, 149.9, 150.0, 400.0]])
+    assert metrics.joint_pck(errors).tolist() == [[100.0, 100.0, 0.0, 0.0]]
+
+
+def test_auc_is_the_share_of_the_31_thresholds_an_error_is_below():
+    # thresholds 0, 5, ..., 150: an error of 0 is below 30 of them (not 0), 7 below 29 (10..150),
+    # 149.9 below one (150), 150 below none
+    errors = np.array([[0.0, 7.0, 149.9, 150.0]])
+    assert len(metrics.AUC_THRESHOLDS_MM) == 31
+    assert metrics.joint_auc(errors)[0] == pytest.approx(np.array([30, 29, 1, 0]) / 31 * 100)
+
+
+def test_pck_auc_equal_the_official_per_threshold_curve_and_group_by_label():
+    errors = np.random.default_rng(3).uniform(0.0, 250.0, size=(50, 14))
+    labels = np.array(["a"] * 10 + ["b"] * 40)
+    scored = metrics.pck_auc(errors, labels, [f"j{i}" for i in range(14)])
+    curve = [100.0 * (errors < t).mean() for t in range(0, 151, 5)]  # the MATLAB loop over thresholds
+    assert scored["auc_pct"]["frame_mean"] == pytest.approx(np.mean(curve))
+    assert scored["pck150_pct"]["frame_mean"] == pytest.approx(100.0 * (errors < 150).mean())
+    by_label = {label: 100.0 * (errors[labels == label] < 150).mean() for label in ("a", "b")}
+    assert scored["pck150_pct"]["by_action"] == pytest.approx(by_label)
+    assert scored["pck150_pct"]["action_mean"] == pytest.approx(np.mean(list(by_label.values())))
+    assert scored["pck150_pct"]["by_joint"]["j0"] == pytest.approx(100.0 * (errors[:, 0] < 150).mean())

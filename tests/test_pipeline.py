@@ -12,6 +12,8 @@ import pytest
 import yaml
 from repo_copy import copy_repository, only_runs, run, set_params
 
+from tests.data.mpi3dhp_fixture import write_test_set
+
 #: A budget that trains each method for one short epoch (two seeds): the pipeline, not the numbers, is under test.
 TINY_BUDGET = {"budget.max_epochs": 1, "budget.train_stride": 25, "budget.knn.train_stride": 25,
                "budget.simple_baseline.max_epochs": 1, "budget.modulated_gcn.detected.max_epochs": 1,
@@ -114,7 +116,8 @@ def test_a_failing_stage_reports_one_clear_error_and_leaves_no_output(pipeline_c
 @pytest.mark.slow
 def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_changed_one(pipeline_copy):
     root = pipeline_copy
-    set_params(root, **TINY_BUDGET)
+    write_test_set(root.parent / "mpi_inf_3dhp")  # a fixture MPI-INF-3DHP test set: every run is scored on it too
+    set_params(root, **TINY_BUDGET, **{"data.mpi3dhp_dir": str(root.parent / "mpi_inf_3dhp")})
     run(["dvc", "repro"], root)
     methods = ["knn", "simple_baseline", "semgcn", "modulated_gcn", "hgn", "gridconv_handcrafted", "gridconv_learnable"]
     for method in methods:
@@ -156,6 +159,11 @@ def test_tiny_budget_trains_and_scores_every_method_and_diff_shows_only_the_chan
         assert result["protocol"]["test_frame_stride"] == 50 and 20.0 < result["seeds"]["mean"]["p1"] < 1000.0
         assert "mpjve" not in result["seeds"]["mean"]  # every 50th frame: no velocities to compare
     assert json.loads((root / "metrics/rie-gt.json").read_text())["config"]["stage"] == 3
+    for run_name in (*methods, "videopose3d", "rie"):  # zero-shot on the fixture's 35 valid frames
+        scored = json.loads((root / f"metrics/3dhp/{run_name}-gt.json").read_text())["metrics"]
+        assert scored["num_frames"] == 35 and set(scored["pck150_pct"]["by_scene"]) == {"green_screen",
+                                                                                        "no_green_screen", "outdoor"}
+        assert 0.0 <= scored["auc_pct"]["all"] <= scored["pck150_pct"]["all"] <= 100.0 and scored["mpjpe_mm"]["all"] > 0
     # Every scored run's robustness stage: the four kinds at every level, level 0 one prediction.
     for run_name, input2d in [(m, i) for m in methods for i in ("gt", "noisy")] + [("videopose3d", "gt"), ("rie", "gt")]:
         robust = json.loads((root / f"metrics/robustness/{run_name}-{input2d}.json").read_text())

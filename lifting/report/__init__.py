@@ -13,6 +13,7 @@ Modules, in the order the report uses them:
   targets, cameras.
 - :mod:`~lifting.report.convergence`: seeds (mean ± std), the convergence flag, the gap to the
   plateau and shared ranks: the rules the leaderboard applies, with their texts.
+- :mod:`~lifting.report.cross_dataset`: the runs' zero-shot MPI-INF-3DHP scores.
 - :mod:`~lifting.report.tables`: leaderboard, per-action and per-joint tables, labels, banner.
 - :mod:`~lifting.report.render`: those tables as HTML (notebook) and Markdown (results.md).
 - :mod:`~lifting.report.figures`: the charts (matplotlib, headless).
@@ -30,6 +31,7 @@ from lifting.report.artefacts import (
     KEYS,
     LOG_COLUMNS,
     check_against_metrics,
+    experiment_grid,
     load_cameras,
     load_context_runs,
     load_convergence,
@@ -55,6 +57,11 @@ from lifting.report.convergence import (
     rank_spread,
     seed_stats,
     shared_ranks,
+)
+from lifting.report.cross_dataset import (
+    MPI3DHP_NOTE,
+    load_3dhp,
+    mpi3dhp_table,
 )
 from lifting.report.figures import (
     figure_png,
@@ -95,6 +102,7 @@ from lifting.report.render import (
     html_table,
     leaderboard_html,
     markdown_table,
+    mpi3dhp_html,
     number_table_html,
     plateau_html,
     published_html,
@@ -131,7 +139,7 @@ from lifting.report.tables import (
 __all__ = [
     "CONVERGENCE_RULE", "GAP_RULE", "KEYS", "LEADERBOARD_RULES", "LOG_COLUMNS", "METHOD_NAMES", "PROTOCOLS",
     "PUBLISHED_LABEL", "RANK_RULE", "REPORT_DEFAULTS", "SEEDS_RULE", "action_table", "banner", "banner_html",
-    "budget_label", "check_against_metrics", "context_html", "context_table", "common_test_keys", "convergence_flag", "curve_change", "draw_pose_2d",
+    "budget_label", "check_against_metrics", "context_html", "context_table", "common_test_keys", "convergence_flag", "experiment_grid", "curve_change", "draw_pose_2d",
     "draw_pose_3d", "figure_png", "format_mean_std", "formatted_leaderboard", "formatted_plateaus", "gap_percent",
     "html_table", "is_budget_limited", "joint_table", "last_fifth_change", "leaderboard", "leaderboard_html",
     "load_cameras", "load_context_runs", "load_convergence", "load_detector", "load_inputs2d", "load_metrics", "load_predictions", "load_targets",
@@ -141,6 +149,7 @@ __all__ = [
     "Published", "published_for", "published_html", "published_rows", "published_table", "rank_spread",
     "read_published", "render_report", "report_options", "results_markdown", "run_grid", "run_notes", "seed_stats",
     "select_qualitative_frames", "shared_ranks", "show", "write_results_md",
+    "MPI3DHP_NOTE", "load_3dhp", "mpi3dhp_html", "mpi3dhp_table",
     # the robustness section (lifting/report/robustness.py)
     "degradation", "kind_tables", "load_robustness", "plot_robustness", "protocol_text", "ranking_sentences",
     "robustness_markdown", "robustness_table", "subsample_table",

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lifting.config import run_stages
+from lifting.config import STAGED_RUNS, run_stages
 from lifting.data.schema import cameras_from_frame, joint_columns, read_metadata, read_table
 from lifting.errors import DataError
 from lifting.metrics import joint_errors_mpjpe
@@ -148,6 +148,21 @@ def load_convergence(convergence_dir: str | Path | None, grid) -> dict[tuple[str
                             "name the file <run>-<input2d>.json after the run it holds")
         found[(method, input2d)] = record
     return found
+
+
+def experiment_grid(convergence_dir: str | Path | None, grid) -> list[tuple[str, str]]:
+    """The (run, input2d) pairs with a convergence record in ``convergence_dir`` that ``grid`` (the
+    pipeline's runs) leaves out: runs made as experiments (VideoPose3D, Context-Aware PoseFormer),
+    whose plateau the report still shows. An earlier stage of a staged method (``rie_stage1``) is
+    not a run: its curve is part of the last stage's chain."""
+    if convergence_dir is None or not Path(convergence_dir).is_dir():
+        return []
+    pairs = []
+    for path in sorted(Path(convergence_dir).glob("*-*.json")):
+        run, _, input2d = path.stem.rpartition("-")
+        if run not in STAGED_RUNS and (run, input2d) not in set(grid):
+            pairs.append((run, input2d))
+    return pairs
 
 
 def load_targets(aligned_dir: str | Path) -> pd.DataFrame:

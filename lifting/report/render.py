@@ -14,9 +14,10 @@ import pandas as pd
 
 from lifting.io import atomic_path
 from lifting.report.published import PUBLISHED_LABEL, published_table
-from lifting.report.robustness import kind_tables, protocol_text, ranking_sentences, subsample_table
 from lifting.report.convergence import CONVERGENCE_RULE, GAP_RULE, RANK_RULE, SEEDS_RULE, format_mean_std
-from lifting.report.tables import RANKED, banner, context_table, leaderboard, plateau_table, protocol_rows
+from lifting.report.cross_dataset import MPI3DHP_NOTE, mpi3dhp_table
+from lifting.report.robustness import kind_tables, protocol_text, ranking_sentences, subsample_table
+from lifting.report.tables import PCK_COLUMNS, RANKED, banner, context_table, leaderboard, plateau_table, protocol_rows
 
 
 def _missing(value) -> bool:
@@ -72,6 +73,8 @@ def formatted_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
         out[f"{short} action-mean"] = [format_mean_std(m, s) for m, s in zip(table[f"{short} action-mean"],
                                                                             table[f"{short} std"])]
         out[f"{short} frame-mean"] = [_fmt_mm(v) for v in table[f"{short} frame-mean"]]
+    for _, _, column in PCK_COLUMNS:
+        out[column] = [format_mean_std(m, s) for m, s in zip(table[column], table[f"{column} std"])]
     out["plateau P1"] = [_fmt_plateau(v, c) for v, c in zip(table["plateau P1"], table["plateau converged"])]
     out["gap to plateau %"] = [_fmt_gap(v) for v in table["gap to plateau %"]]
     out["seeds"] = [_fmt_int(v) for v in table["seeds"]]
@@ -81,7 +84,8 @@ def formatted_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
     out["train samples/s"] = [_fmt_rate(v) for v in table["train samples/s"]]
     out["inference samples/s"] = [_fmt_rate(v) for v in table["inference samples/s"]]
     out["epochs"] = [_fmt_int(v) for v in table["epochs"]]
-    out = out.drop(columns=[f"{RANKED} std", "P1 std", "P2 std", "P3 std", "plateau converged", "last-fifth change mm"])
+    out = out.drop(columns=[f"{RANKED} std", "P1 std", "P2 std", "P3 std", "plateau converged", "last-fifth change mm",
+                            *(f"{column} std" for _, _, column in PCK_COLUMNS)])
     out = out.rename(columns={"train s": "training time", "gap to plateau %": "gap to plateau"})
     return out.astype(str)
 
@@ -134,9 +138,12 @@ def detector_markdown(detector: dict) -> list[str]:
 
 
 def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: dict | None = None,
-                     detector: dict | None = None, robustness: dict | None = None) -> str:
+                     detector: dict | None = None, mpi3dhp: dict | None = None,
+                     robustness: dict | None = None) -> str:
     """reports/results.md: the leaderboard as Markdown, generated from the metrics JSON, the training
-    logs, the convergence records, the detector's accuracy and the robustness records (no timestamps)."""
+    logs, the convergence records, the detector's accuracy, the runs' MPI-INF-3DHP scores
+    (:func:`~lifting.report.cross_dataset.load_3dhp`) and their robustness records
+    (:func:`~lifting.report.robustness.load_robustness`) (no timestamps)."""
     info = banner(runs)
     board = formatted_leaderboard(leaderboard(runs, logs, convergence))
     methods = list(dict.fromkeys(m for m, _ in runs))
@@ -148,6 +155,8 @@ def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: 
         "",
         "Errors in mm on the test subjects; P1 = MPJPE, P2 = P-MPJPE (Procrustes-aligned), P3 = N-MPJPE "
         "(scale-aligned); action-mean = mean over actions (the papers' headline), frame-mean = mean over frames. "
+        "PCK@150 % and AUC % (action-mean): MPI-INF-3DHP's definition (share of joint errors below 150 mm; its mean "
+        "over thresholds 0, 5, ..., 150 mm) on its 14 joints (all but pelvis, spine and nose), on every test set. "
         "The full report with per-action, per-joint, distribution, training-curve, compute and qualitative "
         "figures is `reports/comparison.html` (built by `dvc repro report`).",
         "",
@@ -162,7 +171,9 @@ def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: 
     ]
     if convergence:
         parts += ["## Plateaus: each method trained to convergence on the same data", "",
-                  markdown_table(formatted_plateaus(plateau_table(convergence))), ""]
+                  markdown_table(formatted_plateaus(plateau_table(convergence, runs))), ""]
+    if mpi3dhp:
+        parts += ["## MPI-INF-3DHP, zero-shot", "", MPI3DHP_NOTE, "", markdown_table(mpi3dhp_table(mpi3dhp)), ""]
     if detector:
         parts += detector_markdown(detector)
     if robustness:
@@ -181,10 +192,10 @@ def results_markdown(runs: dict, logs: pd.DataFrame | None = None, convergence: 
 
 
 def write_results_md(path: str | Path, runs: dict, logs: pd.DataFrame | None = None,
-                     convergence: dict | None = None, detector: dict | None = None,
+                     convergence: dict | None = None, detector: dict | None = None, mpi3dhp: dict | None = None,
                      robustness: dict | None = None) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(results_markdown(runs, logs, convergence, detector, robustness), encoding="utf-8")
+        tmp.write_text(results_markdown(runs, logs, convergence, detector, mpi3dhp, robustness), encoding="utf-8")
 
 
 def robustness_markdown(records: dict, runs: dict) -> list[str]:
@@ -267,9 +278,10 @@ def leaderboard_html(runs: dict, logs: pd.DataFrame | None = None, convergence: 
                                    bold_rows=best) + f'<ul class="lifting-rules">{rules}</ul>'
 
 
-def plateau_html(convergence: dict) -> str:
+def plateau_html(convergence: dict, pipeline_runs=None) -> str:
     """The plateaus of :func:`~lifting.report.tables.plateau_table` as a table."""
-    return _TABLE_CSS + html_table(formatted_plateaus(plateau_table(convergence)), css_class="lifting plateaus",
+    return _TABLE_CSS + html_table(formatted_plateaus(plateau_table(convergence, pipeline_runs)),
+                                   css_class="lifting plateaus",
                                    text_columns=("method", "2D input", "configuration", "recipe", "rule"))
 
 
@@ -304,3 +316,13 @@ def number_table_html(frame: pd.DataFrame, index_label: str) -> str:
 
     shown = frame.astype(object).map(text).reset_index().rename(columns={frame.index.name or "index": index_label})
     return _TABLE_CSS + html_table(shown, text_columns=(index_label,))
+
+
+def mpi3dhp_html(records: dict) -> str:
+    """The runs' MPI-INF-3DHP scores (:func:`~lifting.report.cross_dataset.mpi3dhp_table`) for the notebook,
+    or a line saying why there are none."""
+    if not records:
+        return ("<p>Not scored on MPI-INF-3DHP: <code>data.mpi3dhp_dir</code> is null (set it to the folder of the "
+                "licensed test set, TS1..TS6, and run <code>dvc repro</code>).</p>")
+    return (_TABLE_CSS + f"<p>{html.escape(MPI3DHP_NOTE)}</p>"
+            + html_table(mpi3dhp_table(records), css_class="lifting mpi3dhp", text_columns=("method", "trained on")))

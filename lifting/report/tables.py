@@ -26,6 +26,8 @@ from lifting.skeleton import COMMON_JOINTS, H36M17, get_joint_set
 RANKED = f"P1 {COMMON_JOINTS.name}"
 #: The three protocols of every metrics file: (key in the JSON, short name, long name).
 PROTOCOLS = (("mpjpe_mm", "P1", "MPJPE"), ("p_mpjpe_mm", "P2", "P-MPJPE"), ("n_mpjpe_mm", "P3", "N-MPJPE"))
+#: PCK@150 mm and AUC (%, action-mean, MPI-INF-3DHP's 14 joints): (key in the JSON, key in the seeds block, column).
+PCK_COLUMNS = (("pck150_pct", "pck150", "PCK@150 %"), ("auc_pct", "auc", "AUC %"))
 
 METHOD_NAMES = {
     "knn": "k-NN pose lookup (floor)",
@@ -136,7 +138,7 @@ def leaderboard(runs: dict[tuple[str, str], dict], logs: pd.DataFrame | None = N
 
     Columns: rank (ties shared, "2="), seeds, the ranked P1 (:data:`RANKED`, action-mean on the
     joints every method predicts, with its seed std), P1/P2/P3 action-mean on the run's own joints with their seed std and
-    frame-mean (mm), the plateau P1 from ``convergence`` and the gap to it (%), samples seen,
+    frame-mean (mm), PCK@150 mm and AUC (%, action-mean, with their seed std), the plateau P1 from ``convergence`` and the gap to it (%), samples seen,
     the last-fifth change of the run's test-set curve in ``logs`` and its convergence flag, size,
     speed, the matching published Human3.6M P1/P2, notes. Missing inputs leave None ("–").
 
@@ -159,6 +161,9 @@ def leaderboard(runs: dict[tuple[str, str], dict], logs: pd.DataFrame | None = N
             row[f"{short} action-mean"] = metrics[key]["action_mean"]
             row[f"{short} std"] = stats[f"{short.lower()}_std"]
             row[f"{short} frame-mean"] = metrics[key]["frame_mean"]
+        for key, seed_key, column in PCK_COLUMNS:  # None in a metrics file written before PCK existed
+            row[column] = (metrics.get(key) or {}).get("action_mean")
+            row[f"{column} std"] = ((record.get("seeds") or {}).get("std") or {}).get(seed_key)
         notes = [run_notes(record)] if run_notes(record) else []
         measured = (convergence or {}).get((method, input2d)) or {}
         plateau = plateau_of(measured)
@@ -213,15 +218,21 @@ def context_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["network", "2D input", "P1", "P2", "samples seen", "seeds", "budget", "file"])
 
 
-def plateau_table(convergence: dict) -> pd.DataFrame:
+def plateau_table(convergence: dict, pipeline_runs=None) -> pd.DataFrame:
     """One row per convergence record: the plateau P1/P2, the recipe that reached it, its cost and
-    whether its rule judged it converged (the rule text is in the last column)."""
+    whether its rule judged it converged (the rule text is in the last column). With
+    ``pipeline_runs`` (the (method, input2d) keys the pipeline ran), the other records' rows come
+    last, their method marked "(experiment)"."""
     rows = []
-    for (method, input2d), record in convergence.items():
+    ran = None if pipeline_runs is None else set(pipeline_runs)
+    keys = sorted(convergence, key=lambda k: ran is not None and k not in ran)  # stable: the runs first
+    for method, input2d in keys:
+        record = convergence[(method, input2d)]
         plateau = plateau_of(record)
         recipe = next((r for r in record.get("recipes") or [] if r.get("name") == plateau.get("recipe")), {})
         configuration = record.get("configuration_label") or record.get("configuration")
-        rows.append({"method": method, "2D input": input2d, "configuration": configuration,
+        shown = method if ran is None or (method, input2d) in ran else f"{method} (experiment)"
+        rows.append({"method": shown, "2D input": input2d, "configuration": configuration,
                      "plateau P1": plateau.get("p1"), "plateau P2": plateau.get("p2"),
                      "recipe": recipe.get("label") or plateau.get("recipe"),
                      "samples seen": plateau.get("samples_seen"), "core-seconds": plateau.get("core_seconds"),

@@ -119,3 +119,18 @@ def test_convergence_records_may_be_absent_but_not_malformed(tmp_path, convergen
     (tmp_path / "m-gt.json").write_text("{")
     with pytest.raises(DataError, match=r"m-gt\.json: not valid JSON"):
         R.load_convergence(tmp_path, [("m", "gt")])
+
+
+def test_experiments_plateaus_are_found_beside_the_runs_and_earlier_stages_are_not(tmp_path, convergence):
+    record = next(iter(convergence.values()))
+    for run, input2d in [("semgcn", "gt"), ("videopose3d", "gt"), ("rie_stage1", "gt"), ("rie", "gt"),
+                         ("gridconv_handcrafted", "noisy")]:
+        (tmp_path / f"{run}-{input2d}.json").write_text(json.dumps({**record, "run": run, "input2d": input2d}))
+    grid = [("semgcn", "gt"), ("rie", "gt")]
+    experiments = R.experiment_grid(tmp_path, grid)
+    assert experiments == [("gridconv_handcrafted", "noisy"), ("videopose3d", "gt")]
+    assert R.experiment_grid(tmp_path / "nowhere", grid) == []
+    loaded = R.load_convergence(tmp_path, grid + experiments)
+    table = R.plateau_table(loaded, pipeline_runs=grid)
+    assert list(table["method"]) == ["semgcn", "rie", "gridconv_handcrafted (experiment)", "videopose3d (experiment)"]
+    assert list(R.plateau_table(loaded)["method"]) == ["semgcn", "rie", "gridconv_handcrafted", "videopose3d"]

@@ -139,5 +139,5 @@ def test_the_notebook_shows_a_figure_per_kind_the_tables_and_the_ranking(tmp_pat
     runs = R.load_metrics(metrics, grid)
     assert results == R.results_markdown(runs, R.load_train_logs(artefacts["train_logs"], grid),
                                          R.load_convergence(artefacts["convergence"], grid), R.load_detector(metrics),
-                                         R.load_robustness(metrics, grid))
+                                         R.load_3dhp(metrics, grid), robustness=R.load_robustness(metrics, grid))
     assert "## Robustness to worse 2D" in results
