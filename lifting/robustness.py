@@ -71,7 +71,7 @@ def level_label(kind: str, level: float) -> str:
 
 
 @dataclass(frozen=True)
-class TestFrames:
+class Clean2D:
     """The unperturbed test 2D of whole runs, in one joint set (h36m17 for the pipeline).
 
     Attributes:
@@ -135,7 +135,7 @@ def fill_missing(inputs: np.ndarray, meta: pd.DataFrame, missing: np.ndarray, fi
     return out
 
 
-def perturb(frames: TestFrames, kind: str, level: float, seed: int) -> np.ndarray:
+def perturb(frames: Clean2D, kind: str, level: float, seed: int) -> np.ndarray:
     """(N, J, 2) float32: ``frames.inputs`` perturbed by ``kind`` at ``level`` (see the module
     docstring; level 0 returns the inputs unchanged)."""
     x, meta = frames.inputs.astype(np.float64), frames.meta
@@ -190,7 +190,7 @@ def score(predictions_mm: list[np.ndarray], targets_mm: np.ndarray, actions: np.
     return {"p1_mm": round(float(np.mean(p1)), 2), "p2_mm": round(float(np.mean(p2)), 2)}
 
 
-def curves(predict: Callable[[np.ndarray], list[np.ndarray]], frames: TestFrames, levels: dict, seed: int,
+def curves(predict: Callable[[np.ndarray], list[np.ndarray]], frames: Clean2D, levels: dict, seed: int,
            scored: Callable[[list[np.ndarray]], dict]) -> dict:
     """``{kind: {level label: scores}}`` for every kind and level of ``levels`` (``{kind: levels}``).
 
@@ -201,4 +201,3 @@ def curves(predict: Callable[[np.ndarray], list[np.ndarray]], frames: TestFrames
     return {kind: {level_label(kind, level): clean if level == 0 else scored(predict(perturb(frames, kind, level, seed)))
                    for level in levels[kind]}
             for kind in KINDS}
-

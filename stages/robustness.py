@@ -50,7 +50,7 @@ def main(argv=None) -> None:
     data = load_split(args.aligned, args.input2d, H36M17.name, Protocol())
     if saved.input_spec["images"]:
         data = attach_images(data, images_folder(args.images))
-    frames = robustness.TestFrames(data.test_inputs, data.test_meta,
+    frames = robustness.Clean2D(data.test_inputs, data.test_meta,
                                    robustness.image_widths(args.cameras, data.test_meta),
                                    data.input_mean, H36M17.flip_permutation())
     names = get_joint_set(saved.joint_set).names

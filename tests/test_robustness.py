@@ -27,23 +27,23 @@ LEFT_RIGHT = sorted(H36M17.left + H36M17.right)
 CENTRE = [j for j in range(17) if j not in LEFT_RIGHT]
 
 
-def frames_of(lengths=(3000, 2000), widths=(1000, 500), seed=0) -> robustness.TestFrames:
+def frames_of(lengths=(3000, 2000), widths=(1000, 500), seed=0) -> robustness.Clean2D:
     """Runs of ``lengths`` frames, each seen by its own camera of the given image width (px), with
     random screen-normalised 2D."""
     meta = pd.concat([pd.DataFrame({"subject": "S9", "action": "Walk", "sequence": "Walk 1", "camera": f"c{k}",
                                     "frame": np.arange(n)}) for k, n in enumerate(lengths)], ignore_index=True)
     width = np.concatenate([np.full(n, w, np.float64) for n, w in zip(lengths, widths)])
     inputs = np.random.default_rng(seed).uniform(-0.6, 0.6, size=(len(meta), 17, 2)).astype(np.float32)
-    return robustness.TestFrames(inputs, meta, width, np.full((17, 2), 0.25), FLIP)
+    return robustness.Clean2D(inputs, meta, width, np.full((17, 2), 0.25), FLIP)
 
 
-def subset(frames: robustness.TestFrames, rows: np.ndarray) -> robustness.TestFrames:
-    return robustness.TestFrames(frames.inputs[rows], frames.meta.iloc[rows].reset_index(drop=True),
+def subset(frames: robustness.Clean2D, rows: np.ndarray) -> robustness.Clean2D:
+    return robustness.Clean2D(frames.inputs[rows], frames.meta.iloc[rows].reset_index(drop=True),
                                  frames.width_px[rows], frames.fill, frames.flip)
 
 
 @pytest.fixture(scope="module")
-def frames() -> robustness.TestFrames:
+def frames() -> robustness.Clean2D:
     return frames_of()
 
 
@@ -277,7 +277,7 @@ def test_the_stage_scores_every_kind_and_level_with_the_known_answers(workspace,
     data = load_split(aligned_s1_s9, "gt", "h36m17", Protocol())
     saved, predictors = load_method(workspace / run / "model.pt")
     widths = robustness.image_widths(workspace / "cameras.parquet", data.test_meta)
-    frames = robustness.TestFrames(data.test_inputs, data.test_meta, widths, data.input_mean, FLIP)
+    frames = robustness.Clean2D(data.test_inputs, data.test_meta, widths, data.input_mean, FLIP)
     rows = robustness.subsample_rows(data.test_meta, 25)
     assert record["protocol"]["test_frames"] == len(rows) and record["protocol"]["seeds"] == list(saved.record.seeds)
     targets, actions = data.test_targets[rows], data.test_meta["action"].to_numpy()[rows]

@@ -52,9 +52,9 @@ def robustness_table(records: dict, kind: str) -> pd.DataFrame:
     levels = sorted({level for record in records.values() for level in record["protocol"]["levels"][kind]})
     rows = []
     for (run, input2d), record in records.items():
-        points = dict(zip(*_curve(record, kind)))
-        p1 = [points.get(level, np.nan) for level in levels]
-        rows.append([run, input2d, *p1, round(p1[-1] - p1[0], 2)])
+        own, p1 = _curve(record, kind)
+        points = dict(zip(own, p1))
+        rows.append([run, input2d, *(points.get(level, np.nan) for level in levels), round(p1[-1] - p1[0], 2)])
     return pd.DataFrame(rows, columns=["method", "2D input", *(level_label(kind, v) for v in levels),
                                        "increase (mm)"])
 
