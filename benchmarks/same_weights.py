@@ -102,6 +102,21 @@ def _errors(path: Path) -> dict:
     return {"metrics": record["metrics"], "seeds": record.get("seeds")}
 
 
+def same_where_both(old, new) -> bool:
+    """Whether every value of ``old`` is equal in ``new`` (nested dicts compared key by key, so a
+    metric that only the newer code writes, e.g. PCK, does not count as a difference)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return old.keys() <= new.keys() and all(same_where_both(old[k], new[k]) for k in old)
+    if isinstance(old, list) and isinstance(new, list):
+        return len(old) == len(new) and all(same_where_both(a, b) for a, b in zip(old, new))
+    return old == new
+
+
+def added_keys(old: dict, new: dict) -> list[str]:
+    """The metrics ``new`` has and ``old`` has not (top level of the metrics block)."""
+    return sorted(new["metrics"].keys() - old["metrics"].keys())
+
+
 def compare(old: Path, new: Path, run: str, evaluated: bool) -> dict:
     """Whether ``run``'s weights, log and (if scored) predictions and errors are identical in both."""
     a, b = _weights(old / run / "model.pt"), _weights(new / run / "model.pt")
@@ -111,7 +126,9 @@ def compare(old: Path, new: Path, run: str, evaluated: bool) -> dict:
     if evaluated:
         row["predictions_identical"] = pd.read_parquet(old / f"{run}.parquet").equals(
             pd.read_parquet(new / f"{run}.parquet"))
-        row["errors_identical"] = _errors(old / f"{run}.json") == _errors(new / f"{run}.json")
+        before, after = _errors(old / f"{run}.json"), _errors(new / f"{run}.json")
+        row["errors_identical"] = same_where_both(before, after)
+        row["metrics_added"] = added_keys(before, after)
         row["p1_mm"] = json.loads((new / f"{run}.json").read_text())["metrics"]["mpjpe_mm"]["action_mean"]
     return row
 

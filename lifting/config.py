@@ -346,6 +346,7 @@ class RobustnessParams:
     gross_share: tuple[float, ...]
     swap_share: tuple[float, ...]
     missing_share: tuple[float, ...]
+    missing_frames: int
     test_stride: int
     seed: int
 
@@ -361,6 +362,8 @@ class RobustnessParams:
                 raise ParamsError(f"robustness.{name}: the levels must increase, got {levels}")
             if name.endswith("_share") and max(levels) > 1:
                 raise ParamsError(f"robustness.{name}: a share must lie in [0, 1], got {levels}")
+        if self.missing_frames < 1:
+            raise ParamsError(f"robustness.missing_frames must be >= 1, got {self.missing_frames}")
         if self.test_stride < 1:
             raise ParamsError(f"robustness.test_stride must be >= 1, got {self.test_stride}")
         if self.seed < 0:

@@ -10,8 +10,10 @@ Four kinds, each at increasing levels whose first is 0 (no change):
 * ``swap``: each frame, with probability ``level`` (the share of frames), has its left and right
   keypoints exchanged (the joint set's flip permutation; the coordinates are not mirrored): a
   detector's left/right confusion.
-* ``missing``: each joint of each frame, with probability ``level``, is missing and replaced as a
-  method gets it in practice, from the other frames of its track: linearly interpolated over time
+* ``missing``: a share ``level`` of each joint's frames is missing, in occlusions of
+  ``missing_frames`` consecutive frames (each run's frames cut into blocks of that length from frame
+  0; each block of each joint is missing with probability ``level``; 1 = frames independently), and
+  replaced as a method gets it in practice, from the other frames of its track: linearly interpolated over time
   between the nearest frames of the same run (subject, sequence, camera) where that joint is present
   (VideoPose3D's preparation of detections), the nearest present frame's value beyond a run's first
   or last present frame, and the training mean of that joint's input where it is missing in every
@@ -59,7 +61,8 @@ DESCRIPTIONS = {
     "gross": "a share of joints (each joint of each frame with that probability) moved to a uniform point in the "
              "person's 2D bounding box of that frame",
     "swap": "a share of frames whose left and right keypoints are exchanged (labels, not coordinates)",
-    "missing": "a share of joints missing, each filled by linear interpolation over time between the nearest frames "
+    "missing": "a share of joints missing, in occlusions of robustness.missing_frames consecutive frames, each "
+               "filled by linear interpolation over time between the nearest frames "
                "of its run where it is present (the nearest present frame at a run's ends; the training mean if "
                "absent from the whole run)",
 }
@@ -135,9 +138,9 @@ def fill_missing(inputs: np.ndarray, meta: pd.DataFrame, missing: np.ndarray, fi
     return out
 
 
-def perturb(frames: Clean2D, kind: str, level: float, seed: int) -> np.ndarray:
+def perturb(frames: Clean2D, kind: str, level: float, seed: int, missing_frames: int = 1) -> np.ndarray:
     """(N, J, 2) float32: ``frames.inputs`` perturbed by ``kind`` at ``level`` (see the module
-    docstring; level 0 returns the inputs unchanged)."""
+    docstring; level 0 returns the inputs unchanged); ``missing_frames``: an occlusion's length."""
     x, meta = frames.inputs.astype(np.float64), frames.meta
     joints = x.shape[1]
     if kind == "jitter":
@@ -152,7 +155,8 @@ def perturb(frames: Clean2D, kind: str, level: float, seed: int) -> np.ndarray:
         swapped = _draws(meta, seed, kind, 0, ()) < level
         out = np.where(swapped[:, None, None], x[:, frames.flip], x)
     elif kind == "missing":
-        out = fill_missing(x, meta, _draws(meta, seed, kind, 0, (joints,)) < level, frames.fill)
+        blocks = meta.assign(frame=meta["frame"].to_numpy(np.int64) // missing_frames)  # one draw per occlusion
+        out = fill_missing(x, meta, _draws(blocks, seed, kind, 0, (joints,)) < level, frames.fill)
     else:
         raise ValueError(f"unknown perturbation {kind!r}; known: {list(KINDS)}")
     return out.astype(np.float32)
@@ -191,13 +195,14 @@ def score(predictions_mm: list[np.ndarray], targets_mm: np.ndarray, actions: np.
 
 
 def curves(predict: Callable[[np.ndarray], list[np.ndarray]], frames: Clean2D, levels: dict, seed: int,
-           scored: Callable[[list[np.ndarray]], dict]) -> dict:
+           scored: Callable[[list[np.ndarray]], dict], missing_frames: int = 1) -> dict:
     """``{kind: {level label: scores}}`` for every kind and level of ``levels`` (``{kind: levels}``).
 
     ``predict``: (N, J, 2) perturbed whole runs -> one (n, J, 3) prediction per seed of the scored
     rows; ``scored``: those predictions -> their scores (:func:`score`). Level 0 is the
-    unperturbed input, predicted once for every kind."""
+    unperturbed input, predicted once for every kind; ``missing_frames``: an occlusion's length."""
     clean = scored(predict(frames.inputs))
-    return {kind: {level_label(kind, level): clean if level == 0 else scored(predict(perturb(frames, kind, level, seed)))
+    return {kind: {level_label(kind, level):
+                   clean if level == 0 else scored(predict(perturb(frames, kind, level, seed, missing_frames)))
                    for level in levels[kind]}
             for kind in KINDS}

@@ -64,7 +64,8 @@ def main(argv=None) -> None:
     levels = {kind: getattr(options, robustness.LEVEL_KEYS[kind]) for kind in robustness.KINDS}
     started = time.perf_counter()
     scores = robustness.curves(predict, frames, levels, options.seed,
-                               lambda predicted: robustness.score(predicted, targets, actions, names))
+                               lambda predicted: robustness.score(predicted, targets, actions, names),
+                               missing_frames=options.missing_frames)
     seconds = time.perf_counter() - started
     predicted = len(rows) * len(predictors) * (1 + sum(len(v) - 1 for v in levels.values()))
     result = {
@@ -76,6 +77,7 @@ def main(argv=None) -> None:
             "test_frames": len(rows),
             "perturbed_frames": len(data.test_inputs),
             "perturbation_seed": options.seed,
+            "missing_frames": options.missing_frames,
             "seeds": list(saved.record.seeds),
             "joint_set": saved.joint_set,
             "flip_test": saved.input_spec["flip_test"],

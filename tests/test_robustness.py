@@ -47,6 +47,23 @@ def frames() -> robustness.Clean2D:
     return frames_of()
 
 
+def test_missing_joints_come_in_occlusions_of_missing_frames_aligned_to_their_blocks(frames):
+    out = robustness.perturb(frames, "missing", 0.2, seed=0, missing_frames=25)
+    changed = (out != frames.inputs).any(axis=-1)
+    assert changed.mean() == pytest.approx(0.2, abs=0.03)  # 200 blocks x 17 joints: a coarser share
+    block = frames.meta["frame"].to_numpy() // 25
+    for camera in frames.meta["camera"].unique():
+        rows = np.flatnonzero((frames.meta["camera"] == camera).to_numpy())
+        for joint in range(changed.shape[1]):
+            per_block = pd.Series(changed[rows, joint]).groupby(block[rows]).agg(["min", "max"])
+            # an occlusion never starts or ends inside a block (a block's frames are all missing or none is;
+            # a filled frame may equal its original only by chance, which this data never has)
+            assert (per_block["min"] == per_block["max"]).all()
+    # the same blocks are missing at a higher level, and more besides
+    more = (robustness.perturb(frames, "missing", 0.4, seed=0, missing_frames=25) != frames.inputs).any(axis=-1)
+    assert (more >= changed).all() and more.mean() > changed.mean() + 0.1
+
+
 @pytest.mark.parametrize("kind", robustness.KINDS)
 def test_level_0_is_the_identity(frames, kind):
     assert np.array_equal(robustness.perturb(frames, kind, 0, seed=3), frames.inputs)
@@ -180,6 +197,7 @@ def _with(**changes) -> dict:
     ({"swap_share": [0, 0.2, 0.1]}, "robustness.swap_share: the levels must increase"),
     ({"swap_share": [0]}, "robustness.swap_share must start with the level 0 .* at least one more"),
     ({"test_stride": 0}, "robustness.test_stride must be >= 1"),
+    ({"missing_frames": 0}, "robustness.missing_frames must be >= 1"),
     ({"seed": -1}, "robustness.seed must be an integer >= 0"),
     ({"jitter_px": "5"}, "robustness.jitter_px: expected a list"),
 ])
@@ -282,7 +300,8 @@ def test_the_stage_scores_every_kind_and_level_with_the_known_answers(workspace,
     assert record["protocol"]["test_frames"] == len(rows) and record["protocol"]["seeds"] == list(saved.record.seeds)
     targets, actions = data.test_targets[rows], data.test_meta["action"].to_numpy()[rows]
     for kind, level in (("jitter", 0), ("jitter", 20), ("missing", 0.4), ("swap", 0.4)):
-        perturbed = robustness.perturb(frames, kind, level, PARAMS["robustness"]["seed"])
+        perturbed = robustness.perturb(frames, kind, level, PARAMS["robustness"]["seed"],
+                                       PARAMS["robustness"]["missing_frames"])
         whole = [p(perturbed, data.test_meta)[rows] for p in predictors]  # a temporal model: whole runs
         assert record["metrics"][kind][robustness.level_label(kind, level)]["p1_mm"] == \
             pytest.approx(_p1(whole, targets, actions), abs=0.011)
