@@ -30,7 +30,7 @@ import yaml
 
 from lifting import train
 from lifting.codec import Codec
-from lifting.device import pick_device
+from lifting.device import fast_cpu_bf16, pick_device
 from lifting.config import BudgetParams, budget_for, budget_key, parse_section
 from lifting.data.split import Protocol, load_split
 from lifting.io import write_json
@@ -93,6 +93,7 @@ def main(argv=None) -> None:
     best = min(trials, key=lambda t: t["val_mpjpe_mm"])
     write_json({"run": run, "method": args.method, "input2d": args.input2d, "configuration": kind,
                 "budget": recipe, "threads": args.threads,
+                "precision": "bf16 autocast" if device.type == "cuda" or (budget.bf16_cpu and fast_cpu_bf16()) else "fp32",
                 "validation": f"{int(val.sum())} frames of {len(val)} (10 % of the training sequences), MPJPE after the last step",
                 "command": command_line("benchmarks.lr_search", argv),
                 **({"starts_from": previous} if previous else {}),

@@ -57,7 +57,9 @@ def lr_search_table(folder: Path = RESULTS / "lr-search") -> str:
         recipe = (f"{budget['max_epochs']} epochs, batch {budget['batch_size'] or 'paper'}, {budget['decay']} decay, "
                   f"warm-up {budget['warmup']:.0%}"
                   + (f", every {budget['train_stride']}th frame" if budget.get("train_stride", 1) > 1 else "")
-                  + (", bf16 autocast" if budget.get("bf16_cpu") else ""))
+                  # the precision that ran (bf16_cpu asks for bf16, which a CPU without fast bf16 ignores)
+                  + (", bf16 autocast" if record.get("precision", "bf16 autocast" if budget.get("bf16_cpu") else "fp32")
+                     == "bf16 autocast" else ""))
         trials = ", ".join(f"x{t['lr_scale']:g}: {t['val_mpjpe_mm']:.1f}" for t in record["trials"])
         rows.append(f"| {record['run']} | {record['input2d']} | {recipe} | {trials} | x{record['best_lr_scale']:g} |")
     return "\n".join(rows)
