@@ -233,6 +233,21 @@ def train_stage(block: RunBlock) -> Stage:
                  matrix=block.matrix, extra=_train_plot(run), comment=block.comment)
 
 
+def _scoring_name(block: RunBlock, verb: str) -> str:
+    """The name of a stage that scores ``block``'s run: ``train`` replaced by ``verb``, RIE's last
+    stage named after the run (``evaluate_rie@gt``)."""
+    return block.stage.replace("train", verb, 1).removesuffix("_stage3")
+
+
+def _metrics_extra(path: str) -> str:
+    """The ``metrics:`` block declaring ``path`` (committed, not cached)."""
+    return f"    metrics:\n      - {path}:\n          cache: false"
+
+
+#: Why a speed sibling is beside a metrics file.
+SPEED_COMMENT = "seconds and samples/s: beside the metrics, not in them"
+
+
 def evaluate_stage(block: RunBlock) -> Stage:
     run = _run_id(block)
     images = " --images data/images" if block.images else ""
@@ -240,12 +255,11 @@ def evaluate_stage(block: RunBlock) -> Stage:
            f"--input2d ${{item.input2d}} --aligned data/aligned{images} "
            f"--metrics metrics/{run}.json --predictions data/predictions/{run}.parquet")
     deps = (*RUN_DATA, *(IMAGE_DATA if block.images else ()), f"data/checkpoints/{run}")
-    name = block.stage.replace("train", "evaluate", 1).removesuffix("_stage3")
-    return Stage(name, cmd, ("stages.evaluate", method_module_name(block.method)), deps=deps,
+    return Stage(_scoring_name(block, "evaluate"), cmd, ("stages.evaluate", method_module_name(block.method)), deps=deps,
                  params=EVALUATE_PARAMS,
                  outs=(f"data/predictions/{run}.parquet",
-                       _uncached(f"metrics/speed/{run}.json", "seconds and samples/s: beside the metrics, not in them")),
-                 matrix=block.matrix, extra=f"    metrics:\n      - metrics/{run}.json:\n          cache: false")
+                       _uncached(f"metrics/speed/{run}.json", SPEED_COMMENT)),
+                 matrix=block.matrix, extra=_metrics_extra(f"metrics/{run}.json"))
 
 
 MPI3DHP_STORE = "data/mpi3dhp"
@@ -264,10 +278,9 @@ def evaluate_3dhp_stage(block: RunBlock) -> Stage:
     run = _run_id(block)
     cmd = (f"python -m stages.evaluate_3dhp --model data/checkpoints/{run}/model.pt --input2d ${{item.input2d}} "
            f"--store {MPI3DHP_STORE} --metrics metrics/3dhp/{run}.json")
-    name = block.stage.replace("train", "evaluate_3dhp", 1).removesuffix("_stage3")
-    return Stage(name, cmd, ("stages.evaluate_3dhp", method_module_name(block.method)),
+    return Stage(_scoring_name(block, "evaluate_3dhp"), cmd, ("stages.evaluate_3dhp", method_module_name(block.method)),
                  deps=(MPI3DHP_STORE, f"data/checkpoints/{run}"), params=("data.source",), matrix=block.matrix,
-                 extra=f"    metrics:\n      - metrics/3dhp/{run}.json:\n          cache: false")
+                 extra=_metrics_extra(f"metrics/3dhp/{run}.json"))
 
 
 #: The data a run's robustness stage reads: its 2D input's test frames, their targets and image widths.
@@ -284,13 +297,10 @@ def robustness_stage(block: RunBlock) -> Stage:
            f"--aligned data/aligned --cameras data/parquet/cameras.parquet{images} "
            f"--metrics metrics/robustness/{run}.json")
     deps = (*ROBUSTNESS_DATA, *(IMAGE_DATA if block.images else ()), f"data/checkpoints/{run}")
-    name = block.stage.replace("train", "robustness", 1).removesuffix("_stage3")
-    return Stage(name, cmd, ("stages.robustness", method_module_name(block.method)), deps=deps,
+    return Stage(_scoring_name(block, "robustness"), cmd, ("stages.robustness", method_module_name(block.method)), deps=deps,
                  params=("robustness",),
-                 outs=(_uncached(f"metrics/robustness/speed/{run}.json", "seconds and samples/s: beside the "
-                                                                          "metrics, not in them"),),
-                 matrix=block.matrix,
-                 extra=f"    metrics:\n      - metrics/robustness/{run}.json:\n          cache: false")
+                 outs=(_uncached(f"metrics/robustness/speed/{run}.json", SPEED_COMMENT),),
+                 matrix=block.matrix, extra=_metrics_extra(f"metrics/robustness/{run}.json"))
 
 
 def report_stage() -> Stage:
