@@ -125,6 +125,22 @@ def load_context_runs(experiments_dir: str | Path | None) -> list[dict]:
     return sorted(records, key=lambda r: (r["input2d"], r["file"]))
 
 
+def load_run_records(folder: str | Path, grid, stage: str) -> dict[tuple[str, str], dict]:
+    """``{(run, input2d): record}`` of the files ``<folder>/<run>-<input2d>.json`` of ``grid`` that
+    exist, in ``grid``'s order, each with its speed sibling merged (:func:`lifting.speed.read_metrics`).
+    A file that is not JSON is an error naming ``stage``, the stage that writes it."""
+    records = {}
+    for run, input2d in grid:
+        path = Path(folder) / f"{run}-{input2d}.json"
+        if not path.is_file():
+            continue
+        try:
+            records[(run, input2d)] = read_metrics(path)
+        except json.JSONDecodeError as err:
+            raise DataError(path, f"not valid JSON ({err})", f"re-run its {stage} stage (`dvc repro`)") from None
+    return records
+
+
 def load_convergence(convergence_dir: str | Path | None, grid) -> dict[tuple[str, str], dict]:
     """``{(run, input2d): convergence record}`` of the files that exist in ``convergence_dir``.
 

@@ -3,12 +3,11 @@ written by the ``evaluate_3dhp_<method>`` stages; :mod:`lifting.cross_dataset`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from lifting.errors import DataError
+from lifting.report.artefacts import load_run_records
 from lifting.report.convergence import format_mean_std
 from lifting.skeleton import COMMON_JOINTS
 
@@ -24,18 +23,8 @@ MPI3DHP_NOTE = ("Zero-shot on MPI-INF-3DHP's test set (TS1-TS6, its valid frames
 def load_3dhp(metrics_dir: str | Path, grid) -> dict[tuple[str, str], dict]:
     """``{(run, input2d): record}`` of the runs of ``grid`` scored on MPI-INF-3DHP, in order; {} where
     ``data.mpi3dhp_dir`` is null (the records say skipped) or no file exists (a method not scored there)."""
-    records = {}
-    for run, input2d in grid:
-        path = Path(metrics_dir) / "3dhp" / f"{run}-{input2d}.json"
-        if not path.is_file():
-            continue
-        try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise DataError(path, f"not valid JSON ({err})", "re-run its evaluate_3dhp stage (`dvc repro`)") from None
-        if "skipped" not in record:
-            records[(run, input2d)] = record
-    return records
+    records = load_run_records(Path(metrics_dir) / "3dhp", grid, "evaluate_3dhp")
+    return {key: record for key, record in records.items() if "skipped" not in record}
 
 
 def _mean_std(record: dict, key: str) -> str:

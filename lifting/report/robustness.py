@@ -8,7 +8,6 @@ to the top level, per kind, and the methods ordered by their mean rank over the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,27 +15,20 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lifting.errors import DataError
+from lifting.report.artefacts import load_run_records
 from lifting.report.figures import method_colours, new_figure
 from lifting.robustness import DESCRIPTIONS, KINDS, TITLES, UNITS, level_label
-from lifting.speed import read_metrics
 
 
 def load_robustness(metrics_dir: str | Path, grid) -> dict[tuple[str, str], dict]:
     """``{(run, input2d): robustness record}`` for the pairs of ``grid`` whose file
     ``<metrics_dir>/robustness/<run>-<input2d>.json`` exists, in ``grid``'s order."""
-    records = {}
-    for run, input2d in grid:
-        path = Path(metrics_dir) / "robustness" / f"{run}-{input2d}.json"
-        if not path.exists():
-            continue
-        try:
-            record = read_metrics(path)
-        except json.JSONDecodeError as err:
-            raise DataError(path, f"not valid JSON ({err})", "re-run its robustness stage (`dvc repro`)") from None
+    records = load_run_records(Path(metrics_dir) / "robustness", grid, "robustness")
+    for (run, input2d), record in records.items():
         if not all(kind in record.get("metrics", {}) for kind in KINDS) or "levels" not in record.get("protocol", {}):
-            raise DataError(path, f"a robustness record needs metrics and protocol levels of {list(KINDS)}",
+            raise DataError(Path(metrics_dir) / "robustness" / f"{run}-{input2d}.json",
+                            f"a robustness record needs metrics and protocol levels of {list(KINDS)}",
                             "re-run its robustness stage (`dvc repro`)")
-        records[(run, input2d)] = record
     return records
 
 
