@@ -222,7 +222,7 @@ def fit(model: Lifter, codec: Codec, data: TrainArrays, schedule: Schedule, *, s
         checkpoint_path: Path, log_path: Path, snapshot: dict, select: str = "last", progress: bool = True,
         monitor: Callable[[torch.nn.Module], dict] | None = None, curve_points: int = 0, bf16_cpu: bool = False,
         log_preamble: Sequence[dict] = (), on_point: Callable[[dict], None] | None = None,
-        ranks: Ranks = SINGLE) -> FitResult:
+        ranks: Ranks = SINGLE, max_steps: int | None = None) -> FitResult:
     """Train ``model`` with ``schedule``; resume from ``checkpoint_path`` when it matches ``snapshot``.
 
     Args:
@@ -243,6 +243,9 @@ def fit(model: Lifter, codec: Codec, data: TrainArrays, schedule: Schedule, *, s
         ranks: this process's place in a data-parallel run (:mod:`lifting.distributed`): each
             rank trains on its shard of every global batch of ``schedule.batch_size``, the
             gradients are summed, and only rank 0 scores curve points and writes files.
+        max_steps: stop after this many optimizer steps (a benchmark's timed cut of a run: the
+            schedule and the data path stay the full run's; the cut epoch writes no checkpoint, and
+            the result counts the steps and samples actually trained). None: the whole schedule.
     """
     seed_everything(seed)
     distributed.synchronise_batch_norm(model, ranks)
@@ -274,6 +277,7 @@ def fit(model: Lifter, codec: Codec, data: TrainArrays, schedule: Schedule, *, s
     paper_clock = (schedule.paper_epochs or schedule.epochs) / schedule.epochs
     # core-seconds count every process's cores (or GPUs)
     threads = (torch.get_num_threads() if data.inputs.device.type == "cpu" else 1) * ranks.world_size
+    cut_samples = 0  # samples trained in this call, for a run cut by max_steps
     for epoch in range(start_epoch, schedule.epochs):
         model.train()
         model.start_epoch(epoch, schedule.epochs)
@@ -286,6 +290,8 @@ def fit(model: Lifter, codec: Codec, data: TrainArrays, schedule: Schedule, *, s
                    disable=not (progress and ranks.writes),
                    unit="batch", leave=False)
         for batch_index in bar:
+            if step == max_steps:
+                break
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(schedule, step, epoch, total_steps)
             model.set_epoch_progress((epoch + batch_index / steps_per_epoch) * paper_clock)
@@ -314,6 +320,7 @@ def fit(model: Lifter, codec: Codec, data: TrainArrays, schedule: Schedule, *, s
                 torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
             optimizer.step()
             step += 1
+            cut_samples += len(batch)
             loss_sum, loss_count = loss_sum + loss.detach().item(), loss_count + 1
             if step in curve_at and ranks.writes:
                 seconds = time.perf_counter() - started
@@ -332,6 +339,8 @@ def fit(model: Lifter, codec: Codec, data: TrainArrays, schedule: Schedule, *, s
                 bar.set_postfix(test_p1=row["test_p1_mm"], loss=row["train_loss"])
         seconds = time.perf_counter() - started
         train_seconds += seconds
+        if step == max_steps:
+            break
         if not ranks.writes:
             continue
         _save_checkpoint(checkpoint_path, model, optimizer, epoch, step, train_seconds, best, snapshot, log_rows)
@@ -342,6 +351,9 @@ def fit(model: Lifter, codec: Codec, data: TrainArrays, schedule: Schedule, *, s
 
     if ranks.writes:
         write_log([*log_preamble, *log_rows], log_path)  # also when a finished run is resumed (DVC deletes the log)
+    if step == max_steps and step < total_steps:
+        return FitResult(epoch, train_seconds, cut_samples / max(train_seconds, 1e-9), epoch, model.state_dict(),
+                         steps=step, samples_seen=cut_samples, core_seconds=train_seconds * threads, log=log_rows)
     epochs_run = schedule.epochs
     if select == "val_best" and best[2] is not None:
         selected_epoch, state = best[1] + 1, best[2]

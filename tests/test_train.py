@@ -242,3 +242,21 @@ def test_the_temporal_papers_count_mirrored_pairs_and_a_budget_counts_passes():
         assert not train.budgeted_schedule(paper, max_epochs=2, batch_size=64).mirrored_pairs
         assert train.budgeted_schedule(paper, max_epochs=None, batch_size=64).mirrored_pairs
     assert not simple_baseline.PAPER_SCHEDULE.mirrored_pairs
+
+
+def test_a_run_cut_by_max_steps_trains_those_steps_as_the_full_run_does(tmp_path):
+    model, codec, arrays = make_setup()
+    cut = train.fit(model, codec, arrays, SCHEDULE, seed=7, checkpoint_path=tmp_path / "cut.pt",
+                    log_path=tmp_path / "cut.csv", snapshot={"run": "cut"}, progress=False, max_steps=9)
+    # 200 samples, batch 32: 7 steps an epoch, so the cut falls in the second epoch
+    assert (cut.steps, cut.samples_seen, cut.epochs_run) == (9, 200 + 2 * 32, 1)
+    assert cut.samples_per_s == pytest.approx(cut.samples_seen / cut.train_seconds)
+    assert torch.load(tmp_path / "cut.pt", weights_only=True)["epoch"] == 0  # the cut epoch writes no checkpoint
+    # cut after the first epoch of four: the weights of the same schedule run for one epoch
+    states = []
+    for name, schedule, max_steps in (("cut7", SCHEDULE, 7), ("one", dataclasses.replace(SCHEDULE, epochs=1), None)):
+        model, codec, arrays = make_setup()
+        states.append(train.fit(model, codec, arrays, schedule, seed=7, checkpoint_path=tmp_path / f"{name}.pt",
+                                log_path=tmp_path / f"{name}.csv", snapshot={"run": name}, progress=False,
+                                max_steps=max_steps).state_dict)
+    assert all(torch.equal(states[0][key], states[1][key]) for key in states[1])

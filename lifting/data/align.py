@@ -18,6 +18,7 @@ From the canonical store (world 3D, pixel 2D, cameras) :func:`align_store` compu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from lifting.config import ParamsError
-from lifting.data.schema import (StoreTables, cameras_from_frame, joint_columns, poses_from_frame, poses_to_frame,
-                                 write_table)
+from lifting.data.schema import (POSES3D_KEYS, StoreTables, cameras_from_frame, joint_columns, poses_from_frame,
+                                 poses_to_frame, write_table, write_table_parts)
 from lifting.data.surface.graph import SurfaceGraph
 from lifting.errors import DataError
 from lifting.io import write_json
@@ -43,11 +44,45 @@ SUBSAMPLE_STEP = 50
 
 @dataclass
 class AlignedTables:
+    """The aligned tables. The markers are not held: :meth:`marker_parts` computes them one subject at
+    a time (at Human3.6M's size the whole table is some 3 GB), and :func:`write_aligned` streams them."""
+
     targets: pd.DataFrame
     inputs: dict[str, pd.DataFrame]
     stats: dict
-    markers: pd.DataFrame | None = None
-    surface: SurfaceGraph | None = None
+    store: StoreTables
+
+    @property
+    def surface(self) -> SurfaceGraph | None:
+        """The graphs the markers are nodes of (None where the source has no markers)."""
+        return self.store.surface
+
+    def marker_parts(self) -> Iterator[pd.DataFrame]:
+        """The markers table (:mod:`module docstring <lifting.data.align>`), one subject at a time in the
+        row order of ``targets``; nothing where the source has no markers."""
+        if self.store.markers is None:
+            return
+        cameras = cameras_from_frame(self.store.cameras)
+        poses3d, markers = self.store.poses3d, self.store.markers
+        columns = [c for c in markers.columns if c not in POSES3D_KEYS]
+        for subject in sorted(set(self.targets["subject"])):
+            joints = poses3d[poses3d["subject"] == subject]
+            world = _subject_markers(joints, markers[markers["subject"] == subject], columns)
+            root_world = poses_from_frame(joints, H36M17, "xyz").astype(np.float64)[:, :1]
+            keys = joints[["subject", "sequence", "frame"]].reset_index(drop=True)
+            parts = []
+            for camera_id in sorted(camera for s, camera in cameras if s == subject):
+                camera = cameras[(subject, camera_id)]
+                root = camera.world_to_camera(root_world)
+                on_surface = (camera.world_to_camera(world) - root).reshape(len(keys), -1).astype(np.float32)
+                parts.append(pd.concat([keys.assign(camera=camera_id)[ROW_KEYS],
+                                        pd.DataFrame(on_surface, columns=columns)], axis=1))
+            yield pd.concat(parts, ignore_index=True).sort_values(ROW_KEYS, ignore_index=True)
+
+    def markers(self) -> pd.DataFrame | None:
+        """The whole markers table in memory (small data only; see :meth:`marker_parts`)."""
+        parts = list(self.marker_parts())
+        return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTables:
@@ -64,8 +99,7 @@ def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTa
             raise ParamsError(f"data.{name}: {absent} not in the data; it has subjects {present}")
     cameras = cameras_from_frame(tables.cameras)
     world = poses_from_frame(tables.poses3d, H36M17, "xyz").astype(np.float64)
-    marker_world, marker_columns = _markers_in_pose_order(tables)
-    target_parts, marker_parts = [], []
+    target_parts = []
     for (subject, camera_id), camera in sorted(cameras.items()):
         rows = (tables.poses3d["subject"] == subject).to_numpy()
         if not rows.any():
@@ -77,13 +111,7 @@ def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTa
         part = pd.concat([keys, pd.DataFrame(root[:, 0].astype(np.float32), columns=["root_x", "root_y", "root_z"]),
                           poses_to_frame(in_camera - root, H36M17, "xyz")], axis=1)
         target_parts.append(part)
-        if marker_world is not None:
-            on_surface = camera.world_to_camera(marker_world[rows]) - root
-            marker_parts.append(pd.concat([keys[ROW_KEYS], pd.DataFrame(
-                on_surface.reshape(len(keys), -1).astype(np.float32), columns=marker_columns)], axis=1))
     targets = pd.concat(target_parts, ignore_index=True).sort_values(ROW_KEYS, ignore_index=True)
-    markers = (pd.concat(marker_parts, ignore_index=True).sort_values(ROW_KEYS, ignore_index=True)
-               if marker_parts else None)
     split = np.full(len(targets), "unused", dtype=object)
     split[targets["subject"].isin(list(train_subjects)).to_numpy()] = "train"
     split[targets["subject"].isin(list(test_subjects)).to_numpy()] = "test"
@@ -97,20 +125,17 @@ def align_store(tables: StoreTables, train_subjects, test_subjects) -> AlignedTa
     stats = {"targets": _moments(targets.loc[train, joint_columns(H36M17, "xyz")]),
              "inputs": {source: _moments(frame.loc[train, joint_columns(H36M17, "uv")])
                         for source, frame in inputs.items()}}
-    return AlignedTables(targets, inputs, stats, markers, tables.surface)
+    return AlignedTables(targets, inputs, stats, tables)
 
 
-def _markers_in_pose_order(tables: StoreTables) -> tuple[np.ndarray | None, list[str]]:
-    """(N, M, 3) world-mm markers in the row order of ``poses3d`` (None without markers; NaN rows
-    for frames without them, e.g. without an SMPL fit), and their column names."""
-    if tables.markers is None:
-        return None, []
-    keys = ["subject", "action", "sequence", "frame"]
-    columns = [c for c in tables.markers.columns if c not in keys]
-    merged = tables.poses3d[keys].merge(tables.markers, on=keys, how="left", validate="one_to_one", indicator=True)
+def _subject_markers(joints: pd.DataFrame, markers: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """(n, M, 3) world-mm markers of one subject's ``joints`` rows, in their order (NaN rows for
+    frames without them, e.g. without an SMPL fit)."""
+    merged = joints[list(POSES3D_KEYS)].merge(markers, on=list(POSES3D_KEYS), how="left", validate="one_to_one",
+                                              indicator=True)
     if (merged["_merge"] != "both").any():
         raise DataError(None, "the markers table lacks frames that have 3D joints", "re-run `dvc repro normalize`")
-    return merged[columns].to_numpy(np.float64).reshape(len(merged), -1, 3), columns
+    return merged[columns].to_numpy(np.float64).reshape(len(merged), -1, 3)
 
 
 def _normalised_inputs(poses2d: pd.DataFrame, source: str, row_keys: pd.DataFrame, cameras) -> pd.DataFrame:
@@ -153,7 +178,7 @@ def write_aligned(aligned: AlignedTables, out_dir: Path, source_name: str) -> No
                     {**common, "table": "inputs2d", "units": "screen-normalised", "frame": "image", "source2d": source})
         write_json(aligned.stats["inputs"][source], out_dir / f"inputs2d_{source}.stats.json")
     write_json({"targets": aligned.stats["targets"]}, out_dir / "stats.json")
-    if aligned.markers is not None:
-        write_table(aligned.markers, out_dir / "markers.parquet",
-                    {**common, "table": "markers", "units": "mm", "frame": "camera, relative to the root joint",
-                     **aligned.surface.to_metadata()}, allow_float_nan=True)  # frames without an SMPL fit
+    if aligned.surface is not None:
+        write_table_parts(aligned.marker_parts(), out_dir / "markers.parquet",
+                          {**common, "table": "markers", "units": "mm", "frame": "camera, relative to the root joint",
+                           **aligned.surface.to_metadata()}, allow_float_nan=True)  # frames without an SMPL fit

@@ -417,7 +417,7 @@ def _sorted_frames(group: pd.DataFrame, where: str) -> pd.DataFrame:
     return group
 
 
-def _to_h36m32(poses17: np.ndarray) -> np.ndarray:
+def to_h36m32(poses17: np.ndarray) -> np.ndarray:
     """(N, 17, 3) -> (N, 32, 3): kept joints in their mocap slots, the rest per :data:`UNUSED_SLOT_SOURCE`."""
     poses32 = np.empty((len(poses17), 32, 3), dtype=poses17.dtype)
     poses32[:, list(H36M32_TO_H36M17)] = poses17
@@ -432,7 +432,7 @@ def _positions_3d(poses3d: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
     for (subject, action, sequence), group in poses3d.groupby(["subject", "action", "sequence"], sort=True):
         group = _sorted_frames(group, f"poses3d {subject}/{sequence}")
         metres = poses_from_frame(group, H36M17, "xyz").astype(np.float64) / MM_PER_M
-        positions.setdefault(subject, {})[_export_key(action, sequence)] = _to_h36m32(metres.astype(np.float32))
+        positions.setdefault(subject, {})[_export_key(action, sequence)] = to_h36m32(metres.astype(np.float32))
     return positions
 
 

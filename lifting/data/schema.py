@@ -18,6 +18,7 @@ key-value metadata (``lifting.table``, ``lifting.joint_set``, ``lifting.units``,
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,19 +116,39 @@ def write_table(frame: pd.DataFrame, path: str | Path, metadata: dict[str, str],
     ``allow_float_nan``: NaN is allowed in the float columns (the markers of frames without an SMPL fit);
     anywhere else it is refused.
     """
-    checked = frame.select_dtypes(exclude="floating") if allow_float_nan else frame
-    if checked.isna().to_numpy().any():
-        bad = checked.columns[checked.isna().any()].tolist()
-        raise ValueError(f"refusing to write {path}: NaN in columns {bad[:5]}")
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    string_columns = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-    float_columns = [f.name for f in table.schema if pa.types.is_floating(f.type)]
-    kv = dict(table.schema.metadata or {})
-    kv.update({f"{METADATA_PREFIX}{k}".encode(): str(v).encode() for k, v in metadata.items()})
-    table = table.replace_schema_metadata(kv)
+    write_table_parts([frame], path, metadata, allow_float_nan)
+
+
+def write_table_parts(parts: Iterable[pd.DataFrame], path: str | Path, metadata: dict[str, str],
+                      allow_float_nan: bool = False) -> None:
+    """:func:`write_table` for a table made one part at a time (each part becomes one or more row
+    groups, in order), so that only one part is in memory. All parts must have the first one's
+    columns and types. Nothing is left at ``path`` when a part is refused."""
+    path = Path(path)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", use_dictionary=string_columns or False,
-                       use_byte_stream_split=float_columns or False, write_page_checksum=True)
+        writer = None
+        try:
+            for frame in parts:
+                checked = frame.select_dtypes(exclude="floating") if allow_float_nan else frame
+                if checked.isna().to_numpy().any():
+                    bad = checked.columns[checked.isna().any()].tolist()
+                    raise ValueError(f"refusing to write {path}: NaN in columns {bad[:5]}")
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    string_columns = [f.name for f in table.schema
+                                      if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+                    float_columns = [f.name for f in table.schema if pa.types.is_floating(f.type)]
+                    kv = dict(table.schema.metadata or {})
+                    kv.update({f"{METADATA_PREFIX}{k}".encode(): str(v).encode() for k, v in metadata.items()})
+                    schema = table.schema.with_metadata(kv)
+                    writer = pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=string_columns or False,
+                                              use_byte_stream_split=float_columns or False, write_page_checksum=True)
+                writer.write_table(table.replace_schema_metadata(schema.metadata))
+            if writer is None:
+                raise ValueError(f"refusing to write {path}: no parts")
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -144,6 +165,20 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return {k[len(prefix):].decode(): v.decode() for k, v in kv.items() if k.startswith(prefix)}
 
 
+def _check_metadata(path: Path, expect: dict[str, str]) -> dict[str, str]:
+    metadata = read_metadata(path)
+    for key, value in expect.items():
+        if metadata.get(key) != value:
+            raise DataError(path, f"metadata {key}={metadata.get(key)!r}, expected {value!r}",
+                            "rebuild the store with `dvc repro` (it was written by another version or for another source)")
+    return metadata
+
+
+def _unreadable(path: Path, err: Exception) -> DataError:
+    return DataError(path, f"cannot read table ({err})",
+                     "delete it and run `dvc repro` to rebuild it (or `dvc checkout` to restore it from the cache)")
+
+
 def read_table(path: str | Path, expect: dict[str, str], columns: list[str] | None = None,
                filters=None) -> tuple[pd.DataFrame, dict[str, str]]:
     """Read a Parquet table and check its metadata against ``expect``.
@@ -157,15 +192,28 @@ def read_table(path: str | Path, expect: dict[str, str], columns: list[str] | No
     Raises:
         DataError: missing or corrupt file, or metadata that differs from ``expect``.
     """
-    metadata = read_metadata(path)
-    for key, value in expect.items():
-        if metadata.get(key) != value:
-            raise DataError(path, f"metadata {key}={metadata.get(key)!r}, expected {value!r}",
-                            "rebuild the store with `dvc repro` (it was written by another version or for another source)")
+    metadata = _check_metadata(Path(path), expect)
     try:
         frame = pq.read_table(path, columns=columns, filters=filters, page_checksum_verification=True).to_pandas()
     except (pa.ArrowInvalid, OSError) as err:
-        raise DataError(path, f"cannot read table ({err})",
-                        "delete it and run `dvc repro` to rebuild it (or `dvc checkout` to restore it from the "
-                        "cache)") from None
+        raise _unreadable(Path(path), err) from None
     return frame, metadata
+
+
+def read_table_batches(path: str | Path, expect: dict[str, str], batch_rows: int = 65_536
+                       ) -> tuple[Iterator[pd.DataFrame], dict[str, str]]:
+    """:func:`read_table` a batch of ``batch_rows`` rows at a time, in order, so that a caller that keeps
+    some of the rows never holds the whole table. Returns (the batches, the metadata); the metadata is
+    checked at once, each batch's checksums as it is read."""
+    path = Path(path)
+    metadata = _check_metadata(path, expect)
+
+    def batches() -> Iterator[pd.DataFrame]:
+        try:
+            with pq.ParquetFile(path, page_checksum_verification=True) as table:
+                for batch in table.iter_batches(batch_size=batch_rows):
+                    yield batch.to_pandas()
+        except (pa.ArrowInvalid, OSError) as err:
+            raise _unreadable(path, err) from None
+
+    return batches(), metadata

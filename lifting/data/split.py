@@ -26,7 +26,7 @@ import pandas as pd
 
 from lifting.config import check_train_stride
 from lifting.data.align import ROW_KEYS
-from lifting.data.schema import poses_from_frame, read_table
+from lifting.data.schema import poses_from_frame, read_table, read_table_batches
 from lifting.data.store import surface_from_metadata
 from lifting.data.surface.graph import SurfaceGraph
 from lifting.errors import DataError
@@ -112,7 +112,7 @@ def load_split(aligned_dir: str | Path, source2d: str, joint_set: str = "h36m17"
         test &= ~targets["s9_damaged"].to_numpy()
     if protocol.test_every50:
         test &= targets["every50"].to_numpy()
-    train_markers, surface = _read_markers(aligned_dir / "markers.parquet", targets[ROW_KEYS], train) if markers \
+    train_markers, surface = read_markers(aligned_dir / "markers.parquet", targets[ROW_KEYS], train) if markers \
         else (None, None)
     return LiftingData(
         train_inputs=x[train], train_targets=y[train], test_inputs=x[test], test_targets=y[test],
@@ -122,17 +122,25 @@ def load_split(aligned_dir: str | Path, source2d: str, joint_set: str = "h36m17"
         train_markers=train_markers, surface=surface)
 
 
-def _read_markers(path: Path, row_keys: pd.DataFrame, rows: np.ndarray
-                  ) -> tuple[np.ndarray | None, SurfaceGraph | None]:
-    """(n, M, 3) float32 markers of the selected ``rows`` of the aligned data and their graph, or
-    (None, None) without a file."""
+def read_markers(path: Path, row_keys: pd.DataFrame, rows: np.ndarray, batch_rows: int = 65_536
+                 ) -> tuple[np.ndarray | None, SurfaceGraph | None]:
+    """(n, M, 3) float32 markers of the selected ``rows`` (bool, one per row of ``row_keys``) of the
+    aligned data and their graph, or (None, None) without a file. Read ``batch_rows`` rows at a
+    time, so memory holds the selected rows only."""
     if not path.exists():
         return None, None
-    frame, meta = read_table(path, {"table": "markers"})
-    if not frame[ROW_KEYS].equals(row_keys):
+    batches, meta = read_table_batches(path, {"table": "markers"}, batch_rows)
+    selected, start = [], 0
+    for frame in batches:
+        stop = start + len(frame)
+        if stop > len(row_keys) or not frame[ROW_KEYS].equals(row_keys.iloc[start:stop].reset_index(drop=True)):
+            raise DataError(path, "rows do not match targets.parquet", "re-run `dvc repro align`")
+        selected.append(frame.loc[rows[start:stop]].drop(columns=ROW_KEYS).to_numpy(np.float32))
+        start = stop
+    if start != len(row_keys):
         raise DataError(path, "rows do not match targets.parquet", "re-run `dvc repro align`")
-    values = frame.drop(columns=ROW_KEYS).to_numpy(np.float32)
-    return values.reshape(len(frame), -1, 3)[rows], surface_from_metadata(meta, path)
+    values = np.concatenate(selected)
+    return values.reshape(len(values), -1, 3), surface_from_metadata(meta, path)
 
 
 def _joint_indices(joint_set: str) -> list[int]:

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifting.data.align import align_store, write_aligned
-from lifting.data.split import Protocol, load_split
+from lifting.data.align import ROW_KEYS, align_store, write_aligned
+from lifting.data.split import Protocol, load_split, read_markers
 from lifting.data.schema import (cameras_from_frame, joint_columns, poses_from_frame, read_metadata,
-                                 read_table, write_table)
+                                 read_table, read_table_batches, write_table, write_table_parts)
 from lifting.data.store import read_store, with_detected, write_detected, write_store
 from lifting.errors import DataError
 from lifting.skeleton import H36M17
@@ -126,3 +126,33 @@ def test_the_detected_source_joins_the_store_with_its_confidences(embedded_table
     write_detected(detected.assign(source="noisy"), tmp_path / "other.parquet", "embedded")
     with pytest.raises(DataError, match="other.parquet.*sources other than 'detected'.*detect2d"):
         with_detected(embedded_tables, tmp_path / "other.parquet", "embedded")
+
+
+def test_a_table_written_in_parts_reads_back_whole_and_in_batches(embedded_tables, tmp_path):
+    frame = embedded_tables.poses3d
+    parts = [frame.iloc[:5000], frame.iloc[5000:9000], frame.iloc[9000:]]
+    write_table_parts(parts, tmp_path / "parts.parquet", {"table": "poses3d"})
+    whole, meta = read_table(tmp_path / "parts.parquet", {"table": "poses3d"})
+    pd.testing.assert_frame_equal(whole, frame.reset_index(drop=True))
+    batches, _ = read_table_batches(tmp_path / "parts.parquet", {"table": "poses3d"}, batch_rows=1234)
+    batches = list(batches)
+    assert [len(b) for b in batches[:3]] == [1234] * 3
+    pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), whole)
+    # a refused part leaves nothing behind, not the parts before it
+    bad = frame.iloc[5000:6000].copy()
+    bad.iloc[3, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        write_table_parts([frame.iloc[:5000], bad], tmp_path / "bad.parquet", {"table": "poses3d"})
+    assert not (tmp_path / "bad.parquet").exists()
+
+
+def test_markers_read_in_batches_keep_exactly_the_selected_rows(aligned_dir):
+    targets, _ = read_table(aligned_dir / "targets.parquet", {"table": "targets"})
+    whole, _ = read_table(aligned_dir / "markers.parquet", {"table": "markers"})
+    rows = (targets["split"] == "train").to_numpy() & (targets["frame"] % 3 == 0).to_numpy()
+    markers, surface = read_markers(aligned_dir / "markers.parquet", targets[ROW_KEYS], rows, batch_rows=999)
+    expected = whole.drop(columns=ROW_KEYS).to_numpy(np.float32)[rows]
+    assert surface is not None and np.array_equal(markers.reshape(len(markers), -1), expected)
+    shuffled = targets[ROW_KEYS].sample(frac=1.0, random_state=0).reset_index(drop=True)
+    with pytest.raises(DataError, match="markers.parquet: rows do not match targets.parquet"):
+        read_markers(aligned_dir / "markers.parquet", shuffled, rows, batch_rows=999)

@@ -73,7 +73,7 @@ def test_markers_survive_the_store_and_become_root_relative_camera_coordinates(e
     world_markers = tables.markers.loc[world.index]
     joints_world = poses_from_frame(world, H36M17, "xyz")[0].astype(np.float64)
     markers_world = marker_array(world_markers)[0]
-    camera_markers = marker_array(aligned.markers.loc[[row]])[0]
+    camera_markers = marker_array(aligned.markers().loc[[row]])[0]
     camera_joints = aligned.targets.loc[row, joint_columns(H36M17, "xyz")].to_numpy(np.float64).reshape(17, 3)
     # a rigid change of frame keeps every marker-to-joint distance
     before = np.linalg.norm(markers_world[:, None] - joints_world[None], axis=-1)
