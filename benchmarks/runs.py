@@ -10,19 +10,25 @@ saved (``--save``, then ``--init``), so its three stages are measured as the cha
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
+import yaml
 
 from lifting import train
+from lifting.codec import Codec
+from lifting.config import BudgetParams, budget_for, budget_key, parse_section
 from lifting.errors import DataError
-from lifting.data.split import LiftingData
-from lifting.models import METHOD_NAMES
-from lifting.runner import build_model
+from lifting.data.split import LiftingData, Protocol, load_split
+from lifting.models import METHOD_NAMES, method_module
+from lifting.models.spec import input_kind
+from lifting.runner import build_model, method_config, paper_schedule, receptive_field, train_arrays
 
 
 def add_run_arguments(cli: argparse.ArgumentParser) -> None:
@@ -74,6 +80,39 @@ def train_once(method: str, cfg, data: LiftingData, codec, arrays: train.TrainAr
     with tempfile.TemporaryDirectory(prefix="lifting-benchmark-") as scratch:
         return train.fit(model, codec, arrays, schedule, seed=seed, checkpoint_path=Path(scratch) / "checkpoint.pt",
                          log_path=Path(scratch) / "log.csv", snapshot={}, progress=False, **fit_options)
+
+
+@dataclasses.dataclass
+class BudgetedRun:
+    """One run as the pipeline trains it by default: its config, its budgeted schedule, its data and arrays."""
+
+    cfg: object
+    schedule: object
+    data: LiftingData
+    codec: Codec
+    arrays: train.TrainArrays
+    device: torch.device
+
+
+def budgeted_run(method: str, config: dict, aligned: str, device: torch.device, input2d: str = "gt") -> BudgetedRun:
+    """``method`` (with the fixed ``config`` choices, e.g. ``{"stage": 1}``) on ``aligned``'s ``input2d``,
+    configured and budgeted by this repository's params.yaml, with the training arrays built by the
+    pipeline's data path (its train stride, a temporal method's windows, HGN's markers) on ``device``."""
+    kind = input_kind(input2d)
+    setup = method_module(method).PAPER[kind]
+    spec = setup.input_spec
+    staged = f"rie_stage{config['stage']}" if config.get("stage") in (1, 2) else None
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    budget = parse_section(BudgetParams, budget_for(params["budget"], budget_key(method, staged), kind), "budget")
+    cfg = method_config(method, params.get("model", {}), config or None, kind)
+    schedule = train.budgeted_schedule(paper_schedule(method, cfg, setup.schedule), budget.max_epochs,
+                                       budget.batch_size, budget.lr_scale, budget.decay, budget.warmup)
+    data = load_split(aligned, input2d, spec.joint_set,
+                      Protocol(train_stride=1 if spec.temporal else budget.train_stride), markers=spec.markers)
+    codec = Codec(spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
+    arrays = train_arrays(spec, cfg, data, np.zeros(len(data.train_inputs), dtype=bool), device,
+                          field=receptive_field(cfg, spec), stride=budget.train_stride)
+    return BudgetedRun(cfg, schedule, data, codec, arrays, device)
 
 
 def save_stage(path: Path, weights: dict, record: dict) -> None:

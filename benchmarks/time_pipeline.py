@@ -34,17 +34,23 @@ def stage_names() -> list[str]:
     return out.split()
 
 
-def run_stage(name: str, force: bool) -> dict:
+def run_measured(command: list[str]) -> dict:
+    """Run ``command``; its seconds, its processes' largest resident set (MB) and its output (stdout
+    and stderr). A failure ends the benchmark with the output."""
     started = time.perf_counter()
-    process = subprocess.Popen(["dvc", "repro", "-s", *(["-f"] if force else []), name],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     if status != 0:
-        raise SystemExit(f"stage {name} failed:\n{output}")
-    return {"stage": name, "seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "ran": "Running stage" in output}
+        raise SystemExit(f"{' '.join(command)} failed:\n{output}")
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "output": output}
+
+
+def run_stage(name: str, force: bool) -> dict:
+    measured = run_measured(["dvc", "repro", "-s", *(["-f"] if force else []), name])
+    return {"stage": name, "seconds": measured["seconds"], "peak_rss_mb": measured["peak_rss_mb"],
+            "ran": "Running stage" in measured["output"]}
 
 
 def machine() -> dict:

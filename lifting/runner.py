@@ -335,14 +335,14 @@ def _temporal_arrays(data: LiftingData, val: np.ndarray, device: torch.device, t
     train_index = SequenceIndex.from_meta(data.train_meta)
     if test_as_validation:
         val_pool, val_targets = data.test_inputs, data.test_targets
-        val_windows = SequenceIndex.from_meta(data.test_meta).window_rows(np.arange(len(data.test_inputs)), field)
+        val_windows = SequenceIndex.from_meta(data.test_meta).windows(np.arange(len(data.test_inputs)), field, device)
     else:
         val_pool, val_targets = data.train_inputs, data.train_targets[val_rows]
-        val_windows = train_index.window_rows(val_rows, field)
+        val_windows = train_index.windows(val_rows, field, device)
     tensor = partial(torch.as_tensor, device=device)
     return train.TrainArrays(tensor(data.train_inputs), tensor(data.train_targets[fit_rows]), tensor(val_pool),
-                             tensor(val_targets), windows=tensor(train_index.window_rows(fit_rows, field)),
-                             val_windows=tensor(val_windows))
+                             tensor(val_targets), windows=train_index.windows(fit_rows, field, device),
+                             val_windows=val_windows)
 
 
 @dataclass(frozen=True)

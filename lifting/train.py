@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from lifting import distributed
 from lifting.codec import Codec
-from lifting.data.sequences import padded_run
+from lifting.data.sequences import Windows, padded_run
 from lifting.device import autocast
 from lifting.distributed import SINGLE, Ranks
 from lifting.images.context import ImageContext
@@ -84,9 +84,10 @@ class TrainArrays:
     """Training data already on the device: (N, J, 2) screen-normalised inputs, (N, J, 3) mm targets,
     and for a model whose loss needs them, (N, M, 3) mm auxiliary targets (HGN's surface markers).
 
-    Temporal methods: ``windows`` (N, R) holds the rows of ``inputs`` that form each sample's
-    window (:mod:`lifting.data.sequences`); ``inputs`` is then the pool of every frame the windows
-    reach (it may be longer than the N samples), and likewise ``val_windows`` for ``val_inputs``.
+    Temporal methods: ``windows[index]`` gives the (B, R) rows of ``inputs`` that form each sample's
+    window (:class:`lifting.data.sequences.Windows`, or an (N, R) tensor of them); ``inputs`` is then
+    the pool of every frame the windows reach (it may be longer than the N samples), and likewise
+    ``val_windows`` for ``val_inputs``.
     A method that looks at the image (``InputSpec.images``) gets each sample's crop from
     ``context`` (and ``val_context``), row for row with ``targets``; its model is called as
     ``model(inputs, context)``.
@@ -97,8 +98,8 @@ class TrainArrays:
     val_inputs: torch.Tensor
     val_targets: torch.Tensor
     aux_targets: torch.Tensor | None = None
-    windows: torch.Tensor | None = None
-    val_windows: torch.Tensor | None = None
+    windows: Windows | torch.Tensor | None = None
+    val_windows: Windows | torch.Tensor | None = None
     context: ImageContext | None = None
     val_context: ImageContext | None = None
 
@@ -126,11 +127,23 @@ class FitResult:
     log: list = dataclasses.field(default_factory=list)
 
 
-def make_optimizer(model: torch.nn.Module, schedule: Schedule) -> torch.optim.Optimizer:
+#: torch's Adam/AdamW implementations: "default" (torch's choice: for-loop on the CPU, foreach on
+#: CUDA), "for-loop" (one parameter at a time), "foreach" (the parameters' updates batched per
+#: operation), "fused" (one kernel per update).
+OPTIMIZER_IMPLEMENTATIONS = ("default", "for-loop", "foreach", "fused")
+
+
+def make_optimizer(model: torch.nn.Module, schedule: Schedule, implementation: str = "default"
+                   ) -> torch.optim.Optimizer:
+    """The schedule's Adam or AdamW over the trainable parameters, in one of
+    :data:`OPTIMIZER_IMPLEMENTATIONS` (the same update; they differ in speed and in float rounding)."""
+    if implementation not in OPTIMIZER_IMPLEMENTATIONS:
+        raise ValueError(f"optimizer implementation {implementation!r}, expected one of {OPTIMIZER_IMPLEMENTATIONS}")
     params = [p for p in model.parameters() if p.requires_grad]
-    if schedule.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay, amsgrad=schedule.amsgrad)
-    return torch.optim.Adam(params, lr=schedule.lr, weight_decay=schedule.weight_decay, amsgrad=schedule.amsgrad)
+    kind = torch.optim.AdamW if schedule.optimizer == "adamw" else torch.optim.Adam
+    choice = {"default": {}, "for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+    return kind(params, lr=schedule.lr, weight_decay=schedule.weight_decay, amsgrad=schedule.amsgrad,
+                **choice[implementation])
 
 
 def learning_rate(schedule: Schedule, step: int, epoch: int, total_steps: int = 1) -> float:
@@ -154,7 +167,7 @@ def learning_rate(schedule: Schedule, step: int, epoch: int, total_steps: int = 
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, codec: Codec, inputs: torch.Tensor, batch_size: int = 256,
-            flip_test: bool = False, bf16_cpu: bool = False, windows: torch.Tensor | None = None,
+            flip_test: bool = False, bf16_cpu: bool = False, windows: Windows | torch.Tensor | None = None,
             context: ImageContext | None = None) -> torch.Tensor:
     """(N, J, 2) screen-normalised inputs on the model's device -> (N, J, 3) root-relative mm
     (float32); with ``windows`` (M, R), the M windows of rows of ``inputs`` -> (M, J, 3); with
@@ -222,7 +235,8 @@ def fit(model: Lifter, codec: Codec, data: TrainArrays, schedule: Schedule, *, s
         checkpoint_path: Path, log_path: Path, snapshot: dict, select: str = "last", progress: bool = True,
         monitor: Callable[[torch.nn.Module], dict] | None = None, curve_points: int = 0, bf16_cpu: bool = False,
         log_preamble: Sequence[dict] = (), on_point: Callable[[dict], None] | None = None,
-        ranks: Ranks = SINGLE, max_steps: int | None = None) -> FitResult:
+        ranks: Ranks = SINGLE, max_steps: int | None = None, optimizer_implementation: str = "default"
+        ) -> FitResult:
     """Train ``model`` with ``schedule``; resume from ``checkpoint_path`` when it matches ``snapshot``.
 
     Args:
@@ -246,10 +260,11 @@ def fit(model: Lifter, codec: Codec, data: TrainArrays, schedule: Schedule, *, s
         max_steps: stop after this many optimizer steps (a benchmark's timed cut of a run: the
             schedule and the data path stay the full run's; the cut epoch writes no checkpoint, and
             the result counts the steps and samples actually trained). None: the whole schedule.
+        optimizer_implementation: the optimizer's implementation (:data:`OPTIMIZER_IMPLEMENTATIONS`).
     """
     seed_everything(seed)
     distributed.synchronise_batch_norm(model, ranks)
-    optimizer = make_optimizer(model, schedule)
+    optimizer = make_optimizer(model, schedule, optimizer_implementation)
     start_epoch, step, train_seconds, best = 0, 0, 0.0, (math.inf, -1, None)
     log_rows: list[dict] = []
     resumed = _load_checkpoint(checkpoint_path, snapshot)

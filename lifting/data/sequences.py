@@ -65,10 +65,45 @@ class SequenceIndex:
         positions = np.clip(self.position[rows][:, None] + offsets, self.first[rows][:, None], self.last[rows][:, None])
         return self.order[positions]
 
+    def windows(self, rows: np.ndarray, field: int, device: torch.device | None = None) -> Windows:
+        """:meth:`window_rows` computed batch by batch (:class:`Windows`), on ``device``."""
+        if field % 2 == 0:
+            raise ValueError(f"a window is centred on its frame: odd field needed, got {field}")
+        tensor = [torch.as_tensor(a, device=device) for a in
+                  (self.order, self.position[rows], self.first[rows], self.last[rows])]
+        return Windows(*tensor, field=field)
+
     def runs(self) -> list[np.ndarray]:
         """Each run's rows (split order), in frame order."""
         starts = np.unique(self.first)
         return [self.order[start:end + 1] for start, end in zip(starts, np.unique(self.last))]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The rows of n windows of ``field`` frames, made per batch instead of held: ``windows[index]``
+    (a slice or an index tensor) is the (B, field) matrix :meth:`SequenceIndex.window_rows` gives for
+    those windows. It holds N + 3n integers where the matrix holds ``field`` x n (Human3.6M's 1.56M
+    training windows of 243 frames: 50 MB against 3 GB).
+
+    Attributes:
+        order: (N,) the pool's rows sorted by run, then frame (:attr:`SequenceIndex.order`).
+        centre, first, last: (n,) each window's centre position in ``order`` and its run's first and last.
+    """
+
+    order: torch.Tensor
+    centre: torch.Tensor
+    first: torch.Tensor
+    last: torch.Tensor
+    field: int
+
+    def __len__(self) -> int:
+        return len(self.centre)
+
+    def __getitem__(self, index: slice | torch.Tensor) -> torch.Tensor:
+        offsets = torch.arange(self.field, device=self.centre.device) - self.field // 2
+        positions = self.centre[index][:, None] + offsets
+        return self.order[torch.clamp(positions, self.first[index][:, None], self.last[index][:, None])]
 
 
 def padded_run(values: torch.Tensor, field: int) -> torch.Tensor:

@@ -29,6 +29,19 @@ def test_windows_are_centred_and_clamped_to_their_own_run():
         assert meta.loc[window, "frame"].tolist() == expected.tolist()
 
 
+def test_windows_made_per_batch_are_the_window_rows():
+    meta = _meta({("S1", "walk", 1): 9, ("S1", "walk", 2): 2, ("S5", "run", 1): 14}, seed=1)
+    index = SequenceIndex.from_meta(meta)
+    rows = np.array([5, 0, 17, 3, 24, 11, 8])
+    lazy = index.windows(rows, 7)
+    assert len(lazy) == len(rows)
+    expected = index.window_rows(rows, 7)
+    assert np.array_equal(lazy[torch.tensor([2, 0, 6])].numpy(), expected[[2, 0, 6]])
+    assert np.array_equal(lazy[1:5].numpy(), expected[1:5])
+    with pytest.raises(ValueError, match="odd field"):
+        index.windows(rows, 4)
+
+
 def test_runs_come_in_frame_order_and_a_gap_is_refused():
     meta = _meta({("S1", "walk", 1): 6, ("S9", "jump", 3): 5}, seed=3)
     runs = SequenceIndex.from_meta(meta).runs()
