@@ -47,12 +47,14 @@ RUNS = (("simple_baseline", "simple_baseline", {}), ("semgcn", "semgcn", {}),
 
 
 def write_params(work: Path, npz: Path, budget: dict | None = None) -> Path:
-    """This repository's params.yaml pointed at the synthetic files (and ``budget`` overlaid), in ``work``."""
+    """This repository's params.yaml pointed at the synthetic files, in ``work``; with ``budget`` overlaid
+    (and the logged test curve on every 500th test frame), as ``params-tiny.yaml``."""
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["data"].update(source="h36m", h36m_dir=str(npz), download=False, inputs2d=["gt", DETECTIONS])
     name = "params.yaml"
     if budget is not None:
         params["budget"] = {**params["budget"], **budget}
+        params["train"]["curve_test_stride"] = 500
         name = "params-tiny.yaml"
     path = work / name
     path.write_text(yaml.safe_dump(params, sort_keys=False))
@@ -133,26 +135,37 @@ def train_speed(method: str, config: dict, aligned: str, steps: int, threads: in
             "samples_per_s": round(result.samples_per_s, 1), "load_seconds": round(loaded, 1), "threads": threads}
 
 
-def part_speed(work: Path, steps: dict[str, int], threads: int) -> dict:
+def part_speed(work: Path, runs: list[str], steps: dict[str, int], threads: int, rounds: int) -> dict:
+    """Each of ``runs``' training samples/s on the embedded data and at full size, alternating, ``rounds``
+    times (a busy machine slows both alike); the rows keep every round and the median."""
     rows = []
     for run, method, config in RUNS:
+        if run not in runs:
+            continue
         for size, aligned in (("embedded", "data/aligned"), ("full", str(work / "aligned"))):
-            measured = run_measured([sys.executable, "-m", "benchmarks.h36m_scale", "train-speed", "--method", method,
-                                     "--config", json.dumps(config), "--aligned", aligned,
-                                     "--steps", str(steps.get(method, steps["default"])), "--threads", str(threads)])
-            row = {"run": run, "data": size, **json.loads(measured["output"].splitlines()[-1]),
-                   "seconds": measured["seconds"], "peak_rss_mb": measured["peak_rss_mb"]}
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-    for run, *_ in RUNS:
-        embedded, full = (next(r for r in rows if r["run"] == run and r["data"] == size) for size in ("embedded", "full"))
+            rows.append({"run": run, "data": size, "rounds": []})
+        for _ in range(rounds):
+            for row in rows[-2:]:
+                aligned = "data/aligned" if row["data"] == "embedded" else str(work / "aligned")
+                measured = run_measured([sys.executable, "-m", "benchmarks.h36m_scale", "train-speed", "--method",
+                                         method, "--config", json.dumps(config), "--aligned", aligned, "--steps",
+                                         str(steps.get(method, steps["default"])), "--threads", str(threads)])
+                row["rounds"].append({**json.loads(measured["output"].splitlines()[-1]),
+                                      "seconds": measured["seconds"], "peak_rss_mb": measured["peak_rss_mb"]})
+                print(run, row["data"], json.dumps(row["rounds"][-1]), flush=True)
+        for row in rows[-2:]:
+            median = sorted(row["rounds"], key=lambda r: r["samples_per_s"])[len(row["rounds"]) // 2]
+            row.update({key: median[key] for key in ("train_samples", "batch_size", "steps", "samples_per_s",
+                                                     "load_seconds", "threads")},
+                       peak_rss_mb=max(r["peak_rss_mb"] for r in row["rounds"]))
+        embedded, full = rows[-2:]
         full["full_over_embedded"] = round(full["samples_per_s"] / embedded["samples_per_s"], 3)
-    return {"rows": rows, "steps": steps}
+    return {"rows": rows, "steps": steps, "rounds": rounds}
 
 
-def part_evaluate(work: Path, npz: Path) -> dict:
-    """Each run trained briefly (one epoch over every 500th training frame, one seed), then its evaluate stage
-    over the whole test set."""
+def part_evaluate(work: Path, npz: Path, runs: list[str]) -> dict:
+    """Each of ``runs`` trained briefly (one epoch over every 500th training frame, one seed), then its
+    evaluate stage over the whole test set."""
     tiny = write_params(work, npz, {"max_epochs": 1, "max_seeds": 1, "curve_points": 0, **{
         run: {"train_stride": 500, "max_epochs": 1} for run in ("simple_baseline", "semgcn", "modulated_gcn", "hgn",
                                                                  "gridconv", "videopose3d", "rie_stage1", "rie_stage2",
@@ -160,6 +173,8 @@ def part_evaluate(work: Path, npz: Path) -> dict:
     common = ["--params", str(tiny), "--aligned", str(work / "aligned")]
     rows, previous = [], None
     for run, method, config in RUNS:
+        if run not in runs:
+            continue
         chain = ["rie_stage1", "rie_stage2", "rie"] if run == "rie" else [run]
         for name in chain:
             stage_config = {"stage": int(name[-1]) if name.startswith("rie_stage") else 3} if method == "rie" else config
@@ -169,13 +184,18 @@ def part_evaluate(work: Path, npz: Path) -> dict:
             stage(work, "train", *common, "--method", method, "--name", name, "--input2d", "gt", *sets, *init,
                   "--out", str(model), "--log", str(work / "logs" / f"{name}-gt.csv"))
             previous = model / "model.pt"
-        if run == "rie_stage1":
-            continue  # scored as part of the chain (run "rie")
         measured = stage(work, "evaluate", *common, "--model", str(previous), "--input2d", "gt",
                          "--metrics", str(work / "metrics" / f"{run}-gt.json"),
                          "--predictions", str(work / "predictions" / f"{run}-gt.parquet"))
         rows.append({"run": run, **measured})
     return {"rows": rows}
+
+
+def merged_rows(earlier: dict | None, rows: list[dict]) -> list[dict]:
+    """``earlier``'s rows of the runs ``rows`` does not have, then ``rows``, in :data:`RUNS` order."""
+    kept = [row for row in (earlier or {}).get("rows", []) if row["run"] not in {r["run"] for r in rows}]
+    order = [run for run, *_ in RUNS]
+    return sorted(kept + rows, key=lambda row: order.index(row["run"]))
 
 
 def main(argv=None) -> None:
@@ -186,6 +206,10 @@ def main(argv=None) -> None:
     measure.add_argument("--work", type=Path, required=True, help="a scratch folder for the stages' outputs")
     measure.add_argument("--parts", nargs="+", choices=["data", "knn", "speed", "evaluate"], required=True)
     measure.add_argument("--threads", type=int, default=1, help="training threads in the speed part")
+    measure.add_argument("--rounds", type=int, default=3, help="alternating rounds of the speed part")
+    measure.add_argument("--runs", nargs="+", default=[run for run, *_ in RUNS], choices=[run for run, *_ in RUNS],
+                         help="the runs the speed and evaluate parts measure (default: all); their rows replace "
+                              "those of the same runs in --out")
     measure.add_argument("--out", type=Path, default=Path("benchmarks/results/h36m-scale-cpu.json"))
     speed = commands.add_parser("train-speed", help="one method's training samples/s (a child of the speed part)")
     speed.add_argument("--method", required=True)
@@ -214,9 +238,11 @@ def main(argv=None) -> None:
         elif part == "knn":
             results["knn"] = part_knn(args.work, params)
         elif part == "speed":
-            results["speed"] = part_speed(args.work, steps, args.threads)
+            measured = part_speed(args.work, args.runs, steps, args.threads, args.rounds)
+            results["speed"] = {**measured, "rows": merged_rows(results.get("speed"), measured["rows"])}
         else:
-            results["evaluate"] = part_evaluate(args.work, args.npz)
+            measured = part_evaluate(args.work, args.npz, args.runs)
+            results["evaluate"] = {"rows": merged_rows(results.get("evaluate"), measured["rows"])}
         results["machine"] = machine()
         results["command"] = "python -m benchmarks.h36m_scale " + " ".join(sys.argv[1:] if argv is None else argv)
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -237,6 +237,77 @@ def robustness_table(path: Path = RESULTS / "robustness-cpu.json") -> str:
     return "\n".join(rows)
 
 
+def h36m_scale_table(path: Path = RESULTS / "h36m-scale-cpu.json") -> str:
+    """Every stage at Human3.6M's full size (benchmarks/h36m_scale.py): seconds and peak memory, the
+    Parquet sizes per view, the lookup floor's index choice, training samples/s against the embedded data's."""
+    record = json.loads(path.read_text())
+    machine = record["machine"]
+    before = record.get("before", {})
+    rows = [f"{record['data']['views']:,} views (synthetic, `benchmarks/h36m_synthetic.py`); {machine['cpus']} cores, "
+            f"{machine['cpu_capability']}, torch {machine['torch']}. {record.get('note', '')}".rstrip(), "",
+            "| stage | seconds | peak memory (MB) | before the fixes: seconds, MB |", "|---|---|---|---|"]
+
+    def row(name: str, measured: dict, key: str) -> str:
+        earlier = before.get(key)
+        was = f"{earlier['seconds']:.0f}, {earlier['peak_rss_mb']:,.0f}" if earlier else "–"
+        return f"| {name} | {measured['seconds']:.0f} | {measured['peak_rss_mb']:,.0f} | {was} |"
+
+    rows += [row(name, measured, name) for name, measured in record["data"]["stages"].items()]
+    knn = record.get("knn")
+    if knn:
+        rows += [row("train@knn-gt (build the lookup floor)", knn["build"], "knn_build"),
+                 row("evaluate@knn-gt (query the whole test set)", knn["query"], "knn_query")]
+    rows += [row(f"evaluate@{r['run']}-gt (whole test set)", r, f"evaluate_{r['run']}")
+             for r in record.get("evaluate", {}).get("rows", [])]
+    sizes = record["data"]["parquet"]
+    rows += ["", "| Parquet file | MB | bytes per view |", "|---|---|---|"]
+    rows += [f"| {folder}/{name} | {size['bytes'] / 1e6:,.0f} | {size['bytes_per_view']:,.1f} |"
+             for folder, files in sizes.items() for name, size in files.items()]
+    if knn:
+        choice = knn["index_choice"]
+        rows += ["", f"The lookup floor's index: {choice['queries']:,} test views against the {choice['library']:,}-pose "
+                     "library, one job each:", "",
+                 "| scikit-learn index | build (s) | queries/s | whole test set (min, one job) | same neighbours as brute |",
+                 "|---|---|---|---|---|"]
+        rows += [f"| {name} | {choice[name]['build_seconds']:.1f} | {choice[name]['queries_per_s']:,.0f} | "
+                 f"{choice[name]['whole_test_set_minutes']:.1f} | {'yes' if choice['same_neighbours_as_brute'][name] else 'no'} |"
+                 for name in ("brute", "kd_tree", "ball_tree")]
+    speed = record.get("speed")
+    if speed:
+        rows += ["", f"Training samples/s ({speed['rows'][0]['threads']} thread, the default budget's batch and train "
+                     "stride, the run's own data path; `fit` cut after a fixed number of steps):", "",
+                 "| run | batch | steps | embedded: samples/s | full size: samples/s | full / embedded | "
+                 "full size: load s, peak MB |", "|---|---|---|---|---|---|---|"]
+        for embedded in (r for r in speed["rows"] if r["data"] == "embedded"):
+            full = next(r for r in speed["rows"] if r["run"] == embedded["run"] and r["data"] == "full")
+            rows.append(f"| {embedded['run']} | {embedded['batch_size']} | {embedded['steps']} | "
+                        f"{embedded['samples_per_s']:,.0f} | {full['samples_per_s']:,.0f} | {full['full_over_embedded']:.2f} | "
+                        f"{full['load_seconds']:.0f}, {full['peak_rss_mb']:,.0f} |")
+    return "\n".join(rows)
+
+
+def compile_table(path: Path = RESULTS / "compile-cpu.json") -> str:
+    """torch.compile and the optimizer implementations (benchmarks/bench_compile.py): training samples/s,
+    compile seconds and test P1 after the accuracy epochs, per method and variant; inference eager/compiled."""
+    record = json.loads(path.read_text())
+    rows = [f"{record['threads']} thread(s), {record['machine']['cpu_capability']}, torch {record['machine']['torch']}; "
+            f"{record['steps']} timed steps after {record['warm']} warm-up steps; test P1 after "
+            f"{record['accuracy_epochs']} epoch(s) of the budget's schedule from seed 0.", "",
+            "| method | batch | variant | samples/s | vs eager | compile s | test P1 (mm) | eager, seed 1: P1 |",
+            "|---|---|---|---|---|---|---|---|"]
+    for method, row in record["methods"].items():
+        for name, variant in row["variants"].items():
+            compile_s = f"{variant['compile_seconds']:.0f}" if "compile_seconds" in variant else "–"
+            rows.append(f"| {method} | {row['batch_size']} | {name} | {variant['samples_per_s']:,.0f} | "
+                        f"{variant['speedup']:.2f}x | {compile_s} | {variant['test_p1_mm']:.1f} | "
+                        f"{row['eager_seed1_test_p1_mm']:.1f} |")
+    rows += ["", "| method | inference eager (samples/s) | compiled | ratio |", "|---|---|---|---|"]
+    rows += [f"| {method} | {r['inference_samples_per_s']['eager']:,.0f} | {r['inference_samples_per_s']['compiled']:,.0f} | "
+             f"{r['inference_samples_per_s']['compiled'] / r['inference_samples_per_s']['eager']:.2f}x |"
+             for method, r in record["methods"].items()]
+    return "\n".join(rows)
+
+
 def replace_between(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name}:begin -->).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -266,6 +337,8 @@ def main() -> None:
     text = replace_between(text, "temporal", temporal_table())
     text = replace_between(text, "predict", predict_table())
     text = replace_between(text, "robustness", robustness_table())
+    text = replace_between(text, "h36m-scale", h36m_scale_table())
+    text = replace_between(text, "compile", compile_table())
     if (RESULTS / "speed-cpu.json").exists():
         text = replace_between(text, "speed", speed_table())
     README.write_text(text)

@@ -40,15 +40,16 @@ class SequenceIndex:
     def from_meta(cls, meta: pd.DataFrame) -> SequenceIndex:
         """Index the rows of a split from its ``subject, sequence, camera, frame`` columns; the
         frames of a run must be consecutive (no gaps), as the aligned data's are."""
-        keys = meta[list(RUN_KEYS)].astype(str).agg("/".join, axis=1).to_numpy()
+        runs = meta.groupby(list(RUN_KEYS), sort=False).ngroup().to_numpy(np.int64)  # a number per run
         frames = meta["frame"].to_numpy(np.int64)
-        order = np.lexsort((frames, keys))
-        sorted_keys, sorted_frames = keys[order], frames[order]
-        new_run = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+        order = np.lexsort((frames, runs))
+        sorted_runs, sorted_frames = runs[order], frames[order]
+        new_run = np.r_[True, sorted_runs[1:] != sorted_runs[:-1]]
         gaps = ~new_run[1:] & (np.diff(sorted_frames) != 1)
         if gaps.any():
             where = int(np.flatnonzero(gaps)[0]) + 1
-            raise ValueError(f"run {sorted_keys[where]} has a gap before frame {sorted_frames[where]}: "
+            name = "/".join(str(value) for value in meta.iloc[order[where]][list(RUN_KEYS)])
+            raise ValueError(f"run {name} has a gap before frame {sorted_frames[where]}: "
                              "temporal windows need consecutive frames")
         starts = np.flatnonzero(new_run)
         ends = np.r_[starts[1:], len(order)] - 1
