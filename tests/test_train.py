@@ -260,3 +260,24 @@ def test_a_run_cut_by_max_steps_trains_those_steps_as_the_full_run_does(tmp_path
                                 log_path=tmp_path / f"{name}.csv", snapshot={"run": name}, progress=False,
                                 max_steps=max_steps).state_dict)
     assert all(torch.equal(states[0][key], states[1][key]) for key in states[1])
+
+
+def test_the_optimizer_implementations_make_the_same_update():
+    states = {}
+    for implementation in train.OPTIMIZER_IMPLEMENTATIONS:
+        model, codec, arrays = make_setup()
+        model.eval()  # no dropout: the same forward for every implementation
+        optimizer = train.make_optimizer(model, SCHEDULE, implementation)
+        for step in range(3):
+            optimizer.zero_grad()
+            model.loss(codec.encode_inputs(arrays.inputs[:32]), codec.encode_targets(arrays.targets[:32]),
+                       SCHEDULE).backward()
+            optimizer.step()
+        states[implementation] = model.state_dict()
+    reference, initial = states["default"], make_setup()[0].state_dict()
+    assert any(not torch.equal(reference[key], initial[key]) for key in reference)  # the steps moved the weights
+    for implementation, state in states.items():
+        for key, value in state.items():
+            assert torch.allclose(value, reference[key], atol=1e-6), (implementation, key)
+    with pytest.raises(ValueError, match="optimizer implementation 'apex'"):
+        train.make_optimizer(make_setup()[0], SCHEDULE, "apex")
