@@ -231,7 +231,7 @@ def _os_error_from(target: str, code: int):
     return spoil
 
 
-_disk_full_on_parquet = _os_error_from("lifting.data.schema.pq.write_table", errno.ENOSPC)
+_disk_full_on_parquet = _os_error_from("lifting.data.schema.pq.ParquetWriter.write_table", errno.ENOSPC)
 
 
 def _torch_writer_fails(root: Path, monkeypatch) -> None:
