@@ -301,7 +301,7 @@ def compile_table(path: Path = RESULTS / "compile-cpu.json") -> str:
 
     for method, row in record["methods"].items():
         for name, variant in row["variants"].items():
-            compile_s = f"{variant['compile_seconds']:.0f}" if "compile_seconds" in variant else "–"
+            compile_s = f"{max(variant['compile_seconds'], 0):.0f}" if "compile_seconds" in variant else "–"
             rows.append(f"| {method} | {row['batch_size']} | {name} | {variant['samples_per_s']:,.0f} | "
                         f"{variant['speedup']:.2f}x | {compile_s} | {row.get('accuracy_epochs', record.get('accuracy_epochs')) or '–'} | "
                         f"{mm(variant['test_p1_mm'])} | {mm(row['eager_seed1_test_p1_mm'])} |")

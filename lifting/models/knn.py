@@ -12,8 +12,10 @@ screen-normalised coordinates (a uniform scale and shift per camera) give the sa
 The 3D poses are not normalised: predictions are in the unit of the fitted targets.
 
 Not a torch module and not trained: ``PAPER_SCHEDULE`` is None (fitting stores the library).
-Cost: brute-force search is O(library x queries x 2J); subsample the library (adjacent 50 fps
-frames are near-duplicates) when it is large.
+Cost: brute-force search is O(library x queries x 2J), which scikit-learn's ``auto`` picks at 34
+dimensions; the pipeline's default is a k-d tree (``model.knn.algorithm``), exact like brute force
+and 8x its query rate at Human3.6M's size (benchmarks/README.md, "Human3.6M at full size"). A large
+library can also be subsampled (adjacent 50 fps frames are near-duplicates: ``budget.knn.train_stride``).
 """
 
 from __future__ import annotations
