@@ -3,8 +3,12 @@
 Usage (repository root, venv active, after `dvc repro normalize` on the embedded data)::
 
     python -m benchmarks.h36m_synthetic --out /tmp/h36m-full/npz
-    python -m benchmarks.h36m_scale --npz /tmp/h36m-full/npz --work /tmp/h36m-full \\
+    python -m benchmarks.h36m_scale measure --npz /tmp/h36m-full/npz --work /tmp/h36m-full \\
         --parts data knn speed evaluate --out benchmarks/results/h36m-scale-cpu.json
+    python -m benchmarks.h36m_scale measure ... --parts evaluate --runs simple_baseline semgcn
+
+``--runs`` limits the speed and evaluate parts to some runs (their rows replace those runs' rows in
+``--out``); ``--rounds`` repeats the speed part's embedded/full pairs (the median is kept).
 
 Each part runs the pipeline's own stage modules (``python -m stages.<stage>``) in a child process,
 with a params file in ``--work`` that is this repository's ``params.yaml`` pointed at the synthetic
@@ -16,11 +20,11 @@ re-run alone.
 * ``knn``: the lookup floor's build (its train stage) and query (its evaluate stage over the whole
   test set, 543k views), and the query rate of each scikit-learn index on 4,000 test views against
   the full library (``knn-index``), which is how the index was chosen.
-* ``speed``: each method's training samples/s over ``--steps`` steps of :func:`lifting.train.fit`
+* ``speed``: each method's training samples/s over a fixed number of steps of :func:`lifting.train.fit`
   with the real run's data path (the pipeline's budget: batch size, train stride, windows), on the
   embedded data and at full size, in turn, each in a fresh process; and the load's seconds and memory.
-* ``evaluate``: each method's evaluate stage over the whole full-size test set, for a model trained a
-  few hundred samples at a train stride (its accuracy means nothing; only the cost).
+* ``evaluate``: each method's evaluate stage over the whole full-size test set, for a model trained one
+  epoch over every 500th training frame (its accuracy means nothing; only the cost).
 """
 
 from __future__ import annotations
