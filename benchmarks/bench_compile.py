@@ -10,7 +10,8 @@ batch size, train stride, learning rate) and each variant:
 * ``eager``: today's step (torch's default optimizer implementation: a for-loop on the CPU);
 * ``foreach`` and ``fused``: the same Adam/AdamW update batched over the parameters, or one kernel;
 * ``compiled`` and ``compiled+fused``: the model compiled with ``nn.Module.compile()`` (inductor,
-  C++ on the CPU), so that its loss's forward and backward run as generated kernels.
+  C++ on the CPU), so that its loss's forward and backward run as generated kernels (HGN's
+  ``forward_all`` too, which its loss calls instead of ``__call__``).
 
 Speed: :func:`lifting.train.fit` for ``--warm`` steps (this includes the compilation, reported as
 ``compile_seconds``: their time beyond as many eager steps), then ``--steps`` more on the same model,
@@ -49,6 +50,8 @@ def fresh_model(method: str, run, seed: int, compiled: bool) -> torch.nn.Module:
     model = build_model(method, run.cfg, run.data.train_inputs.shape[1], run.data.surface).to(run.device)
     if compiled:
         model.compile()
+        if hasattr(model, "forward_all"):  # HGN's loss calls forward_all (its branches' outputs), not __call__
+            model.forward_all = torch.compile(model.forward_all)
     return model
 
 
