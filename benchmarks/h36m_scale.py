@@ -48,6 +48,8 @@ RUNS = (("simple_baseline", "simple_baseline", {}), ("semgcn", "semgcn", {}),
         ("modulated_gcn", "modulated_gcn", {}), ("hgn", "hgn", {}),
         ("gridconv_learnable", "gridconv", {"sgt": "learnable"}), ("videopose3d", "videopose3d", {}),
         ("rie_stage1", "rie", {"stage": 1}), ("rie", "rie", {"stage": 3}))
+#: Pose3D-RIE's three training stages, each from the previous one's weights: (name, fixed config).
+RIE_CHAIN = (("rie_stage1", {"stage": 1}), ("rie_stage2", {"stage": 2}), ("rie", {"stage": 3}))
 
 
 def write_params(work: Path, npz: Path, budget: dict | None = None) -> Path:
@@ -171,18 +173,16 @@ def part_evaluate(work: Path, npz: Path, runs: list[str]) -> dict:
     """Each of ``runs`` trained briefly (one epoch over every 500th training frame, one seed), then its
     evaluate stage over the whole test set."""
     tiny = write_params(work, npz, {"max_epochs": 1, "max_seeds": 1, "curve_points": 0, **{
-        run: {"train_stride": 500, "max_epochs": 1} for run in ("simple_baseline", "semgcn", "modulated_gcn", "hgn",
-                                                                 "gridconv", "videopose3d", "rie_stage1", "rie_stage2",
-                                                                 "rie")}})
+        budget: {"train_stride": 500} for budget in ("simple_baseline", "semgcn", "modulated_gcn", "hgn", "gridconv",
+                                                      "videopose3d", "rie_stage1", "rie_stage2", "rie")}})
     common = ["--params", str(tiny), "--aligned", str(work / "aligned")]
-    rows, previous = [], None
+    rows = []
     for run, method, config in RUNS:
         if run not in runs:
             continue
-        chain = ["rie_stage1", "rie_stage2", "rie"] if run == "rie" else [run]
-        for name in chain:
-            stage_config = {"stage": int(name[-1]) if name.startswith("rie_stage") else 3} if method == "rie" else config
-            init = ["--init", str(previous)] if method == "rie" and stage_config["stage"] > 1 else []
+        previous = None  # a later RIE stage starts from the one before
+        for name, stage_config in RIE_CHAIN if run == "rie" else ((run, config),):
+            init = ["--init", str(previous)] if previous else []
             model = work / "checkpoints" / f"{name}-gt"
             sets = [item for key, value in stage_config.items() for item in ("--set", f"{key}={value}")]
             stage(work, "train", *common, "--method", method, "--name", name, "--input2d", "gt", *sets, *init,

@@ -31,15 +31,14 @@ import yaml
 from lifting import train
 from lifting.codec import Codec
 from lifting.device import fast_cpu_bf16, pick_device
-from lifting.config import BudgetParams, budget_for, budget_key, parse_section
 from lifting.data.split import Protocol, load_split
 from lifting.io import write_json
 from lifting.models import method_module
 from lifting.models.spec import input_kind
 from lifting.runner import method_config, paper_schedule, receptive_field, train_arrays, validation_mask
 
-from benchmarks.runs import (add_run_arguments, command_line, config_overrides, load_stage, run_name, save_stage,
-                            train_once)
+from benchmarks.runs import (add_run_arguments, command_line, config_overrides, load_stage, read_budget, run_name,
+                            save_stage, train_once)
 
 RESULTS = Path("benchmarks/results/lr-search")
 
@@ -55,7 +54,7 @@ def main(argv=None) -> None:
     params = yaml.safe_load(Path(args.params).read_text())
     kind = input_kind(args.input2d)
     run = run_name(args)
-    budget = parse_section(BudgetParams, budget_for(params["budget"], budget_key(args.method, run), kind), "budget")
+    budget = read_budget(params, args.method, run, kind)
     setup = method_module(args.method).PAPER[kind]
     cfg = method_config(args.method, params["model"], config_overrides(args), kind)
     device = pick_device(args.threads)

@@ -82,6 +82,11 @@ def train_once(method: str, cfg, data: LiftingData, codec, arrays: train.TrainAr
                          log_path=Path(scratch) / "log.csv", snapshot={}, progress=False, **fit_options)
 
 
+def read_budget(params: dict, method: str, run: str | None, kind: str) -> BudgetParams:
+    """The budget ``run`` of ``method`` trains under for the input ``kind``, as its train stage reads it."""
+    return parse_section(BudgetParams, budget_for(params["budget"], budget_key(method, run), kind), "budget")
+
+
 @dataclasses.dataclass
 class BudgetedRun:
     """One run as the pipeline trains it by default: its config, its budgeted schedule, its data and arrays."""
@@ -103,7 +108,7 @@ def budgeted_run(method: str, config: dict, aligned: str, device: torch.device, 
     spec = setup.input_spec
     staged = f"rie_stage{config['stage']}" if config.get("stage") in (1, 2) else None
     params = yaml.safe_load(Path("params.yaml").read_text())
-    budget = parse_section(BudgetParams, budget_for(params["budget"], budget_key(method, staged), kind), "budget")
+    budget = read_budget(params, method, staged, kind)
     cfg = method_config(method, params.get("model", {}), config or None, kind)
     schedule = train.budgeted_schedule(paper_schedule(method, cfg, setup.schedule), budget.max_epochs,
                                        budget.batch_size, budget.lr_scale, budget.decay, budget.warmup)
