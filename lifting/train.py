@@ -127,10 +127,12 @@ class FitResult:
     log: list = dataclasses.field(default_factory=list)
 
 
-#: torch's Adam/AdamW implementations: "default" (torch's choice: for-loop on the CPU, foreach on
-#: CUDA), "for-loop" (one parameter at a time), "foreach" (the parameters' updates batched per
-#: operation), "fused" (one kernel per update).
-OPTIMIZER_IMPLEMENTATIONS = ("default", "for-loop", "foreach", "fused")
+#: torch's Adam/AdamW implementations and the options that pick them: "default" (torch's choice:
+#: for-loop on the CPU, foreach on CUDA), "for-loop" (one parameter at a time), "foreach" (the
+#: parameters' updates batched per operation), "fused" (one kernel per update).
+_IMPLEMENTATION_OPTIONS = {"default": {}, "for-loop": {"foreach": False}, "foreach": {"foreach": True},
+                           "fused": {"fused": True}}
+OPTIMIZER_IMPLEMENTATIONS = tuple(_IMPLEMENTATION_OPTIONS)
 
 
 def make_optimizer(model: torch.nn.Module, schedule: Schedule, implementation: str = "default"
@@ -141,9 +143,8 @@ def make_optimizer(model: torch.nn.Module, schedule: Schedule, implementation: s
         raise ValueError(f"optimizer implementation {implementation!r}, expected one of {OPTIMIZER_IMPLEMENTATIONS}")
     params = [p for p in model.parameters() if p.requires_grad]
     kind = torch.optim.AdamW if schedule.optimizer == "adamw" else torch.optim.Adam
-    choice = {"default": {}, "for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
     return kind(params, lr=schedule.lr, weight_decay=schedule.weight_decay, amsgrad=schedule.amsgrad,
-                **choice[implementation])
+                **_IMPLEMENTATION_OPTIONS[implementation])
 
 
 def learning_rate(schedule: Schedule, step: int, epoch: int, total_steps: int = 1) -> float:
