@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from pathlib import Path
 
 from lifting import convergence
@@ -73,7 +74,10 @@ def pipeline_table(path: Path = RESULTS / "pipeline-cpu.json") -> str:
     if "fast_cpu_bf16" in machine:
         rows += [f"Machine: {machine['cpus']} CPUs ({machine['processor']}, {machine['cpu_capability']}, fast bf16: "
                  f"{'yes' if machine['fast_cpu_bf16'] else 'no, so the bf16 budgets trained in fp32'}), "
-                 f"torch {machine['torch']}, CUDA: {'yes' if machine['cuda'] else 'no'}.", ""]
+                 f"torch {machine['torch']}, CUDA: {'yes' if machine['cuda'] else 'no'}"
+                 + (f"; the CPU has {', '.join(machine['cpu_extensions'])} and was held to "
+                    + ", ".join(f"{k}={v}" for k, v in machine["isa_limited_by"].items())
+                    if "isa_limited_by" in machine else "") + ".", ""]
     rows += ["| stage | seconds | peak memory (MB) |", "|---|---|---|"]
     if "setup_seconds" in record:
         rows.append(f"| `make setup` (venv, pinned dependencies, pip cache warm) | {record['setup_seconds']:.0f} | – |")
@@ -85,21 +89,30 @@ def pipeline_table(path: Path = RESULTS / "pipeline-cpu.json") -> str:
     return "\n".join(rows)
 
 
-def retimed_table(path: Path = RESULTS / "pipeline-cpu-image-chain.json",
-                  full: Path = RESULTS / "pipeline-cpu.json") -> str:
-    """The stages a change touched, timed on their own (``time_pipeline.py --stages``), beside the
-    full measurement's time for the same stage (or the stage it replaced), so that the stages whose
-    work did not change show the two machines' relative speed."""
-    record, earlier = json.loads(path.read_text()), json.loads(full.read_text())
-    before = {row["stage"]: row["seconds"] for row in earlier["stages"]}
-    renamed = {"train@semgcn-gt": "train_heavy@semgcn-gt", "evaluate@semgcn-gt": "evaluate_heavy@semgcn-gt"}
-    rows = [f"{record['note']}.", "", "| stage | seconds | peak memory (MB) | in the full measurement (s) |",
-            "|---|---|---|---|"]
+#: Stage names of the reference measurement that the pipeline has since renamed.
+RENAMED_STAGES = {"train@simple_baseline-gt": "train_simple_baseline@gt",
+                  "train@simple_baseline-detected": "train_simple_baseline@detected",
+                  "train_heavy@semgcn-gt": "train_semgcn@gt", "train_heavy@modulated_gcn-gt": "train_modulated_gcn@gt",
+                  "train_heavy@hgn-gt": "train_hgn@gt"}
+
+
+def machine_ratio_table(path: Path = RESULTS / "pipeline-cpu.json",
+                        reference: Path = RESULTS / "pipeline-cpu-reference-avx2.json") -> str:
+    """The training stages of the current measurement whose work the reference measurement (a real
+    2-core AVX2-only machine) also timed, side by side; their median ratio projects the current
+    fresh-clone total onto the reference machine."""
+    record, earlier = json.loads(path.read_text()), json.loads(reference.read_text())
+    before = {RENAMED_STAGES.get(row["stage"], row["stage"]): row["seconds"] for row in earlier["stages"]}
+    rows = ["| stage | seconds here | seconds on the reference machine | reference / here |", "|---|---|---|---|"]
+    ratios = []
     for row in record["stages"]:
-        old = before.get(row["stage"], before.get(renamed.get(row["stage"], "")))
-        rows.append(f"| `{row['stage']}` | {row['seconds']:.0f} | {row['peak_rss_mb']:.0f} | "
-                    f"{'–' if old is None else f'{old:.0f}'} |")
-    rows.append(f"| **total** | **{record['total_seconds']:.0f} ({record['total_seconds'] / 60:.1f} min)** | – | – |")
+        if row["stage"].startswith("train_") and row["stage"] in before and row["stage"] != "train_detector":
+            ratios.append(before[row["stage"]] / row["seconds"])
+            rows.append(f"| `{row['stage']}` | {row['seconds']:.0f} | {before[row['stage']]:.0f} | {ratios[-1]:.2f} |")
+    ratio = statistics.median(ratios)
+    total = record.get("fresh_clone_total_seconds", record["total_seconds"])
+    rows += ["", f"Median ratio {ratio:.2f}: the fresh clone's {total / 60:.1f} min here would take about "
+                 f"**{total * ratio / 60:.1f} min** on the reference machine."]
     return "\n".join(rows)
 
 
@@ -334,7 +347,7 @@ def main() -> None:
     text = replace_between(text, "convergence", convergence_table())
     text = replace_between(text, "lr-search", lr_search_table())
     text = replace_between(text, "pipeline", pipeline_table())
-    text = replace_between(text, "pipeline-image-chain", retimed_table())
+    text = replace_between(text, "pipeline-reference", machine_ratio_table())
     text = replace_between(text, "experiments", experiments_table())
     text = replace_between(text, "experiments-earlier-detector", experiments_table(RESULTS / "experiments" / "earlier-detector"))
     text = replace_between(text, "detector", detector_table())

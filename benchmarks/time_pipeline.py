@@ -58,7 +58,24 @@ def machine() -> dict:
     trains in fp32 where it is not: ``lifting.device.fast_cpu_bf16``), torch, CUDA."""
     return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "fast_cpu_bf16": fast_cpu_bf16(),
-            "torch": torch.__version__, "cuda": torch.cuda.is_available()}
+            "torch": torch.__version__, "cuda": torch.cuda.is_available(), **isa_limits()}
+
+
+#: Environment variables that hold torch, oneDNN and MKL to a lower instruction set than the CPU has
+#: (``AVX2`` in all three makes an AVX-512/AMX CPU run the kernels of an AVX2-only one, fast bf16 off).
+ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def isa_limits() -> dict:
+    """The CPU's own widest vector extensions and the ISA limits set in the environment, if any, so
+    that a measurement made on a wider CPU held to AVX2 says so."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        flags = ""
+    own = sorted({flag for flag in flags.split() if flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")})
+    limits = {name: os.environ[name] for name in ISA_LIMITS if name in os.environ}
+    return {"cpu_extensions": own, **({"isa_limited_by": limits} if limits else {})}
 
 
 def main() -> None:
