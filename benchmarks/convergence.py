@@ -42,6 +42,7 @@ from lifting import convergence, metrics, train
 from lifting.codec import Codec
 from lifting.device import pick_device
 from lifting.data.split import Protocol, load_split
+from lifting.images.store import attach_images, images_folder
 from lifting.io import write_json
 from lifting.models import method_module
 from lifting.models.spec import input_kind
@@ -71,6 +72,9 @@ def main(argv=None) -> None:
                      help="an epoch holds every window plain and mirrored (upstream's temporal epoch) instead of "
                           "one pass with random mirrors")
     cli.add_argument("--out", type=Path, default=RESULTS, help=f"the curves' folder (default: {RESULTS})")
+    cli.add_argument("--images", default="data/images", help="render's folder (a method that looks at the image)")
+    cli.add_argument("--detector", type=Path, default=Path("data/detector/model.pt"),
+                     help="the detector whose frozen feature maps Context-Aware PoseFormer samples")
     args = cli.parse_args(argv)
 
     kind = input_kind(args.input2d)
@@ -86,8 +90,15 @@ def main(argv=None) -> None:
     schedule = dataclasses.replace(schedule, mirrored_pairs=args.mirrored_pairs)
 
     device = pick_device(args.threads)
-    data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=1),
+    # a temporal method's windows reach every frame: it takes every n-th frame itself (train_arrays)
+    stride = 1 if setup.input_spec.temporal else args.train_stride
+    data = load_split(args.aligned, args.input2d, setup.input_spec.joint_set, Protocol(train_stride=stride),
                       markers=setup.input_spec.markers)
+    init, previous = load_stage(args.init)
+    if setup.input_spec.images:  # the crops, and the frozen detector whose feature maps the method samples
+        data = attach_images(data, images_folder(args.images))
+        cfg = method_module(args.method).with_backbone(cfg, args.detector)
+        init = method_module(args.method).backbone_weights(args.detector)
     codec = Codec(setup.input_spec, data.input_mean, data.input_std, data.target_mean, data.target_std).to(device)
     field = receptive_field(cfg, setup.input_spec)
     arrays = train_arrays(setup.input_spec, cfg, data, np.zeros(len(data.train_inputs), dtype=bool), device, field=field,
@@ -103,7 +114,6 @@ def main(argv=None) -> None:
         return {"test_p1_mm": scores[-1]["p1"]}
 
     out = args.out / f"{run}-{args.input2d}.json"
-    init, previous = load_stage(args.init)
     # a later stage's curve starts where the earlier stages' cost ends
     samples_before, seconds_before = previous.get("samples_seen", 0), previous.get("core_seconds", 0.0)
     recipe = {"name": args.recipe, "label": recipe_label(args, schedule),

@@ -8,7 +8,7 @@ import pandas as pd
 from lifting import metrics
 from lifting.data.align import S9_DAMAGED_SEQUENCES, SUBSAMPLE_STEP
 from lifting.data.schema import poses_to_frame
-from lifting.data.split import LiftingData, Protocol
+from lifting.data.split import LiftingData, Protocol, run_keys
 from lifting.run_file import RunFile
 from lifting.skeleton import COMMON_JOINTS, get_joint_set
 
@@ -30,7 +30,7 @@ PCK_RULE = (f"PCK@{metrics.PCK_THRESHOLD_MM:g} mm (share of joint errors strictl
             f"{', '.join(PCK_EXCLUDED)} (MPI-INF-3DHP's 14)")
 
 
-def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test_subjects, flip_test: bool,
+def protocol_block(data_source: str, joint_set: str, protocol: Protocol, test_subjects, flip_test: bool,
                    checkpoint_rule: str, budget: dict, saved: RunFile | None = None) -> dict:
     """Everything needed to compare the numbers with a paper's (DESIGN §4).
 
@@ -54,7 +54,7 @@ def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test
         "excluded_sequences": [f"S9/{s}" for s in S9_DAMAGED_SEQUENCES] if protocol.exclude_s9_damaged else [],
         "test_frame_stride": SUBSAMPLE_STEP if protocol.test_every50 else 1,
         "train_frame_stride": protocol.train_stride,
-        "joint_set": data.joint_set,
+        "joint_set": joint_set,
         "root": "both poses root-aligned (joint 0)",
         "pck_auc": PCK_RULE,
         "flip_test": flip_test,
@@ -65,19 +65,10 @@ def protocol_block(data_source: str, data: LiftingData, protocol: Protocol, test
     }
 
 
-def rows_within(subset: pd.DataFrame, full: pd.DataFrame) -> np.ndarray:
-    """(len(subset),) the positions in ``full`` of ``subset``'s rows (matched on their keys)."""
-    keys = ["subject", "sequence", "camera", "frame"]
-    positions = full[keys].reset_index(drop=True).reset_index().merge(subset[keys], on=keys, how="right")["index"]
-    if positions.isna().any():
-        raise ValueError("rows of the subset are missing from the full table")
-    return positions.to_numpy(np.int64)
-
-
-def predictions_frame(predicted_mm: np.ndarray, data: LiftingData) -> pd.DataFrame:
-    """Test keys + predicted root-relative camera-frame joints (mm), for the report."""
-    joint_set = get_joint_set(data.joint_set)
-    return pd.concat([data.test_meta.reset_index(drop=True), poses_to_frame(predicted_mm, joint_set, "xyz")], axis=1)
+def predictions_frame(predicted_mm: np.ndarray, meta: pd.DataFrame, joint_set: str) -> pd.DataFrame:
+    """The rows' keys (``meta``) + their predicted (n, J, 3) root-relative camera-frame joints (mm), for the report."""
+    return pd.concat([meta.reset_index(drop=True), poses_to_frame(predicted_mm, get_joint_set(joint_set), "xyz")],
+                     axis=1)
 
 
 def pck_joints(joint_set: str) -> list[int]:
@@ -88,8 +79,7 @@ def pck_joints(joint_set: str) -> list[int]:
 def run_ids(meta: pd.DataFrame) -> np.ndarray | None:
     """(N,) one id per (subject, sequence, camera) run when the rows are every frame of their runs
     in order (then MPJVE, the velocity error, is defined); None otherwise (e.g. every 50th frame)."""
-    ids = pd.factorize(meta["subject"].astype(str) + "/" + meta["sequence"].astype(str) + "/"
-                       + meta["camera"].astype(str))[0]
+    ids = pd.factorize(run_keys(meta))[0]
     frames = meta["frame"].to_numpy()
     same = ids[1:] == ids[:-1]
     if not np.all(np.diff(frames)[same] == 1) or len(np.unique(ids[np.r_[True, ~same]])) != ids.max() + 1:
@@ -97,28 +87,52 @@ def run_ids(meta: pd.DataFrame) -> np.ndarray | None:
     return ids
 
 
-def score_seeds(predictions_mm: list[np.ndarray], data: LiftingData, seeds: list[int]) -> tuple[dict, dict]:
-    """Score one prediction per seed: (the mean over seeds of every metric, the seed summary).
+class SeedScores:
+    """One seed's scores of the test rows, which may come in parts of whole runs (memory flat in the
+    test size): each protocol on the run's own joints, PCK@150 mm and AUC (``pck150_pct``,
+    ``auc_pct``, %) on :func:`pck_joints`, and, under ``COMMON_JOINTS.name`` ("h36m16"), P1 and P2
+    on the joints every method predicts (the ranking's). MPJVE is scored where every part is every
+    frame of its runs (:func:`run_ids`)."""
 
-    The metrics hold each protocol on the run's own joints, PCK@150 mm and AUC (``pck150_pct``,
-    ``auc_pct``, %) on :func:`pck_joints`, and, under ``COMMON_JOINTS.name``
-    ("h36m16"), P1 and P2 on the joints every method predicts (the ranking's). The summary is ``{"seeds", "per_seed": {"p1": [...], ...}, "mean": {...}, "std": {...}}`` with
-    action-mean mm per seed and the sample standard deviation (None with a single seed).
-    """
-    names = list(get_joint_set(data.joint_set).names)
-    actions = data.test_meta["action"].to_numpy()
-    runs = run_ids(data.test_meta)
-    results = [metrics.evaluate(p, data.test_targets, actions, sequence_ids=runs, joint_names=names, decimals=None)
-               for p in predictions_mm]
-    common = [names.index(name) for name in COMMON_JOINTS.names]
-    pck = pck_joints(data.joint_set)
-    for result, p in zip(results, predictions_mm):
-        errors = metrics.joint_errors_mpjpe(p, data.test_targets)[:, pck]
-        result.update(metrics.pck_auc(errors, actions, [names[i] for i in pck]))
-        scored = metrics.evaluate(p[:, common], data.test_targets[:, common], actions,
-                                  joint_names=list(COMMON_JOINTS.names), decimals=None)
+    def __init__(self, joint_set: str):
+        self.names = list(get_joint_set(joint_set).names)
+        self.common = [self.names.index(name) for name in COMMON_JOINTS.names]
+        self.pck = pck_joints(joint_set)
+        self.own = metrics.Evaluation(self.names)
+        self.on_common = metrics.Evaluation(COMMON_JOINTS.names)
+        self.pck_sums = {name: metrics.ErrorSums([self.names[i] for i in self.pck]) for name in ("auc_pct", "pck150_pct")}
+
+    def add(self, predicted_mm: np.ndarray, targets_mm: np.ndarray, meta: pd.DataFrame) -> None:
+        """Score (n, J, 3) predictions of (n, J, 3) targets (mm) whose keys are ``meta`` (whole runs)."""
+        actions = meta["action"].to_numpy()
+        self.own.add(predicted_mm, targets_mm, actions, sequence_ids=run_ids(meta))
+        self.on_common.add(predicted_mm[:, self.common], targets_mm[:, self.common], actions)
+        errors = metrics.joint_errors_mpjpe(predicted_mm, targets_mm)[:, self.pck]
+        self.pck_sums["auc_pct"].add(metrics.joint_auc(errors), actions)
+        self.pck_sums["pck150_pct"].add(metrics.joint_pck(errors), actions)
+
+    def result(self) -> dict:
+        """Unrounded metrics, as :func:`score_seeds` gives them per seed."""
+        result = self.own.result(decimals=None)
+        result.update({name: sums.summary() for name, sums in self.pck_sums.items()})
+        scored = self.on_common.result(decimals=None)
         result[COMMON_JOINTS.name] = {name: {part: scored[name][part] for part in ("action_mean", "frame_mean")}
                                       for name in COMMON_SUMMARY.values()}
+        return result
+
+
+def score_seeds(predictions_mm: list[np.ndarray], data: LiftingData, seeds: list[int]) -> tuple[dict, dict]:
+    """Score one prediction of ``data``'s test rows per seed (:class:`SeedScores`): (the mean over
+    seeds of every metric, the seed summary: :func:`summarize_seed_scores`)."""
+    scores = [SeedScores(data.joint_set) for _ in predictions_mm]
+    for score, predicted in zip(scores, predictions_mm):
+        score.add(predicted, data.test_targets, data.test_meta)
+    return summarize_seed_scores([score.result() for score in scores], seeds)
+
+
+def summarize_seed_scores(results: list[dict], seeds) -> tuple[dict, dict]:
+    """:func:`summarize_seeds` of the seeds' :meth:`SeedScores.result`, whose headline numbers are
+    the action means of :data:`SEED_SUMMARY` and of :data:`COMMON_SUMMARY` on the common joints."""
     per_seed = {key: [r[name]["action_mean"] for r in results] for key, name in SEED_SUMMARY.items() if name in results[0]}
     per_seed.update({f"{key}_{COMMON_JOINTS.name}": [r[COMMON_JOINTS.name][name]["action_mean"] for r in results]
                      for key, name in COMMON_SUMMARY.items()})

@@ -149,16 +149,50 @@ def summarize(errors: np.ndarray, actions: np.ndarray, joint_names: Sequence[str
         unrounded floats in the unit of ``errors``. ``by_joint`` pools all rows, like
         ``frame_mean``; ``action_mean`` is the unweighted mean of ``by_action``.
     """
-    actions = np.asarray(actions)
-    per_frame = errors.mean(axis=1)
-    by_action = {str(a): float(per_frame[actions == a].mean()) for a in sorted(set(actions))}
-    by_joint = dict(sorted(zip(joint_names, errors.mean(axis=0).tolist())))
-    return {
-        "action_mean": float(np.mean(list(by_action.values()))),
-        "by_action": by_action,
-        "by_joint": by_joint,
-        "frame_mean": float(per_frame.mean()),
-    }
+    sums = ErrorSums(joint_names)
+    sums.add(errors, actions)
+    return sums.summary()
+
+
+class ErrorSums:
+    """Running per-label sums of (M, J) joint errors, summarised as :func:`summarize` does: rows
+    can be added in parts (e.g. a test set streamed in chunks) and memory holds (labels, J) sums."""
+
+    def __init__(self, joint_names: Sequence[str]):
+        self.joint_names = list(joint_names)
+        self._sums: dict[str, np.ndarray] = {}
+        self._rows: dict[str, int] = {}
+
+    def add(self, errors: np.ndarray, labels) -> None:
+        """Add (M, J) errors with their (M,) labels (actions)."""
+        errors = np.asarray(errors, dtype=np.float64)
+        labels = np.asarray(labels).astype(str)
+        if errors.ndim != 2 or errors.shape[1] != len(self.joint_names) or labels.shape != errors.shape[:1]:
+            raise ValueError(f"expected (M, {len(self.joint_names)}) errors and (M,) labels, "
+                             f"got {errors.shape} and {labels.shape}")
+        for label in np.unique(labels):
+            rows = errors[labels == label]
+            self._sums[label] = self._sums.get(label, 0.0) + rows.sum(axis=0)
+            self._rows[label] = self._rows.get(label, 0) + len(rows)
+
+    def labels(self) -> list[str]:
+        """The labels added so far, sorted."""
+        return sorted(self._rows)
+
+    def summary(self) -> dict:
+        """``{"action_mean", "by_action", "by_joint", "frame_mean"}`` of everything added."""
+        if not self._rows:
+            raise ValueError("no errors were added")
+        joints = len(self.joint_names)
+        by_action = {label: float(self._sums[label].sum() / (self._rows[label] * joints)) for label in sorted(self._rows)}
+        total = sum(self._sums.values())
+        rows = sum(self._rows.values())
+        return {
+            "action_mean": float(np.mean(list(by_action.values()))),
+            "by_action": by_action,
+            "by_joint": dict(sorted(zip(self.joint_names, (total / rows).tolist()))),
+            "frame_mean": float(total.sum() / (rows * joints)),
+        }
 
 
 def _labels(values, n: int, name: str) -> np.ndarray:
@@ -206,29 +240,58 @@ def evaluate(pred, gt, actions, sequence_ids=None, joint_names: Sequence[str] | 
         ``num_frames``.
     """
     pred, gt = _check_pair(pred, gt)
-    num_frames, num_joints = pred.shape[:2]
-    if num_frames == 0:
-        raise ValueError("cannot evaluate zero frames")
-    actions = _labels(actions, num_frames, "actions")
-    names = _joint_names(joint_names, num_joints)
-    result = {
-        "mpjpe_mm": summarize(joint_errors_mpjpe(pred, gt, root), actions, names),
-        "n_mpjpe_mm": summarize(joint_errors_n_mpjpe(pred, gt, root), actions, names),
-        "num_actions": len(set(actions)),
-        "num_frames": int(num_frames),
-        "p_mpjpe_mm": summarize(joint_errors_p_mpjpe(pred, gt), actions, names),
-    }
-    if sequence_ids is not None:
-        errors, rows = joint_errors_mpjve(pred, gt, sequence_ids, root)
-        if np.any(actions[rows] != actions[rows - 1]):
-            raise ValueError("a sequence spans more than one action; give each its own sequence id")
-        missing = sorted(str(a) for a in set(actions) - set(actions[rows]))
-        if missing:
-            raise ValueError(f"no two consecutive frames of one sequence for actions {missing}: "
-                             "MPJVE is undefined there")
-        result["mpjve_mm_per_frame"] = summarize(errors, actions[rows], names)
-    result = dict(sorted(result.items()))
-    return result if decimals is None else round_metrics(result, decimals)
+    evaluation = Evaluation(_joint_names(joint_names, pred.shape[1]), root)
+    evaluation.add(pred, gt, actions, sequence_ids)
+    return evaluation.result(decimals)
+
+
+class Evaluation:
+    """:func:`evaluate` over rows given in parts, holding per-action sums only (memory flat in the
+    number of rows). MPJVE is reported when every part came with sequence ids; a part must then
+    hold whole sequences (differences are taken within a part)."""
+
+    PROTOCOLS = {"mpjpe_mm": joint_errors_mpjpe, "n_mpjpe_mm": joint_errors_n_mpjpe,
+                 "p_mpjpe_mm": lambda pred, gt, root: joint_errors_p_mpjpe(pred, gt)}
+
+    def __init__(self, joint_names: Sequence[str], root: int = 0):
+        self.joint_names, self.root = list(joint_names), root
+        self._sums = {name: ErrorSums(self.joint_names) for name in (*self.PROTOCOLS, "mpjve_mm_per_frame")}
+        self._frames, self._parts_without_sequences = 0, 0
+        self._actions: set[str] = set()
+
+    def add(self, pred, gt, actions, sequence_ids=None) -> None:
+        """Add (n, J, 3) ``pred`` and ``gt`` (mm) with their (n,) actions and, for MPJVE, sequence ids."""
+        pred, gt = _check_pair(pred, gt)
+        if pred.shape[1] != len(self.joint_names):
+            raise ValueError(f"poses have {pred.shape[1]} joints, joint_names {len(self.joint_names)}")
+        actions = _labels(actions, len(pred), "actions")
+        for name, errors in self.PROTOCOLS.items():
+            self._sums[name].add(errors(pred, gt, self.root), actions)
+        if sequence_ids is None:
+            self._parts_without_sequences += 1
+        else:
+            errors, rows = joint_errors_mpjve(pred, gt, sequence_ids, self.root)
+            if np.any(actions[rows] != actions[rows - 1]):
+                raise ValueError("a sequence spans more than one action; give each its own sequence id")
+            self._sums["mpjve_mm_per_frame"].add(errors, actions[rows])
+        self._frames += len(pred)
+        self._actions.update(actions.tolist())
+
+    def result(self, decimals: int | None = 2) -> dict:
+        """What :func:`evaluate` returns for all the rows added."""
+        if self._frames == 0:
+            raise ValueError("cannot evaluate zero frames")
+        result = {name: self._sums[name].summary() for name in self.PROTOCOLS}
+        result.update(num_actions=len(self._actions), num_frames=self._frames)
+        if self._parts_without_sequences == 0:
+            velocity = self._sums["mpjve_mm_per_frame"]
+            missing = sorted(self._actions - set(velocity.labels()))
+            if missing:
+                raise ValueError(f"no two consecutive frames of one sequence for actions {missing}: "
+                                 "MPJVE is undefined there")
+            result["mpjve_mm_per_frame"] = velocity.summary()
+        result = dict(sorted(result.items()))
+        return result if decimals is None else round_metrics(result, decimals)
 
 
 #: Thresholds (image pixels) of the 2D detector's PCK.

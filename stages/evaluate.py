@@ -3,6 +3,8 @@
 Writes ``metrics/<method>-<input2d>.json`` (small, stable, no timestamps or paths; every metric
 is the mean over the run's seeds, with the per-seed headline numbers and their spread under
 ``seeds``) and ``data/predictions/<method>-<input2d>.parquet`` (the first seed's predictions).
+The test rows are read, predicted, scored and written a few whole runs at a time
+(:func:`lifting.data.split.evaluation_chunks`), so memory does not grow with the test set.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import time
 from pathlib import Path
 
 from lifting.config import DataParams, EvalParams, parse_section
-from lifting.data.split import Protocol, load_split
-from lifting.data.schema import write_table
-from lifting.evaluation import predictions_frame, protocol_block, rows_within, score_seeds
-from lifting.images.store import attach_images, images_folder
+from lifting.data.split import Protocol, evaluation_chunks
+from lifting.data.schema import write_table_parts
+from lifting.evaluation import SeedScores, predictions_frame, protocol_block, summarize_seed_scores
+from lifting.images.store import ViewCrops, images_folder
 from lifting.runner import load_method
 from lifting.speed import write_metrics
 from stages.common import data_params, parser, read_params, run
@@ -45,26 +47,39 @@ def main(argv=None) -> None:
     record = saved.record
     protocol = Protocol(exclude_s9_damaged=evaluation.exclude_s9_damaged, test_every50=evaluation.test_every50,
                         train_stride=record.budget["train_stride"])
-    data = load_split(args.aligned, args.input2d, saved.joint_set, protocol)
     # A temporal method predicts whole runs (its windows reach frames the protocol may leave out),
     # then keeps the protocol's rows.
-    temporal = saved.input_spec["temporal"]
-    runs = load_split(args.aligned, args.input2d, saved.joint_set, Protocol()) if temporal else data
-    keep = rows_within(data.test_meta, runs.test_meta)
-    if saved.input_spec["images"]:
-        runs = data = attach_images(data, images_folder(args.images))
-    started = time.perf_counter()
-    predicted = [predictor(runs.test_inputs, runs.test_meta, runs.test_context)[keep] for predictor in predictors]
-    inference_seconds = (time.perf_counter() - started) / len(predictors)
-    scores, seeds = score_seeds(predicted, data, record.seeds)
+    chunks = evaluation_chunks(args.aligned, args.input2d, saved.joint_set, protocol, whole_runs=saved.input_spec["temporal"])
+    crops = ViewCrops(images_folder(args.images)) if saved.input_spec["images"] else None
+    scores = [SeedScores(saved.joint_set) for _ in predictors]
+    timed = {"seconds": 0.0, "rows": 0}
+
+    def predicted_parts():
+        """Each chunk's first-seed predictions as the predictions table's rows, every seed scored on the way."""
+        for chunk in chunks:
+            context = crops.context(chunk.meta) if crops is not None else None
+            meta = chunk.meta[chunk.scored].reset_index(drop=True)
+            targets = chunk.targets[chunk.scored]
+            started = time.perf_counter()
+            predicted = [predictor(chunk.inputs, chunk.meta, context)[chunk.scored] for predictor in predictors]
+            timed["seconds"] += time.perf_counter() - started
+            timed["rows"] += len(meta)
+            for score, seed_predicted in zip(scores, predicted):
+                score.add(seed_predicted, targets, meta)
+            yield predictions_frame(predicted[0], meta, saved.joint_set)
+
+    write_table_parts(predicted_parts(), args.predictions,
+                      {"table": "predictions", "joint_set": saved.joint_set, "units": "mm",
+                       "frame": "camera, root-relative", "method": saved.name, "source2d": args.input2d})
+    metrics, seeds = summarize_seed_scores([score.result() for score in scores], record.seeds)
     result = {
         "method": saved.name,
         "architecture": saved.method,
         "input2d": args.input2d,
-        "protocol": protocol_block(data_cfg.source, data, protocol, data_cfg.test_subjects,
+        "protocol": protocol_block(data_cfg.source, saved.joint_set, protocol, data_cfg.test_subjects,
                                    saved.input_spec["flip_test"],
                                    record.checkpoint, record.budget, saved),
-        "metrics": scores,
+        "metrics": metrics,
         "seeds": seeds,
         "config": saved.config,
         "parameters": saved.parameters,
@@ -73,11 +88,8 @@ def main(argv=None) -> None:
                      "samples_per_s": record.samples_per_s, "samples_seen": record.samples_seen,
                      "core_seconds": record.core_seconds, "schedule": record.schedule,
                      **({"stages": record.stages} if record.stages is not None else {})},
-        "inference_samples_per_s": round(len(data.test_inputs) / max(inference_seconds, 1e-9), 1),
+        "inference_samples_per_s": round(timed["rows"] * len(predictors) / max(timed["seconds"], 1e-9), 1),
     }
-    write_table(predictions_frame(predicted[0], data), args.predictions,
-                {"table": "predictions", "joint_set": data.joint_set, "units": "mm",
-                 "frame": "camera, root-relative", "method": saved.name, "source2d": args.input2d})
     write_metrics(result, args.metrics)
 
 

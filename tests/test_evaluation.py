@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from lifting.data.split import LiftingData
-from lifting.evaluation import score_seeds
+from lifting.evaluation import SeedScores, score_seeds, summarize_seed_scores
 from lifting.skeleton import COMMON_JOINTS, H36M16, H36M17
 
 
@@ -62,3 +62,14 @@ def test_pck_and_auc_are_scored_on_the_14_joints_of_mpi_inf_3dhp(joint_set):
     assert scores["auc_pct"]["by_action"]["Walk"] == pytest.approx(100 * 13 * 30 / (14 * 31), abs=0.01)
     assert scores["auc_pct"]["by_action"]["Jump"] == pytest.approx(100 * 30 / 31, abs=0.01)
     assert summary["per_seed"]["pck150"] == [pytest.approx(pck["action_mean"], abs=0.01)]
+
+
+def test_scores_added_in_parts_of_whole_runs_equal_one_pass():
+    data = scored_data(H36M17)
+    predicted = data.test_targets + np.random.default_rng(2).normal(scale=30.0, size=data.test_targets.shape)
+    whole, _ = score_seeds([predicted], data, [0])
+    parts = SeedScores(H36M17.name)
+    for rows in (slice(0, 3), slice(3, 6)):  # the two runs
+        parts.add(predicted[rows], data.test_targets[rows], data.test_meta.iloc[rows])
+    streamed, _ = summarize_seed_scores([parts.result()], [0])
+    assert "mpjve_mm_per_frame" in whole and streamed == whole

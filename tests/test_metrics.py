@@ -332,3 +332,45 @@ def test_pck_auc_equal_the_official_per_threshold_curve_and_group_by_label():
     assert scored["pck150_pct"]["by_action"] == pytest.approx(by_label)
     assert scored["pck150_pct"]["action_mean"] == pytest.approx(np.mean(list(by_label.values())))
     assert scored["pck150_pct"]["by_joint"]["j0"] == pytest.approx(100.0 * (errors[:, 0] < 150).mean())
+
+
+def _assert_nested_close(actual, expected):
+    if isinstance(expected, dict):
+        assert list(actual) == list(expected)
+        for key in expected:
+            _assert_nested_close(actual[key], expected[key])
+    else:
+        assert actual == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+def test_an_evaluation_added_in_parts_of_whole_sequences_equals_one_pass():
+    rng = np.random.default_rng(3)
+    gt = random_poses(90, seed=4)
+    pred = gt + rng.normal(scale=30.0, size=gt.shape)
+    actions = np.repeat(["Walking", "Eating", "Walking", "Sitting"], [20, 25, 30, 15])
+    sequences = np.repeat([0, 1, 2, 3], [20, 25, 30, 15])
+    whole = metrics.evaluate(pred, gt, actions, sequence_ids=sequences, joint_names=H36M17.names, decimals=None)
+    parts = metrics.Evaluation(H36M17.names)
+    for rows in (slice(0, 45), slice(45, 75), slice(75, 90)):  # whole sequences per part
+        parts.add(pred[rows], gt[rows], actions[rows], sequence_ids=sequences[rows])
+    _assert_nested_close(parts.result(decimals=None), whole)
+    # one part without sequence ids: no MPJVE, the rest unchanged
+    without = metrics.Evaluation(H36M17.names)
+    without.add(pred[:45], gt[:45], actions[:45], sequence_ids=sequences[:45])
+    without.add(pred[45:], gt[45:], actions[45:])
+    result = without.result(decimals=None)
+    assert "mpjve_mm_per_frame" not in result
+    _assert_nested_close(result["p_mpjpe_mm"], whole["p_mpjpe_mm"])
+
+
+def test_error_sums_are_the_per_action_and_per_joint_means():
+    sums = metrics.ErrorSums(["a", "b"])
+    sums.add(np.array([[1.0, 3.0], [5.0, 7.0]]), ["Walk", "Sit"])
+    sums.add(np.array([[2.0, 2.0]]), ["Walk"])
+    # Walk rows: (1, 3), (2, 2) -> 2; Sit: (5, 7) -> 6; joints: a (1+5+2)/3, b (3+7+2)/3
+    assert sums.summary() == {"action_mean": 4.0, "by_action": {"Sit": 6.0, "Walk": 2.0},
+                              "by_joint": {"a": pytest.approx(8 / 3), "b": 4.0}, "frame_mean": pytest.approx(20 / 6)}
+    with pytest.raises(ValueError, match=r"expected \(M, 2\) errors"):
+        sums.add(np.zeros((2, 3)), ["Walk", "Walk"])
+    with pytest.raises(ValueError, match="no errors"):
+        metrics.ErrorSums(["a"]).summary()

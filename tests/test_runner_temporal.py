@@ -10,7 +10,6 @@ from lifting import train
 from lifting.codec import Codec
 from lifting.data.split import Protocol, load_split
 from lifting.data.sequences import SequenceIndex
-from lifting.evaluation import rows_within
 from lifting.models import videopose3d
 from lifting.runner import RunSettings, load_method, train_method
 
@@ -53,13 +52,6 @@ def test_whole_run_evaluation_equals_the_windows_and_needs_the_runs(data, traine
     assert np.allclose(whole[rows], expected, atol=1e-3)  # mm
     with pytest.raises(ValueError, match="pass the rows' meta"):
         predictor(data.test_inputs)
-
-
-def test_the_protocols_rows_are_found_in_the_whole_runs(data):
-    subset = data.test_meta[data.test_meta["frame"] % 50 == 0].sample(frac=1.0, random_state=0)
-    positions = rows_within(subset, data.test_meta)
-    assert (data.test_meta.iloc[positions][["sequence", "camera", "frame"]].to_numpy()
-            == subset[["sequence", "camera", "frame"]].to_numpy()).all()
 
 
 def test_train_flip_mirrors_2d_and_3d_together():

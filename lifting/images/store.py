@@ -30,7 +30,7 @@ from PIL import Image
 from lifting.data.split import LiftingData
 from lifting.data.schema import METADATA_PREFIX, read_metadata
 from lifting.errors import DataError
-from lifting.images.context import context_rows, screen_boxes, select
+from lifting.images.context import ImageContext, context_rows, screen_boxes, select
 from lifting.io import atomic_path
 
 TABLE = "views"
@@ -173,10 +173,21 @@ def images_folder(folder: str | Path | None) -> Path:
     return Path(folder) / "views.parquet"
 
 
+class ViewCrops:
+    """The rendered views of ``path`` (read once), from which any rows' crops are taken."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.views = read_views(path)
+        self.boxes = screen_boxes(self.views.centres, self.views.sizes, self.views.image_sizes)
+
+    def context(self, meta: pd.DataFrame) -> ImageContext:
+        """The crops (:class:`~lifting.images.context.ImageContext`) of the rows whose keys are ``meta``."""
+        return select(self.views.images, self.boxes, context_rows(self.views.keys, meta, self.path))
+
+
 def attach_images(data: LiftingData, path: Path) -> LiftingData:
     """``data`` with each training and test row's crop (:class:`~lifting.images.context.ImageContext`)."""
-    views = read_views(path)
-    boxes = screen_boxes(views.centres, views.sizes, views.image_sizes)
-    train = select(views.images, boxes, context_rows(views.keys, data.train_meta, path))
-    test = select(views.images, boxes, context_rows(views.keys, data.test_meta, path))
-    return dataclasses.replace(data, train_context=train, test_context=test)
+    crops = ViewCrops(path)
+    return dataclasses.replace(data, train_context=crops.context(data.train_meta),
+                               test_context=crops.context(data.test_meta))

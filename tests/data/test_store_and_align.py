@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lifting.data.align import ROW_KEYS, align_store, write_aligned
-from lifting.data.split import Protocol, load_split, read_markers
+from lifting.data.split import Protocol, load_split, read_markers, run_keys, evaluation_chunks
 from lifting.data.schema import (cameras_from_frame, joint_columns, poses_from_frame, read_metadata,
                                  read_table, read_table_batches, write_table, write_table_parts)
 from lifting.data.store import read_store, with_detected, write_detected, write_store
@@ -156,3 +156,37 @@ def test_markers_read_in_batches_keep_exactly_the_selected_rows(aligned_dir):
     shuffled = targets[ROW_KEYS].sample(frac=1.0, random_state=0).reset_index(drop=True)
     with pytest.raises(DataError, match="markers.parquet: rows do not match targets.parquet"):
         read_markers(aligned_dir / "markers.parquet", shuffled, rows, batch_rows=999)
+
+
+@pytest.mark.parametrize("protocol", [Protocol(), Protocol(test_every50=True),
+                                      Protocol(exclude_s9_damaged=True, test_every50=True)])
+def test_evaluation_chunks_are_whole_runs_of_exactly_the_protocols_test_rows(aligned_dir, protocol):
+    data = load_split(aligned_dir, "noisy", "h36m16", protocol)
+    chunks = list(evaluation_chunks(aligned_dir, "noisy", "h36m16", protocol, chunk_rows=60))
+    assert len(chunks) > 3 and all(chunk.scored.all() for chunk in chunks)
+    assert np.array_equal(np.concatenate([c.inputs for c in chunks]), data.test_inputs)
+    assert np.array_equal(np.concatenate([c.targets for c in chunks]), data.test_targets)
+    pd.testing.assert_frame_equal(pd.concat([c.meta for c in chunks], ignore_index=True), data.test_meta)
+    runs = [set(run_keys(chunk.meta)) for chunk in chunks]
+    assert sum(len(r) for r in runs) == len(set().union(*runs))  # no run is split between two chunks
+
+
+def test_whole_run_chunks_hold_every_frame_and_mark_the_protocols_rows(aligned_dir):
+    every50 = load_split(aligned_dir, "gt", protocol=Protocol(test_every50=True))
+    everything = load_split(aligned_dir, "gt")
+    chunks = list(evaluation_chunks(aligned_dir, "gt", "h36m17", Protocol(test_every50=True), whole_runs=True,
+                              chunk_rows=700))
+    meta = pd.concat([c.meta for c in chunks], ignore_index=True)
+    pd.testing.assert_frame_equal(meta, everything.test_meta)  # frame 0 of every run is scored
+    scored = np.concatenate([c.scored for c in chunks])
+    pd.testing.assert_frame_equal(meta[scored].reset_index(drop=True), every50.test_meta)
+    assert np.array_equal(np.concatenate([c.inputs for c in chunks]), everything.test_inputs)
+
+
+def test_evaluation_chunks_refuse_inputs_whose_rows_differ_from_the_targets(aligned_dir, tmp_path):
+    for name in ("targets.parquet", "inputs2d_gt.parquet"):
+        (tmp_path / name).write_bytes((aligned_dir / name).read_bytes())
+    inputs, _ = read_table(tmp_path / "inputs2d_gt.parquet", {"table": "inputs2d"})
+    write_table(inputs.iloc[::-1], tmp_path / "inputs2d_gt.parquet", read_metadata(tmp_path / "inputs2d_gt.parquet"))
+    with pytest.raises(DataError, match="inputs2d_gt.parquet: rows do not match targets.parquet"):
+        list(evaluation_chunks(tmp_path, "gt", "h36m17", chunk_rows=700))
