@@ -46,7 +46,8 @@ from lifting.images.store import attach_images, images_folder
 from lifting.io import write_json
 from lifting.models import method_module
 from lifting.models.spec import input_kind
-from lifting.runner import ScoredFrames, method_config, paper_schedule, receptive_field, train_arrays
+from lifting.runner import (ScoredFrames, configuration_label, method_config, paper_schedule, receptive_field,
+                            train_arrays)
 from lifting.skeleton import get_joint_set
 
 from benchmarks.runs import (add_run_arguments, command_line, config_overrides, load_stage, run_name, save_stage,
@@ -114,6 +115,7 @@ def main(argv=None) -> None:
         return {"test_p1_mm": scores[-1]["p1"]}
 
     out = args.out / f"{run}-{args.input2d}.json"
+    label = configuration_label(setup, cfg, data.surface)
     # a later stage's curve starts where the earlier stages' cost ends
     samples_before, seconds_before = previous.get("samples_seen", 0), previous.get("core_seconds", 0.0)
     recipe = {"name": args.recipe, "label": recipe_label(args, schedule),
@@ -125,12 +127,12 @@ def main(argv=None) -> None:
         recipe["curve"].append({"epoch": row["epoch"], "samples_seen": samples_before + row["samples_seen"],
                                 "core_seconds": round(seconds_before + row["core_seconds"], 1),
                                 "p1": round(scores[-1]["p1"], 2), "p2": round(scores[-1]["p2"], 2)})
-        save(out, run, args, kind, setup.label, recipe)
+        save(out, run, args, kind, label, recipe)
 
     result = train_once(args.method, cfg, data, codec, arrays, schedule, seed=args.seed, device=device, init=init,
                         monitor=monitor, curve_points=args.curve_points, bf16_cpu=args.bf16_cpu, on_point=record_point)
     recipe["finished"] = True
-    save(out, run, args, kind, setup.label, recipe)
+    save(out, run, args, kind, label, recipe)
     if args.save:
         save_stage(args.save, result.state_dict,
                    {"run": run, "benchmark": "convergence", "recipe": args.recipe, "starts_from": previous or None,
