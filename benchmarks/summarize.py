@@ -116,6 +116,16 @@ def machine_ratio_table(path: Path = RESULTS / "pipeline-cpu.json",
     return "\n".join(rows)
 
 
+def rie_spread_table(path: Path = RESULTS / "reliability" / "rie-run-to-run.json") -> str:
+    """P1 of each training of Pose3D-RIE's default chain, and their mean and sample standard deviation."""
+    record = json.loads(path.read_text())
+    rows = ["| run | machine | scored on | P1 (mm) |", "|---|---|---|---|"]
+    rows += [f"| {run['run']} | {run['machine']} | {run['scored_on']} | {run['p1_mm']:.2f} |" for run in record["runs"]]
+    spread = record["p1_mm"]
+    rows.append(f"| **mean ± sample std** | | | **{spread['mean']:.1f} ± {spread['sample_std']:.1f}** |")
+    return "\n".join(rows)
+
+
 def experiments_table(folder: Path = RESULTS / "experiments") -> str:
     """Runs outside the default pipeline: their metrics files, kept as the pipeline wrote them."""
     rows = ["| run | 2D input | P1 / P2 (mm, action mean) | MPJVE (mm/frame) | seeds | training (s, samples/s) | budget |",
@@ -348,6 +358,7 @@ def main() -> None:
     text = replace_between(text, "lr-search", lr_search_table())
     text = replace_between(text, "pipeline", pipeline_table())
     text = replace_between(text, "pipeline-reference", machine_ratio_table())
+    text = replace_between(text, "rie-spread", rie_spread_table())
     text = replace_between(text, "experiments", experiments_table())
     text = replace_between(text, "experiments-earlier-detector", experiments_table(RESULTS / "experiments" / "earlier-detector"))
     text = replace_between(text, "detector", detector_table())
