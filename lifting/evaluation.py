@@ -100,21 +100,19 @@ class SeedScores:
         self.pck = pck_joints(joint_set)
         self.own = metrics.Evaluation(self.names)
         self.on_common = metrics.Evaluation(COMMON_JOINTS.names)
-        self.pck_sums = {name: metrics.ErrorSums([self.names[i] for i in self.pck]) for name in ("auc_pct", "pck150_pct")}
+        self.pck_sums = metrics.PckAucSums([self.names[i] for i in self.pck])
 
     def add(self, predicted_mm: np.ndarray, targets_mm: np.ndarray, meta: pd.DataFrame) -> None:
         """Score (n, J, 3) predictions of (n, J, 3) targets (mm) whose keys are ``meta`` (whole runs)."""
         actions = meta["action"].to_numpy()
         self.own.add(predicted_mm, targets_mm, actions, sequence_ids=run_ids(meta))
         self.on_common.add(predicted_mm[:, self.common], targets_mm[:, self.common], actions)
-        errors = metrics.joint_errors_mpjpe(predicted_mm, targets_mm)[:, self.pck]
-        self.pck_sums["auc_pct"].add(metrics.joint_auc(errors), actions)
-        self.pck_sums["pck150_pct"].add(metrics.joint_pck(errors), actions)
+        self.pck_sums.add(metrics.joint_errors_mpjpe(predicted_mm, targets_mm)[:, self.pck], actions)
 
     def result(self) -> dict:
         """Unrounded metrics, as :func:`score_seeds` gives them per seed."""
         result = self.own.result(decimals=None)
-        result.update({name: sums.summary() for name, sums in self.pck_sums.items()})
+        result.update(self.pck_sums.summary())
         scored = self.on_common.result(decimals=None)
         result[COMMON_JOINTS.name] = {name: {part: scored[name][part] for part in ("action_mean", "frame_mean")}
                                       for name in COMMON_SUMMARY.values()}

@@ -351,7 +351,22 @@ def pck_auc(errors, labels, joint_names: Sequence[str]) -> dict:
     errors = np.asarray(errors, dtype=np.float64)
     if errors.ndim != 2 or errors.shape[0] == 0:
         raise ValueError(f"errors must have shape (M, J) with M >= 1, got {errors.shape}")
-    labels = _labels(labels, len(errors), "labels")
-    names = _joint_names(joint_names, errors.shape[1])
-    return {"auc_pct": summarize(joint_auc(errors), labels, names),
-            "pck150_pct": summarize(joint_pck(errors), labels, names)}
+    sums = PckAucSums(_joint_names(joint_names, errors.shape[1]))
+    sums.add(errors, _labels(labels, len(errors), "labels"))
+    return sums.summary()
+
+
+class PckAucSums:
+    """:func:`pck_auc` over rows given in parts, holding per-label sums only."""
+
+    def __init__(self, joint_names: Sequence[str]):
+        self._sums = {"auc_pct": ErrorSums(joint_names), "pck150_pct": ErrorSums(joint_names)}
+
+    def add(self, errors: np.ndarray, labels) -> None:
+        """Add (M, J) joint errors (mm) with their (M,) labels."""
+        self._sums["auc_pct"].add(joint_auc(errors), labels)
+        self._sums["pck150_pct"].add(joint_pck(errors), labels)
+
+    def summary(self) -> dict:
+        """``{"auc_pct": ..., "pck150_pct": ...}`` of everything added, each as :func:`summarize` returns it."""
+        return {name: sums.summary() for name, sums in self._sums.items()}
